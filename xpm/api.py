@@ -1,0 +1,279 @@
+"""The Python API: the run a process was started in, and any run read back from disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from . import checkpoints as _checkpoints
+from . import metrics as _metrics
+from .config import load_file
+from .errors import XpmError
+from .record import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RunRecord, read_record
+
+
+class Config(dict[str, Any]):
+    """A nested config with key and attribute access: `config.model.lr == config["model"]["lr"]`."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        super().__init__({k: _wrap(v) for k, v in (data or {}).items()})
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"config has no key `{key}`") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = _wrap(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _unwrap(v) for k, v in self.items()}
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict) and not isinstance(value, Config):
+        return Config(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, Config):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def _scalar(value: Any) -> Any:
+    """numpy/torch scalars and 0-d tensors → plain Python numbers for JSON."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    if isinstance(value, dict):
+        return {k: _scalar(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scalar(v) for v in value]
+    return float(value)
+
+
+class Run:
+    """A run folder. Identity (name, number, seed) comes from its run.json; paths come
+    from where the folder is now, so a folder copied to another machine still works."""
+
+    def __init__(self, run_dir: Path, *, attempt: int | None = None, resumed: bool | None = None,
+                 handed_checkpoint: str | None = None) -> None:
+        self.dir = Path(run_dir).resolve()
+        self._meta = read_record(self.dir)
+        self._attempt = attempt
+        self._resumed = resumed
+        self._handed = handed_checkpoint
+        self._config: Config | None = None
+        self._metrics_file: IO[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"<xpm.Run {self.id} at {self.dir}>"
+
+    # ---------------------------------------------------------------- identity
+    @property
+    def record(self) -> RunRecord:
+        return self._meta
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """run.json as a dict (read again on each access, so it stays current)."""
+        self._meta = read_record(self.dir)
+        return self._meta.to_json()
+
+    @property
+    def id(self) -> str:
+        return self._meta.id
+
+    @property
+    def name(self) -> str:
+        return self._meta.name
+
+    @property
+    def number(self) -> int:
+        return self._meta.number
+
+    @property
+    def seed(self) -> int:
+        return self._meta.seed
+
+    @property
+    def status(self) -> str:
+        """The status with liveness applied: never `running` when nothing runs it."""
+        from .lock import reconcile
+
+        self._meta = reconcile(self.dir, read_record(self.dir))
+        return self._meta.status
+
+    @property
+    def attempt(self) -> int:
+        return self._attempt if self._attempt is not None else max(len(self._meta.attempts), 1)
+
+    @property
+    def resumed(self) -> bool:
+        return self._resumed if self._resumed is not None else self.attempt > 1
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = Config(load_file(self.dir / CONFIG_FILE) or {})
+        return self._config
+
+    # ---------------------------------------------------------------- checkpoints
+    def _patterns(self) -> tuple[str, ...]:
+        from .project import DEFAULT_CHECKPOINT_PATTERNS, find_root, load_project
+
+        cwd = Path(self._meta.cwd) if self._meta.cwd else None
+        if cwd is not None and find_root(cwd) == cwd:
+            try:
+                return load_project(cwd).settings.checkpoints
+            except XpmError:
+                pass
+        return DEFAULT_CHECKPOINT_PATTERNS
+
+    def checkpoints(self) -> list[tuple[int | None, Path]]:
+        """Finished checkpoints as (step, path), oldest first."""
+        return [(c.step, c.path) for c in _checkpoints.find(self.dir, self._patterns())]
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The checkpoint to continue from: the one xpm handed over, else the newest."""
+        if self._handed:
+            return Path(self._handed)
+        found = _checkpoints.newest(self.dir, self._patterns())
+        return found.path if found else None
+
+    def checkpoint_path(self, step: int, suffix: str = ".ckpt") -> Path:
+        """Where to save the checkpoint for `step`: checkpoints/step-<step><suffix>."""
+        folder = self.dir / CHECKPOINTS_DIR
+        folder.mkdir(exist_ok=True)
+        return folder / f"step-{int(step):08d}{suffix}"
+
+    @contextmanager
+    def saving(self, step: int, suffix: str = ".ckpt") -> Iterator[Path]:
+        """Yield a temporary path; on success it is renamed to checkpoint_path(step).
+
+        A crash mid-save leaves only a `.tmp` entry, which is never taken for a checkpoint.
+        """
+        final = self.checkpoint_path(step, suffix)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        try:
+            yield tmp
+            if not tmp.exists():
+                raise XpmError(f"nothing was saved to {tmp} inside run.saving({step})")
+            if final.is_dir() and not final.is_symlink():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif tmp.exists() or tmp.is_symlink():
+                tmp.unlink()
+
+    # ---------------------------------------------------------------- metrics
+    def log(self, step: int | None = None, **metrics: Any) -> None:
+        """Append one line to metrics.jsonl: {"step": ..., "time": ..., **metrics}."""
+        entry: dict[str, Any] = {}
+        if step is not None:
+            entry["step"] = int(step)
+        entry["time"] = round(time.time(), 3)
+        entry.update({k: _scalar(v) for k, v in metrics.items()})
+        if self._metrics_file is None:
+            self._metrics_file = open(self.dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        self._metrics_file.write(json.dumps(entry) + "\n")
+        self._metrics_file.flush()
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every line of metrics.jsonl, in order (a torn last line is skipped)."""
+        return _metrics.read(self.dir)
+
+    def close(self) -> None:
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None
+
+
+_current: Run | None = None
+
+
+def current_run() -> Run | None:
+    """The run this process was started in by `xpm run`/`xpm resume`, or None."""
+    global _current
+    run_dir = os.environ.get("XPM_RUN_DIR")
+    if not run_dir:
+        return None
+    if _current is None or str(_current.dir) != str(Path(run_dir).resolve()):
+        _current = Run(
+            Path(run_dir),
+            attempt=int(os.environ.get("XPM_ATTEMPT", "1")),
+            resumed=os.environ.get("XPM_RESUME") == "1",
+            handed_checkpoint=os.environ.get("XPM_CHECKPOINT") or None,
+        )
+    return _current
+
+
+def load_run(run: str | os.PathLike[str]) -> Run:
+    """A run by reference (`NAME/N`, `NAME`, `NAME/-1`) or by any run folder's path."""
+    path = Path(run)
+    if path.is_dir() and (path / "run.json").exists():
+        return Run(path)
+    from .project import load_project
+    from .store import resolve
+
+    return Run(resolve(load_project().results_dir, str(run)).path)
+
+
+def load(path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Any:
+    """A Python config file's `load(*args, **kwargs)` (forge convention: `load(config, ...)`),
+    or a YAML/JSON file as a nested Config."""
+    file = Path(path)
+    if file.suffix == ".py":
+        import importlib.util
+
+        if not file.is_file():
+            raise XpmError(f"config file `{file}` does not exist; check the path")
+        spec = importlib.util.spec_from_file_location(f"xpm_config_{file.stem}", file)
+        if spec is None or spec.loader is None:
+            raise XpmError(f"cannot import `{file}`")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        function = getattr(module, "load", None)
+        if not callable(function):
+            raise XpmError(f"`{file}` has no `load(config, ...)` function; define one")
+        return function(*args, **kwargs)
+    if args or kwargs:
+        raise XpmError(f"`{file}` is not a Python config file; it takes no arguments")
+    return Config(load_file(file) or {})
+
+
+def seed_everything(seed: int) -> int:
+    """Seed random, and numpy and torch when they are installed; returns the seed."""
+    import importlib.util
+    import random
+
+    random.seed(seed)
+    if importlib.util.find_spec("numpy") is not None:
+        import numpy  # type: ignore[import-not-found]
+
+        numpy.random.seed(seed % 2**32)
+    if importlib.util.find_spec("torch") is not None:
+        import torch  # type: ignore[import-not-found]
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+    return seed

@@ -1,0 +1,182 @@
+"""One start of a run's command under supervision: the child's environment, the lock,
+the heartbeat, and a final status written whatever happens."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from . import console, times
+from .environment import hostname
+from .errors import XpmError
+from .lock import RunLock
+from .project import Project
+from .record import (
+    COMPLETED,
+    CONFIG_FILE,
+    FAILED,
+    INTERRUPTED,
+    KILLED,
+    OUTPUT_FILE,
+    RUNNING,
+    Attempt,
+    RunRecord,
+    write_record,
+)
+from .supervise import CommandNotFound, Outcome, Supervisor
+
+PLACEHOLDERS = ("{run_dir}", "{config}", "{seed}", "{checkpoint}")
+
+
+def expand(argv: tuple[str, ...] | list[str], values: dict[str, str | None]) -> list[str]:
+    """Replace `{run_dir}`, `{config}`, `{seed}`, `{checkpoint}` in each argument."""
+    out = []
+    for arg in argv:
+        for key, value in values.items():
+            token = "{" + key + "}"
+            if token in arg:
+                if value is None:
+                    raise XpmError(f"the command uses `{token}` but this run has no {key} "
+                                   "(no checkpoint was found); remove it or save a checkpoint")
+                arg = arg.replace(token, value)
+        out.append(arg)
+    return out
+
+
+def child_environment(run_dir: Path, record: RunRecord, attempt: int,
+                      checkpoint: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("XPM_CHECKPOINT", None)
+    env.update({
+        "XPM_RUN_DIR": str(run_dir),
+        "XPM_RUN_NAME": record.name,
+        "XPM_RUN_NUMBER": str(record.number),
+        "XPM_RUN_ID": record.id,
+        "XPM_CONFIG": str(run_dir / CONFIG_FILE),
+        "XPM_SEED": str(record.seed),
+        "XPM_ATTEMPT": str(attempt),
+        "XPM_RESUME": "1" if attempt > 1 else "0",
+    })
+    if checkpoint is not None:
+        env["XPM_CHECKPOINT"] = checkpoint
+    env.setdefault("PYTHONUNBUFFERED", "1")  # stream Python's prints as they happen
+    return env
+
+
+def status_of(outcome: Outcome) -> str:
+    if outcome.forwarded is not None:
+        return INTERRUPTED
+    if outcome.returncode == 0:
+        return COMPLETED
+    return KILLED if outcome.returncode < 0 else FAILED
+
+
+def reason_of(outcome: Outcome) -> str:
+    import signal
+
+    if outcome.forwarded is not None:
+        name = signal.Signals(outcome.forwarded).name
+        tail = "; killed after the grace period" if outcome.killed_after_grace else ""
+        return f"xpm received {name} and forwarded it{tail}"
+    if outcome.returncode < 0:
+        return f"killed by {signal.Signals(-outcome.returncode).name}"
+    return f"exit {outcome.returncode}"
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def execute(
+    project: Project,
+    run_dir: Path,
+    record: RunRecord,
+    lock: RunLock,
+    kind: str,
+    checkpoint: str | None,
+    echo: bool,
+    slurm_job_id: str | None = None,
+    on_running: Callable[[], None] | None = None,
+) -> int:
+    """Run the record's command once; the lock must be held and is released at the end.
+
+    Returns xpm's exit code: the command's code, 128+N for death by signal N.
+    """
+    number = len(record.attempts) + 1
+    values: dict[str, str | None] = {
+        "run_dir": str(run_dir), "config": str(run_dir / CONFIG_FILE),
+        "seed": str(record.seed), "checkpoint": checkpoint,
+    }
+    try:
+        argv = expand(record.command, values)
+    except XpmError:
+        lock.release()
+        raise
+    started = times.now_iso()
+    attempt = Attempt(number=number, kind=kind, started=started, host=hostname(),
+                      pid=os.getpid(), command=tuple(argv), checkpoint=checkpoint,
+                      slurm_job_id=slurm_job_id)
+    record = replace(record, status=RUNNING, started=record.started or started, ended=None,
+                     exit_code=None, signal=None, heartbeat=started).with_attempt(attempt)
+    state = {"record": record}
+
+    def beat() -> None:
+        current = replace(state["record"], heartbeat=times.now_iso())
+        try:
+            write_record(run_dir, current)
+            state["record"] = current
+        except OSError as exc:
+            console.warn(f"cannot write the heartbeat of {record.id} ({exc.strerror})")
+
+    status, exit_code, signum, reason = FAILED, 1, None, "xpm stopped before the command ended"
+    try:
+        write_record(run_dir, record)
+        if on_running is not None:
+            on_running()
+        console.info(f"{'resuming' if number > 1 else 'run'} {record.id} "
+                     f"in {display_path(run_dir)}"
+                     + (f" (attempt {number})" if number > 1 else ""))
+        supervisor = Supervisor(
+            argv=argv, cwd=project.root,
+            env=child_environment(run_dir, record, number, checkpoint),
+            log_path=run_dir / OUTPUT_FILE, echo=echo,
+            use_pty=echo and console.stdout_is_terminal(),
+            grace_period=project.settings.grace_period,
+            tick=beat, tick_interval=record.heartbeat_interval,
+        )
+        try:
+            outcome = supervisor.run()
+        except CommandNotFound as exc:
+            status, exit_code, reason = FAILED, exc.exit_code, str(exc)
+            console.error(str(exc))
+        else:
+            status, exit_code = status_of(outcome), outcome.exit_code
+            signum, reason = outcome.signal, reason_of(outcome)
+    except KeyboardInterrupt:
+        status, exit_code, reason = INTERRUPTED, 130, "xpm was interrupted before the command ran"
+    finally:
+        ended = times.now_iso()
+        record = state["record"]
+        last = record.last_attempt
+        assert last is not None
+        attempt = replace(last, ended=ended, status=status, exit_code=exit_code,
+                          signal=signum, reason=reason)
+        record = record.with_attempt(attempt)
+        duration = round(sum(
+            times.seconds_between(a.started, a.ended) for a in record.attempts if a.ended
+        ), 3)
+        record = replace(record, status=status, ended=ended, exit_code=exit_code,
+                         signal=signum, duration=duration, heartbeat=ended)
+        try:
+            write_record(run_dir, record)
+        finally:
+            lock.release()
+    console.info(f"{record.id} {status} after {times.format_duration(duration)} "
+                 f"({reason})")
+    return exit_code
+

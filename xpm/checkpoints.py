@@ -1,0 +1,97 @@
+"""Finding checkpoints in a run folder.
+
+A checkpoint is a file or folder matched by the checkpoint patterns (xpm.yaml
+`checkpoints:`, relative to the run folder). Its step is the last integer in its name;
+the newest is the highest step, ties broken by modification time; one with no integer
+in its name counts as older than any with a step. TensorFlow's multi-file checkpoints
+(`model.ckpt-1000.index`, `.data-00000-of-00001`, `.meta`) count once, as their prefix
+`model.ckpt-1000` (what tf.train.latest_checkpoint returns), and only once the `.index`
+file exists. Unfinished-looking entries never count: names ending in `.tmp`, `.partial`
+or `~`, hidden names, empty files and empty folders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+from .project import DEFAULT_CHECKPOINT_PATTERNS
+
+UNFINISHED_SUFFIXES = (".tmp", ".partial", "~", ".incomplete", ".lock")
+_TF_PART = re.compile(r"^(?P<prefix>.+-\d+)\.(?:index|meta|data-\d+-of-\d+)$")
+_INTEGER = re.compile(r"\d+")
+_TMP = re.compile(r"\.tmp[.\-_]")
+
+
+class Checkpoint(NamedTuple):
+    step: int | None
+    path: Path
+    mtime: float
+
+    def sort_key(self) -> tuple[int, int, float]:
+        return (self.step is not None, self.step or 0, self.mtime)
+
+
+def step_of(name: str) -> int | None:
+    """The last integer in a name: `model.ckpt-1000` → 1000, `epoch=3-step=500.ckpt` → 500."""
+    numbers = _INTEGER.findall(name)
+    return int(numbers[-1]) if numbers else None
+
+
+def _looks_unfinished(name: str) -> bool:
+    return name.startswith(".") or name.endswith(UNFINISHED_SUFFIXES) or bool(_TMP.search(name))
+
+
+def is_unfinished(path: Path) -> bool:
+    if _looks_unfinished(path.name):
+        return True
+    try:
+        if path.is_dir():
+            return not any(os.scandir(path))
+        return path.stat().st_size == 0
+    except OSError:
+        return True
+
+
+def _matches(run_dir: Path, patterns: Iterable[str]) -> set[Path]:
+    found: set[Path] = set()
+    for pattern in patterns:
+        found.update(run_dir.glob(pattern))
+    return found
+
+
+def find(run_dir: Path, patterns: Iterable[str] = DEFAULT_CHECKPOINT_PATTERNS
+         ) -> list[Checkpoint]:
+    """The run's finished checkpoints, oldest first."""
+    checkpoints: dict[Path, Checkpoint] = {}
+    for path in _matches(run_dir, patterns):
+        if path.is_symlink() and not path.exists():
+            continue
+        tf = _TF_PART.match(path.name)
+        if tf:
+            prefix = path.with_name(tf.group("prefix"))
+            index = path.with_name(tf.group("prefix") + ".index")
+            if prefix in checkpoints or is_unfinished(index):
+                continue
+            checkpoints[prefix] = Checkpoint(step_of(prefix.name), prefix, index.stat().st_mtime)
+            continue
+        parents = [p.name for p in path.relative_to(run_dir).parents if p.name]
+        if any(_looks_unfinished(name) for name in parents):
+            continue
+        if is_unfinished(path):
+            continue
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            continue
+        checkpoints[path] = Checkpoint(step_of(path.name), path, mtime)
+    return sorted(checkpoints.values(), key=Checkpoint.sort_key)
+
+
+def newest(run_dir: Path, patterns: Iterable[str] = DEFAULT_CHECKPOINT_PATTERNS
+           ) -> Checkpoint | None:
+    found = find(run_dir, patterns)
+    return found[-1] if found else None

@@ -1,0 +1,77 @@
+"""`xpm init`: copy an example project (xpm.yaml, configs, train.py) into a folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .. import console
+from ..errors import XpmError
+
+# Template files stored under another name (a wheel and some tools drop dotfiles).
+RENAMED = {"gitignore": ".gitignore"}
+MERGED = {".gitignore"}  # an existing one gets the missing lines appended, never replaced
+
+
+def templates_root() -> Path:
+    """Inside an installed wheel: xpm/templates; in a source checkout: ./templates."""
+    packaged = Path(__file__).resolve().parent.parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    source = Path(__file__).resolve().parent.parent.parent / "templates"
+    if source.is_dir():
+        return source
+    raise XpmError("the project templates are missing from this installation; "
+                   "reinstall xpm-runs")
+
+
+def template_files(template: str) -> dict[str, Path]:
+    """Target path (relative, as written) → template file."""
+    root = templates_root() / template
+    if not root.is_dir():
+        raise XpmError(f"template `{template}` does not exist; use default or torch")
+    files: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            rel = path.relative_to(root)
+            files[str(rel.with_name(RENAMED.get(rel.name, rel.name)))] = path
+    return files
+
+
+def init(directory: str, template: str, force: bool) -> int:
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise XpmError(f"`{target}` exists and is not a folder; choose another DIR")
+    files = template_files(template)
+    clashes = [rel for rel in files if rel not in MERGED and (target / rel).exists()]
+    if clashes and not force:
+        raise XpmError(f"{len(clashes)} file(s) already exist in {target}: "
+                       f"{', '.join(clashes)}; nothing was written (use --force to overwrite)")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for rel, source in files.items():
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if rel in MERGED and dest.exists() and not force:
+                _append_missing_lines(dest, source)
+            else:
+                shutil.copyfile(source, dest)
+    except OSError as exc:
+        raise XpmError(f"cannot write the project into `{target}` ({exc.strerror}); "
+                       "check the folder's permissions") from None
+    where = "here" if target.resolve() == Path.cwd().resolve() else str(target)
+    console.info(f"created an xpm project ({template} template) {'in ' if where != 'here' else ''}"
+                 f"{where}: {', '.join(files)}")
+    step = "" if where == "here" else f"cd {target} && "
+    console.info(f"next: {step}xpm run")
+    return 0
+
+
+def _append_missing_lines(dest: Path, source: Path) -> None:
+    have = dest.read_text(encoding="utf-8").splitlines()
+    missing = [line for line in source.read_text(encoding="utf-8").splitlines()
+               if line and line not in have]
+    if missing:
+        text = dest.read_text(encoding="utf-8")
+        prefix = "" if text.endswith("\n") or not text else "\n"
+        dest.write_text(text + prefix + "\n".join(missing) + "\n", encoding="utf-8")

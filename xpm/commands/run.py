@@ -1,0 +1,215 @@
+"""`xpm run`: freeze the config, record the code and environment, run the command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import console, times
+from ..attempt import execute
+from ..config import apply_assignments, deep_merge, dump_yaml, load_file
+from ..environment import summary
+from ..errors import UsageError, XpmError
+from ..lock import RunLock
+from ..project import Project, load_project
+from ..record import (
+    CONFIG_FILE,
+    CONFIGS_DIR,
+    ENVIRONMENT_FILE,
+    QUEUED,
+    GitState,
+    RunRecord,
+    write_json_atomic,
+    write_record,
+)
+from ..store import RunRef, allocate, check_name
+from ..version import __version__
+
+_PYTHONS = ("python", "python3", "pypy", "pypy3")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything checked and computed before a run folder is made."""
+
+    project: Project
+    name: str
+    command: tuple[str, ...]
+    config: dict[str, Any]
+    config_files: tuple[Path, ...]
+    seed: int
+    git: GitState | None
+
+
+def default_name(command: tuple[str, ...]) -> str:
+    """The script's stem: `python train.py` → train, `python -m pkg.train` → train."""
+    args = list(command)
+    if args and Path(args[0]).name.startswith(_PYTHONS):
+        rest = args[1:]
+        while rest and rest[0].startswith("-"):
+            flag = rest.pop(0)
+            if flag == "-m" and rest:
+                return rest[0].rsplit(".", 1)[-1]
+            if flag == "-c":
+                return "python"
+        if rest:
+            return Path(rest[0]).stem
+    return Path(args[0]).stem if args else "run"
+
+
+def plan_run(
+    project: Project,
+    command: tuple[str, ...],
+    name: str | None,
+    configs: tuple[str, ...],
+    assignments: tuple[str, ...],
+    seed: int | None,
+    require_clean: bool,
+) -> Plan:
+    command = command or project.settings.command
+    if not command:
+        raise UsageError("no command to run; give one after `--` (xpm run -- python train.py) "
+                         "or set `command:` in xpm.yaml")
+    if any("{checkpoint}" in arg for arg in command):
+        raise XpmError("`{checkpoint}` is only known when resuming; use it with "
+                       "`xpm resume -- ...`, or read XPM_CHECKPOINT in the command")
+    name = check_name(name or project.settings.name or default_name(command))
+    if configs:
+        files = tuple(Path(c) for c in configs)
+    else:
+        files = tuple(project.root / c for c in project.settings.configs)
+    config: dict[str, Any] = {}
+    for path in files:
+        loaded = load_file(path)
+        if loaded is not None:
+            config = deep_merge(config, loaded)
+    config = apply_assignments(config, list(assignments))
+    if seed is None:
+        seed = _config_seed(config)
+    config["seed"] = seed
+    from .. import gitinfo
+
+    git = gitinfo.capture(project.root)
+    if (require_clean or project.settings.require_clean) and git is not None and git.dirty:
+        raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
+                       "your changes (`git status` shows them), or drop --require-clean")
+    return Plan(project, name, tuple(command), config, files, seed, git)
+
+
+def _config_seed(config: dict[str, Any]) -> int:
+    value = config.get("seed")
+    if value is None:
+        return int.from_bytes(os.urandom(4), "big") >> 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise XpmError(f"the config's `seed` is {value!r}, not an integer; "
+                       "set it to a whole number or pass --seed")
+    return value
+
+
+def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
+    if not files:
+        return ()
+    target = run_dir / CONFIGS_DIR
+    target.mkdir()
+    names: list[str] = []
+    for i, path in enumerate(files, start=1):
+        name = path.name if path.name not in names else f"{i}-{path.name}"
+        shutil.copy2(path, target / name)
+        names.append(name)
+    return tuple(f"{CONFIGS_DIR}/{n}" for n in names)
+
+
+def create_run(plan: Plan, tags: tuple[str, ...], note: str | None) -> tuple[RunRef, RunRecord]:
+    """Make the run folder and everything in it but the output; the lock is not kept."""
+    from .. import environment, gitinfo
+
+    ref = allocate(plan.project.results_dir, plan.name)
+    try:
+        copied = _copy_configs(plan.config_files, ref.path)
+        (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
+        git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
+        write_json_atomic(ref.path / ENVIRONMENT_FILE,
+                          environment.capture(plan.project.settings.env))
+        host = summary()
+        record = RunRecord(
+            name=ref.name, number=ref.number, status=QUEUED, command=plan.command,
+            cwd=str(plan.project.root), created=times.now_iso(), seed=plan.seed,
+            config=plan.config, xpm_version=__version__, tags=tags, note=note,
+            config_files=copied, git=git,
+            heartbeat_interval=plan.project.settings.heartbeat_interval, host=host["host"],
+            user=host["user"], platform=host["platform"], python=host["python"],
+            python_executable=host["python_executable"],
+        )
+        write_record(ref.path, record)
+    except BaseException:
+        shutil.rmtree(ref.path, ignore_errors=True)
+        raise
+    return ref, record
+
+
+def run(
+    command: tuple[str, ...],
+    name: str | None,
+    configs: tuple[str, ...],
+    assignments: tuple[str, ...],
+    seed: int | None,
+    tags: tuple[str, ...],
+    note: str | None,
+    detach: bool,
+    require_clean: bool,
+) -> int:
+    project = load_project()
+    plan = plan_run(project, command, name, configs, assignments, seed, require_clean)
+    ref, record = create_run(plan, tags, note)
+    if detach:
+        return _detach(project, ref)
+    lock = RunLock(ref.path)
+    lock.acquire(ref.id)
+    return execute(project, ref.path, record, lock, kind="start", checkpoint=None, echo=True)
+
+
+def _detach(project: Project, ref: RunRef) -> int:
+    """Start `xpm _supervise` in a session of its own; return once it holds the run."""
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ, XPM_READY_FD=str(write_fd))
+    with open(os.devnull, "rb") as devnull_in, open(os.devnull, "wb") as devnull_out:
+        subprocess.Popen(
+            [sys.executable, "-m", "xpm", "_supervise", str(ref.path)],
+            cwd=project.root, env=env, stdin=devnull_in, stdout=devnull_out,
+            stderr=devnull_out, start_new_session=True, pass_fds=(write_fd,),
+        )
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as ready:
+        answer = ready.read()
+    if answer != b"ok":
+        raise XpmError(f"the background supervisor of {ref.id} did not start; "
+                       f"see `xpm show {ref.id}` and {ref.path / 'output.log'}")
+    console.info(f"run {ref.id} started in the background in {ref.path}; "
+                 f"`xpm log -f {ref.id}` follows it")
+    console.out(ref.id)
+    return 0
+
+
+def supervise_detached(run_dir: Path) -> int:
+    """The hidden `xpm _supervise RUN_DIR`: run a prepared run with output to files only."""
+    from ..record import read_record
+
+    record = read_record(run_dir)
+    project = load_project(Path(record.cwd))
+    ready_fd = int(os.environ.pop("XPM_READY_FD", "-1"))
+
+    def ready() -> None:
+        if ready_fd >= 0:
+            os.write(ready_fd, b"ok")
+            os.close(ready_fd)
+
+    lock = RunLock(run_dir)
+    lock.acquire(record.id)
+    return execute(project, run_dir, record, lock, kind="start", checkpoint=None, echo=False,
+                   on_running=ready)
+

@@ -1,0 +1,207 @@
+"""Configs: load YAML/JSON files, deep-merge them, apply `-s KEY=VALUE`, freeze to YAML.
+
+Python config files (forge style, exposing ``load(config, *args, **kwargs)``) are copied
+into the run but never executed by xpm at run time; `xpm.load` calls them on request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError, XpmError
+
+YAML_SUFFIXES = (".yaml", ".yml")
+JSON_SUFFIXES = (".json",)
+PYTHON_SUFFIXES = (".py",)
+
+_INDEX = re.compile(r"\[(-?\d+)\]")
+
+
+def _yaml() -> Any:
+    import yaml
+
+    return yaml
+
+
+def yaml_loader() -> Any:
+    yaml = _yaml()
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def yaml_dumper() -> Any:
+    yaml = _yaml()
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML; a syntax error becomes one line naming the file and line."""
+    yaml = _yaml()
+    try:
+        return yaml.load(text, Loader=yaml_loader())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise XpmError(f"{where}: malformed YAML ({problem}); fix the file and try again") from None
+
+
+def dump_yaml(data: Any) -> str:
+    text: str = _yaml().dump(
+        data, Dumper=yaml_dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True
+    )
+    return text
+
+
+def read_text(path: Path, what: str = "config file") -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise XpmError(f"{what} `{path}` does not exist; check the path") from None
+    except IsADirectoryError:
+        raise XpmError(f"{what} `{path}` is a folder, not a file; name a file") from None
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise XpmError(f"{what} `{path}` cannot be read ({exc.__class__.__name__}); "
+                       "check its permissions and encoding") from None
+
+
+def load_file(path: Path) -> dict[str, Any] | None:
+    """A YAML or JSON config file as a mapping; None for a Python config file."""
+    suffix = path.suffix.lower()
+    if suffix in PYTHON_SUFFIXES:
+        if not path.is_file():
+            raise XpmError(f"config file `{path}` does not exist; check the path")
+        return None
+    text = read_text(path)
+    if suffix in JSON_SUFFIXES:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise XpmError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}); fix the file "
+                           "and try again") from None
+    elif suffix in YAML_SUFFIXES:
+        data = parse_yaml(text, str(path))
+    else:
+        raise XpmError(f"config file `{path}` is not YAML, JSON or Python; "
+                       "use a .yaml, .yml, .json or .py file")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise XpmError(f"config file `{path}` holds a {type(data).__name__}, not a mapping; "
+                       "its top level must be `key: value` pairs")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else in `update` replaces what `base` had."""
+    merged = dict(base)
+    for key, value in update.items():
+        old = merged.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            merged[key] = deep_merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_key(key: str) -> list[str | int]:
+    """`model.layers[1].units` or `model.layers.1.units` → ['model', 'layers', 1, 'units']."""
+    parts: list[str | int] = []
+    for segment in key.split("."):
+        head, _, rest = segment.partition("[")
+        rest = "[" + rest if rest else ""
+        if head:
+            parts.append(int(head) if head.lstrip("-").isdigit() and parts else head)
+        elif not rest:
+            raise UsageError(f"`{key}` has an empty part; write keys like model.lr")
+        indexes = _INDEX.findall(rest)
+        if "".join(f"[{i}]" for i in indexes) != rest:
+            raise UsageError(f"`{key}` has a malformed index; write keys like model.layers[1]")
+        parts.extend(int(i) for i in indexes)
+    if not parts or not isinstance(parts[0], str):
+        raise UsageError(f"`{key}` must start with a key name; write keys like model.lr")
+    return parts
+
+
+def parse_assignment(text: str) -> tuple[list[str | int], Any]:
+    """`a.b=VALUE` with VALUE a YAML scalar or flow value (`1e-3`, `[64, 64]`, `abc`)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"-s `{text}` is not KEY=VALUE; write e.g. -s model.lr=0.001")
+    value = parse_yaml(raw, f"-s {text}") if raw.strip() else ""
+    if isinstance(value, str):
+        value = _yaml_float(value)
+    return parse_key(key.strip()), value
+
+
+def _yaml_float(value: str) -> Any:
+    """YAML 1.1 reads `1e-3` as a string; people mean the number."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return number if value.strip().lower() not in ("nan", "inf", "-inf", "infinity") else value
+
+
+def set_path(config: dict[str, Any], path: list[str | int], value: Any, text: str) -> None:
+    """Set `value` at `path`, creating mappings on the way; never index into a scalar."""
+    node: Any = config
+    for depth, part in enumerate(path[:-1]):
+        nxt = path[depth + 1]
+        node = _step(node, part, create=isinstance(nxt, str), text=text)
+    last = path[-1]
+    if isinstance(node, dict):
+        node[last] = value
+    elif isinstance(node, list) and isinstance(last, int):
+        if not -len(node) <= last < len(node):
+            raise UsageError(f"-s `{text}`: index {last} is out of range (the list has "
+                             f"{len(node)} items)")
+        node[last] = value
+    else:
+        raise UsageError(f"-s `{text}`: `{_render(path[:-1])}` is a {type(node).__name__}, "
+                         "not a mapping or list; set it whole instead")
+
+
+def _step(node: Any, part: str | int, create: bool, text: str) -> Any:
+    if isinstance(node, dict):
+        if part not in node or node[part] is None:
+            node[part] = {} if create else []
+        return node[part]
+    if isinstance(node, list) and isinstance(part, int):
+        if not -len(node) <= part < len(node):
+            raise UsageError(f"-s `{text}`: index {part} is out of range (the list has "
+                             f"{len(node)} items)")
+        return node[part]
+    raise UsageError(f"-s `{text}` indexes into a {type(node).__name__} value; "
+                     "set the parent key whole instead")
+
+
+def _render(path: list[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(top level)"
+
+
+def apply_assignments(config: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    for text in assignments:
+        path, value = parse_assignment(text)
+        set_path(config, path, value, text)
+    return config
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config → {'model.layers[1]': 64, ...}; empty containers are kept as leaves."""
+    flat: dict[str, Any] = {}
+    if isinstance(config, dict) and config:
+        for key, value in config.items():
+            flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(config, list) and config:
+        for i, value in enumerate(config):
+            flat.update(flatten(value, f"{prefix}[{i}]"))
+    else:
+        flat[prefix] = config
+    return flat

@@ -1,0 +1,119 @@
+"""The one place that prints.
+
+Data (tables, JSON, logs) goes to stdout; messages (progress, warnings, errors) go to
+stderr, prefixed with ``xpm:``. rich is imported only by the functions that draw.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _use_color(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _message(text: str, style: str | None = None) -> None:
+    if style and _use_color(sys.stderr):
+        text = f"\x1b[{style}m{text}\x1b[0m"
+    sys.stderr.write(f"xpm: {text}\n")
+    sys.stderr.flush()
+
+
+def info(text: str) -> None:
+    _message(text)
+
+
+def warn(text: str) -> None:
+    _message(f"warning: {text}", "33")
+
+
+def error(text: str) -> None:
+    _message(f"error: {text}", "31")
+
+
+def out(text: str = "") -> None:
+    """One line of data on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def out_raw(data: bytes) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def flush() -> None:
+    sys.stdout.flush()
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on the terminal; default no."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def rich_console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(
+        file=stream,
+        no_color=not _use_color(stream),
+        highlight=False,
+        soft_wrap=not stream.isatty(),
+    )
+
+
+def table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    styles: Sequence[Sequence[str | None]] | None = None,
+    footer: str | None = None,
+) -> None:
+    """A table fitted to the terminal, or plain tab-free aligned rows for a pipe."""
+    if stdout_is_terminal():
+        from rich.table import Table
+        from rich.text import Text
+
+        t = Table(box=None, pad_edge=False, header_style="bold")
+        for c in columns:
+            t.add_column(c, overflow="fold")
+        for i, row in enumerate(rows):
+            row_styles = styles[i] if styles else [None] * len(row)
+            t.add_row(*(Text(v, style=s or "") for v, s in zip(row, row_styles, strict=True)))
+        console = rich_console()
+        console.print(t)
+        if footer:
+            console.print(footer, style="dim")
+        return
+    widths = [len(c) for c in columns]
+    for row in rows:
+        for i, v in enumerate(row):
+            widths[i] = max(widths[i], len(v))
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
+    if footer:
+        info(footer)

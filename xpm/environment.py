@@ -1,0 +1,139 @@
+"""What the run ran on: host, Python, installed distributions, GPUs, chosen variables.
+
+The bulky part goes to environment.json, kept out of run.json so that listing stays fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+# Variables recorded when set; a trailing * matches a prefix.
+RECORDED_VARIABLES = (
+    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "CUBLAS_WORKSPACE_CONFIG",
+    "NVIDIA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_DEFAULT_ENV",
+    "CONDA_PREFIX", "LD_LIBRARY_PATH", "SLURM_*", "NCCL_*", "TORCH_*", "XLA_*", "TF_*",
+    "JAX_*", "HF_*", "TRANSFORMERS_*", "WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR",
+    "MASTER_PORT",
+)
+SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
+NVIDIA_SMI_TIMEOUT = 2.0
+
+_DIST = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d.*)?\.(?:dist|egg)-info$")
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def username() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def summary() -> dict[str, str]:
+    """The small part that goes into run.json."""
+    return {
+        "host": hostname(),
+        "user": username(),
+        "platform": _platform(),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+    }
+
+
+def _platform() -> str:
+    uname = os.uname()
+    return f"{uname.sysname}-{uname.release}-{uname.machine}"
+
+
+def is_secret(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS)
+
+
+def recorded_variables(extra: tuple[str, ...] = (), environ: dict[str, str] | None = None
+                       ) -> dict[str, str]:
+    environ = dict(os.environ) if environ is None else environ
+    patterns = (*RECORDED_VARIABLES, *extra)
+    return {
+        name: value for name, value in sorted(environ.items())
+        if not is_secret(name) and any(fnmatchcase(name, p) for p in patterns)
+    }
+
+
+def distributions() -> dict[str, str]:
+    """Installed distributions (name → version) on sys.path, read from their metadata folders.
+
+    The folder names (`name-version.dist-info`) carry what importlib.metadata would parse
+    out of every METADATA file, at a fraction of the cost (1 ms instead of 60 ms for a
+    hundred packages); folders whose names do not parse fall back to importlib.metadata.
+    """
+    found: dict[str, str] = {}
+    odd: list[Path] = []
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            match = _DIST.match(name)
+            if match:
+                found.setdefault(match.group("name"), match.group("version"))
+            else:
+                odd.append(Path(entry) / name)
+    if odd:
+        from importlib.metadata import PathDistribution
+
+        for path in odd:
+            dist = PathDistribution(path)
+            dist_name = dist.metadata["Name"] if dist.metadata else None
+            if dist_name and dist.version:
+                found.setdefault(dist_name, dist.version)
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def gpus() -> list[dict[str, str]]:
+    """GPUs as nvidia-smi reports them, when it is installed and answers quickly."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    query = "index,name,uuid,memory.total,driver_version"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    keys = query.split(",")
+    return [dict(zip(keys, (v.strip() for v in line.split(",")), strict=False))
+            for line in out.splitlines() if line.strip()]
+
+
+def capture(extra_variables: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        **summary(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "distributions": distributions(),
+        "gpus": gpus(),
+        "variables": recorded_variables(extra_variables),
+    }

@@ -1,0 +1,138 @@
+"""The run lock and liveness.
+
+A run is being worked on exactly when some process holds the flock on its `.lock` (via
+filelock). The file's presence means nothing. A record that says `running` while nothing
+holds the lock (same host), or whose heartbeat is older than three intervals (another
+host), is `lost`; the first reader to notice corrects the record, under the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import times
+from .environment import hostname
+from .errors import RunBusyError
+from .record import LOCK_FILE, LOST, RUNNING, CorruptRecord, RunRecord, read_record, write_record
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
+STALE_HEARTBEATS = 3
+
+
+class RunLock:
+    """Exclusive, non-blocking lock on one run folder."""
+
+    def __init__(self, run_dir: Path) -> None:
+        from filelock import FileLock
+
+        self.run_dir = run_dir
+        self._lock: BaseFileLock = FileLock(str(run_dir / LOCK_FILE))
+
+    def try_acquire(self) -> bool:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def acquire(self, run_id: str) -> None:
+        """Take the lock or fail at once naming who holds it."""
+        if not self.try_acquire():
+            raise RunBusyError(busy_message(self.run_dir, run_id))
+
+    def release(self) -> None:
+        self._lock.release(force=True)
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def busy_message(run_dir: Path, run_id: str) -> str:
+    holder = ""
+    try:
+        attempt = read_record(run_dir).last_attempt
+    except CorruptRecord:
+        attempt = None
+    if attempt is not None:
+        since = times.parse_iso(attempt.started).strftime("%Y-%m-%d %H:%M:%S")
+        holder = f" by pid {attempt.pid} on {attempt.host} since {since}"
+    return (f"run `{run_id}` is in use{holder}; wait for it to finish, "
+            f"or `xpm ls {run_id.split('/')[0]}` to see its state")
+
+
+def is_held(run_dir: Path) -> bool:
+    """Whether some process holds the run's lock (False when there is no lock file)."""
+    if not (run_dir / LOCK_FILE).exists():
+        return False
+    lock = RunLock(run_dir)
+    try:
+        if lock.try_acquire():
+            lock.release()
+            return False
+    except OSError:  # cannot open it (read-only copy): nothing of ours can hold it here
+        return False
+    return True
+
+
+def heartbeat_is_stale(record: RunRecord) -> bool:
+    beat = record.heartbeat or record.started
+    if beat is None:
+        return False
+    age = (times.now() - times.parse_iso(beat)).total_seconds()
+    return age > STALE_HEARTBEATS * record.heartbeat_interval
+
+
+def looks_lost(run_dir: Path, record: RunRecord) -> bool:
+    """A `running` record that nothing runs: lock free here, or heartbeat stale elsewhere."""
+    if record.status != RUNNING:
+        return False
+    attempt = record.last_attempt
+    if attempt is not None and attempt.host == hostname():
+        return not is_held(run_dir)
+    return heartbeat_is_stale(record)
+
+
+def mark_lost(record: RunRecord) -> RunRecord:
+    ended = record.heartbeat or record.started or record.created
+    duration = times.seconds_between(record.started, ended) if record.started else None
+    updated = replace(record, status=LOST, ended=ended, duration=duration)
+    attempt = record.last_attempt
+    if attempt is not None and attempt.ended is None:
+        updated = updated.with_attempt(replace(
+            attempt, ended=ended, status=LOST,
+            reason="supervisor gone: no process holds the run's lock or its heartbeat stopped",
+        ))
+    return updated
+
+
+def reconcile(run_dir: Path, record: RunRecord) -> RunRecord:
+    """The record with liveness applied; a lost run's record is corrected on disk."""
+    if not looks_lost(run_dir, record):
+        return record
+    lock = RunLock(run_dir)
+    try:
+        if not lock.try_acquire():
+            # Taken since we looked (a resume is starting): believe what is on disk now.
+            return read_record(run_dir)
+    except OSError:
+        return mark_lost(record)
+    try:
+        current = read_record(run_dir)
+        if current.status != RUNNING:
+            return current
+        lost = mark_lost(current)
+        with contextlib.suppress(OSError):  # a read-only tree: report lost, uncorrected
+            write_record(run_dir, lost)
+        return lost
+    finally:
+        lock.release()

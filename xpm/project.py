@@ -1,0 +1,154 @@
+"""Finding the project root and reading its `xpm.yaml`."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import parse_yaml, read_text
+from .errors import XpmError
+
+PROJECT_FILE = "xpm.yaml"
+
+DEFAULT_CHECKPOINT_PATTERNS = (
+    "checkpoints/*",
+    "*.ckpt*",
+    "*.pt",
+    "*.pth",
+    "*.safetensors",
+    "model.ckpt-*",
+)
+
+_KNOWN_KEYS = {
+    "results_dir", "name", "command", "configs", "checkpoints", "git", "grace_period",
+    "heartbeat_interval", "env", "slurm",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    results_dir: str = "results"
+    name: str | None = None
+    command: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()
+    checkpoints: tuple[str, ...] = DEFAULT_CHECKPOINT_PATTERNS
+    require_clean: bool = False
+    grace_period: float = 10.0
+    heartbeat_interval: float = 30.0
+    env: tuple[str, ...] = ()
+    slurm: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    settings: Settings
+    has_file: bool
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / self.settings.results_dir
+
+
+def find_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    return None
+
+
+def load_project(start: Path | None = None) -> Project:
+    """The nearest folder upward holding xpm.yaml; else the start folder with defaults."""
+    here = (start or Path.cwd()).resolve()
+    root = find_root(here)
+    if root is None:
+        return Project(root=here, settings=Settings(), has_file=False)
+    path = root / PROJECT_FILE
+    data = parse_yaml(read_text(path, "project file"), str(path))
+    return Project(root=root, settings=parse_settings(data, path), has_file=True)
+
+
+def _fail(path: Path, text: str) -> XpmError:
+    return XpmError(f"{path}: {text}")
+
+
+def parse_settings(data: Any, path: Path) -> Settings:
+    if data is None:
+        return Settings()
+    if not isinstance(data, dict):
+        raise _fail(path, "must be a mapping of settings (`results_dir: results`, ...)")
+    unknown = sorted(set(data) - _KNOWN_KEYS)
+    if unknown:
+        raise _fail(path, f"unknown setting `{unknown[0]}`; known settings are "
+                          f"{', '.join(sorted(_KNOWN_KEYS))}")
+    git = data.get("git") or {}
+    if not isinstance(git, dict) or set(git) - {"require_clean"}:
+        raise _fail(path, "`git` takes only `require_clean: true|false`")
+    return Settings(
+        results_dir=_string(data, "results_dir", path) or "results",
+        name=_string(data, "name", path),
+        command=_command(data.get("command"), path),
+        configs=_strings(data, "configs", path),
+        checkpoints=_strings(data, "checkpoints", path) or DEFAULT_CHECKPOINT_PATTERNS,
+        require_clean=_bool(git, "require_clean", path),
+        grace_period=_number(data, "grace_period", path, 10.0),
+        heartbeat_interval=_number(data, "heartbeat_interval", path, 30.0),
+        env=_strings(data, "env", path),
+        slurm=_mapping(data, "slurm", path),
+    )
+
+
+def _string(data: dict[str, Any], key: str, path: Path) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
+        raise _fail(path, f"`{key}` must be a non-empty string")
+    return str(value)
+
+
+def _strings(data: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    value = data.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail(path, f"`{key}` must be a string or a list of strings")
+    return tuple(value)
+
+
+def _command(value: Any, path: Path) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise _fail(path, f"`command` cannot be split as a shell would ({exc})") from None
+    if isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
+        return tuple(str(v) for v in value)
+    raise _fail(path, "`command` must be a string or a non-empty list of strings")
+
+
+def _number(data: dict[str, Any], key: str, path: Path, default: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise _fail(path, f"`{key}` must be a positive number of seconds")
+    return float(value)
+
+
+def _bool(data: dict[str, Any], key: str, path: Path) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(path, f"`git.{key}` must be true or false")
+    return value
+
+
+def _mapping(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise _fail(path, f"`{key}` must be a mapping")
+    return value

@@ -1,0 +1,164 @@
+"""The results tree: run names, allocating run folders, resolving RUN references, scanning.
+
+    results_dir/NAME/N/      one folder per run
+    results_dir/NAME/.highest  the highest number ever handed out for NAME
+    results_dir/.trash/NAME/N  runs `xpm clean` moved away (their numbers stay taken)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from .errors import XpmError
+from .record import RECORD_FILE
+
+TRASH_DIR = ".trash"
+HIGHEST_FILE = ".highest"
+
+_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]*$")
+
+
+class RunRef(NamedTuple):
+    """A run folder in the tree: its name, number and path."""
+
+    name: str
+    number: int
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}/{self.number}"
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name) or name in (".", ".."):
+        raise XpmError(
+            f"run name `{name}` is not valid; use one path segment of letters, digits, "
+            "`.`, `_` and `-`, not starting with a dot (e.g. -n mnist)"
+        )
+    return name
+
+
+def _numbers(folder: Path) -> Iterator[int]:
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.isdigit() and entry.is_dir(follow_symlinks=False):
+                    yield int(entry.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+
+
+def _read_highest(name_dir: Path) -> int:
+    try:
+        return int((name_dir / HIGHEST_FILE).read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def record_highest(name_dir: Path, number: int) -> None:
+    """Raise the high-water mark so that `number` is never handed out again."""
+    if _read_highest(name_dir) >= number:
+        return
+    tmp = name_dir / f"{HIGHEST_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(f"{number}\n")
+    os.replace(tmp, name_dir / HIGHEST_FILE)
+
+
+def allocate(results_dir: Path, name: str) -> RunRef:
+    """Create results_dir/NAME/N with N above every number handed out before.
+
+    Race-free without a global lock: mkdir either creates the folder or fails because a
+    concurrent xpm took that number, in which case we move on to the next.
+    """
+    check_name(name)
+    name_dir = results_dir / name
+    try:
+        name_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XpmError(f"cannot create the results folder `{name_dir}` ({exc.strerror}); "
+                       "check `results_dir` in xpm.yaml and its permissions") from None
+    trash = results_dir / TRASH_DIR / name
+    number = max(_read_highest(name_dir), *_numbers(name_dir), *_numbers(trash), 0) + 1
+    while True:
+        path = name_dir / str(number)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            number += 1
+            continue
+        except OSError as exc:
+            raise XpmError(f"cannot create the run folder `{path}` ({exc.strerror}); "
+                           "check the permissions of the results folder") from None
+        record_highest(name_dir, number)
+        return RunRef(name, number, path)
+
+
+def run_numbers(results_dir: Path, name: str) -> list[int]:
+    return sorted(_numbers(results_dir / name))
+
+
+def run_names(results_dir: Path) -> list[str]:
+    try:
+        with os.scandir(results_dir) as entries:
+            return sorted(
+                e.name for e in entries
+                if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+            )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def scan(results_dir: Path, names: list[str] | None = None) -> Iterator[RunRef]:
+    """Every run folder in the tree (or of the given names), by name then number."""
+    for name in names if names is not None else run_names(results_dir):
+        for number in run_numbers(results_dir, name):
+            yield RunRef(name, number, results_dir / name / str(number))
+
+
+def resolve(results_dir: Path, ref: str) -> RunRef:
+    """`NAME/N`, `NAME` (its highest N), `NAME/-K` (K-th from the end) or a run folder path."""
+    text = ref.strip().rstrip("/")
+    if not text:
+        raise XpmError("an empty RUN was given; name a run as NAME, NAME/N or a folder path")
+    name, sep, tail = text.partition("/")
+    if _NAME.match(name) and (not sep or re.fullmatch(r"-?\d+", tail)):
+        numbers = run_numbers(results_dir, name)
+        if not numbers and not (results_dir / name).is_dir():
+            if Path(text).is_dir() and (Path(text) / RECORD_FILE).is_file():
+                return _from_path(Path(text))
+            raise XpmError(f"no run named `{name}` in {results_dir}; "
+                           "`xpm ls` lists the runs there")
+        if not sep:
+            if not numbers:
+                raise XpmError(f"`{name}` has no runs left in {results_dir}; "
+                               "`xpm ls` lists the runs there")
+            return RunRef(name, numbers[-1], results_dir / name / str(numbers[-1]))
+        index = int(tail)
+        if index < 0:
+            if -index > len(numbers):
+                raise XpmError(f"`{text}`: `{name}` has only {len(numbers)} runs; "
+                               f"`xpm ls {name}` lists them")
+            number = numbers[index]
+        else:
+            number = index
+            if number not in numbers:
+                raise XpmError(f"run `{name}/{number}` does not exist in {results_dir}; "
+                               f"`xpm ls {name}` lists its runs")
+        return RunRef(name, number, results_dir / name / str(number))
+    path = Path(text)
+    if path.is_dir():
+        return _from_path(path)
+    raise XpmError(f"`{ref}` is not a run: write NAME, NAME/N, NAME/-1 or a run folder's path")
+
+
+def _from_path(path: Path) -> RunRef:
+    path = path.resolve()
+    if not path.name.isdigit():
+        raise XpmError(f"`{path}` is not a run folder (its name is not a number); "
+                       "point at results/NAME/N")
+    return RunRef(path.parent.name, int(path.name), path)

@@ -1,0 +1,311 @@
+"""Spawning the command, streaming its output, forwarding signals.
+
+The command runs in a session of its own, so that a signal reaches it once, from xpm,
+and so that its whole process group can be stopped. Its stdout and stderr share one
+pipe (or one pseudo-terminal when xpm's stdout is a terminal), so output.log holds them
+in the order they were written; xpm copies every byte to its own stdout and to the log.
+If xpm itself dies, the kernel kills the command (PR_SET_PDEATHSIG), and anything left
+writing to the pipe gets SIGPIPE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import XpmError
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PASSED_THROUGH = (signal.SIGUSR1, signal.SIGUSR2)
+CHUNK = 1 << 16
+PIPE_SIZE = 1 << 20
+_PR_SET_PDEATHSIG = 1
+_F_SETPIPE_SZ = 1031
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int  # as subprocess reports it: negative -N when killed by signal N
+    forwarded: int | None  # the first interrupting signal xpm forwarded, if any
+    killed_after_grace: bool = False
+
+    @property
+    def signal(self) -> int | None:
+        return -self.returncode if self.returncode < 0 else None
+
+    @property
+    def exit_code(self) -> int:
+        """What xpm exits with: the command's code, or 128+N for death by signal N."""
+        return 128 + -self.returncode if self.returncode < 0 else self.returncode
+
+
+class CommandNotFound(XpmError):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _pdeathsig_setup() -> Callable[[], None]:
+    """A preexec function asking the kernel to SIGKILL the child when xpm dies."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def setup() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # xpm died before the prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+def _open_pty() -> tuple[int, int]:
+    import fcntl
+    import termios
+
+    master, slave = os.openpty()
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.ONLCR  # keep "\n" as the command wrote it (the log stays exact)
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    try:
+        size = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+    return master, slave
+
+
+def _copy_winsize(master: int) -> None:
+    import fcntl
+    import termios
+
+    try:
+        size = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+class Supervisor:
+    """Run one command to its end; see the module docstring."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        log_path: Path,
+        echo: bool,
+        use_pty: bool,
+        grace_period: float,
+        tick: Callable[[], None] | None = None,
+        tick_interval: float = 30.0,
+        on_started: Callable[[int], None] | None = None,
+    ) -> None:
+        self.argv = argv
+        self.cwd = cwd
+        self.env = env
+        self.log_path = log_path
+        self.echo = echo
+        self.use_pty = use_pty
+        self.grace_period = grace_period
+        self.tick = tick
+        self.tick_interval = tick_interval
+        self.on_started = on_started
+        self._pid: int | None = None
+        self._forwarded: int | None = None
+        self._pending: list[int] = []
+        self._deadline: float | None = None
+        self._killed = False
+        self._master: int | None = None
+
+    # ------------------------------------------------------------------ signals
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGWINCH:
+            if self._master is not None:
+                _copy_winsize(self._master)
+        elif signum in INTERRUPTS and self._forwarded is None:
+            self._forwarded = signum
+            self._deadline = time.monotonic() + self.grace_period
+        if self._pid is None:
+            self._pending.append(signum)
+        else:
+            self._send(signum)
+
+    def _send(self, signum: int) -> None:
+        assert self._pid is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._pid, signum)
+
+    def _install_handlers(self) -> dict[int, object]:
+        previous: dict[int, object] = {}
+        wanted = (*INTERRUPTS, *PASSED_THROUGH, signal.SIGWINCH)
+        for signum in wanted:
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> Outcome:
+        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        old_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        previous = self._install_handlers()
+        try:
+            return self._run(wake_read)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.set_wakeup_fd(old_wakeup)
+            os.close(wake_read)
+            os.close(wake_write)
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], int]:
+        if self.use_pty:
+            read_fd, write_fd = _open_pty()
+            self._master = read_fd
+        else:
+            read_fd, write_fd = os.pipe()
+            try:
+                import fcntl
+
+                fcntl.fcntl(read_fd, _F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass
+        try:
+            proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,
+                preexec_fn=_pdeathsig_setup(),
+            )
+        except FileNotFoundError:
+            os.close(read_fd)
+            raise CommandNotFound(
+                f"command not found: `{self.argv[0]}`; check the command and your PATH", 127
+            ) from None
+        except PermissionError:
+            os.close(read_fd)
+            raise CommandNotFound(
+                f"command `{self.argv[0]}` is not executable; check its permissions", 126
+            ) from None
+        finally:
+            os.close(write_fd)
+        return proc, read_fd
+
+    def _run(self, wake_fd: int) -> Outcome:
+        proc, read_fd = self._spawn()
+        self._pid = proc.pid
+        if self.on_started is not None:
+            self.on_started(proc.pid)
+        for signum in self._pending:
+            self._send(signum)
+        self._pending.clear()
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        sel = selectors.DefaultSelector()
+        try:
+            pidfd: int | None = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        try:
+            sel.register(read_fd, selectors.EVENT_READ, "out")
+            sel.register(wake_fd, selectors.EVENT_READ, "wake")
+            if pidfd is not None:
+                sel.register(pidfd, selectors.EVENT_READ, "exit")
+            open_output = True
+            next_tick = time.monotonic() + self.tick_interval
+            while True:
+                timeout = next_tick - time.monotonic()
+                if self._deadline is not None:
+                    timeout = min(timeout, self._deadline - time.monotonic())
+                if pidfd is None:
+                    timeout = min(timeout, 0.1)
+                for key, _ in sel.select(max(timeout, 0.0)):
+                    if key.data == "out" and not self._pump(read_fd, log_fd):
+                        sel.unregister(read_fd)
+                        open_output = False
+                    elif key.data == "wake":
+                        _drain(wake_fd)
+                if proc.poll() is not None:
+                    break
+                if not open_output and pidfd is None:
+                    time.sleep(0.01)
+                now = time.monotonic()
+                if self._deadline is not None and now >= self._deadline and not self._killed:
+                    self._killed = True
+                    self._send(signal.SIGKILL)
+                if now >= next_tick:
+                    next_tick = now + self.tick_interval
+                    if self.tick is not None:
+                        self.tick()
+            self._finish_output(proc.pid, read_fd, log_fd, open_output)
+        finally:
+            sel.close()
+            if pidfd is not None:
+                os.close(pidfd)
+            os.close(log_fd)
+            os.close(read_fd)
+        assert proc.returncode is not None
+        return Outcome(proc.returncode, self._forwarded, self._killed)
+
+    def _finish_output(self, pgid: int, read_fd: int, log_fd: int, open_output: bool) -> None:
+        """The command has exited: stop what it left behind, then copy the rest of its output."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        if not open_output:
+            return
+        deadline = time.monotonic() + 2.0
+        sel = selectors.DefaultSelector()
+        sel.register(read_fd, selectors.EVENT_READ)
+        try:
+            while time.monotonic() < deadline:
+                if not sel.select(deadline - time.monotonic()):
+                    break
+                if not self._pump(read_fd, log_fd):
+                    break
+        finally:
+            sel.close()
+
+    def _pump(self, read_fd: int, log_fd: int) -> bool:
+        """Copy one chunk; False at end of output."""
+        try:
+            data = os.read(read_fd, CHUNK)
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # a pty whose other end is closed
+                return False
+            raise
+        if not data:
+            return False
+        _write_all(log_fd, data)
+        if self.echo:
+            try:
+                _write_all(1, data)
+            except OSError:  # our stdout went away (closed pipe, hung-up terminal)
+                self.echo = False
+        return True
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
