@@ -176,7 +176,10 @@ def parse_field(text: str, what: str) -> Field:
     if head == "metrics" and rest:
         return Field(text, "metrics", (rest,))
     if head == "config" and rest:
-        return Field(text, "config", tuple(parse_key(rest)))
+        try:
+            return Field(text, "config", tuple(parse_key(rest)))
+        except UsageError as exc:
+            raise UsageError(f"{what}: {exc}") from None
     if head in ("config", "metrics") and not rest:
         raise UsageError(f"{what}: name a key under `{head}`, e.g. {head}."
                          f"{'lr' if head == 'config' else 'loss'}")
@@ -360,13 +363,20 @@ def order(infos: list[RunInfo], field: Field | None, reverse: bool) -> list[RunI
     Without a field: newest first (by start, or creation for runs not started yet), and
     `reverse` gives oldest first. Ties keep the newest-first order.
     """
-    newest_first = sorted(infos, key=_time_key, reverse=not reverse if field is None else True)
+    # By number, then by time: runs started at the same moment (or never: corrupt ones)
+    # keep the newest number first.
+    newest_first = sorted(infos, key=_run_number, reverse=not reverse if field is None else True)
+    newest_first.sort(key=_time_key, reverse=not reverse if field is None else True)
     if field is None:
         return newest_first
     present = [i for i in newest_first if field.get(i) is not None]
     missing = [i for i in newest_first if field.get(i) is None]
     present.sort(key=sort_key(field), reverse=reverse)
     return present + missing
+
+
+def _run_number(info: RunInfo) -> int:
+    return info.number
 
 
 def _time_key(info: RunInfo) -> float:

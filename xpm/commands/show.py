@@ -111,16 +111,15 @@ def _when(text: str | None) -> str:
 
 def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
     status = facts["status"]
-    head: list[tuple[str, str]] = [("status", status), ("path", facts["path"])]
+    shown_status = status
+    if record is not None and record.exit_code is not None and status != "running":
+        shown_status += f" (exit {record.exit_code}" + (
+            f", signal {record.signal})" if record.signal else ")")
+    head: list[tuple[str, str]] = [("status", shown_status), ("path", facts["path"])]
     if facts["problem"]:
         head.append(("problem", facts["problem"]))
     if record is not None:
-        end = ""
-        if record.exit_code is not None:
-            end = f"exit {record.exit_code}" + (f", signal {record.signal}"
-                                                if record.signal else "")
         head += [
-            ("exit", end),
             ("command", shlex.join(record.command)),
             ("created", _when(record.created)),
             ("started", _when(record.started)),
@@ -190,7 +189,8 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
         console.fields(OUTPUT_FILE, [("size", "none yet")])
     else:
         title = f"{OUTPUT_FILE} ({disk.format_size(out['size'])}"
-        title += f", last {len(out['last_lines'])} lines)" if out["last_lines"] else ")"
+        count = len(out["last_lines"])
+        title += f", last {count} line{'s' if count != 1 else ''})" if count else ")"
         console.fields(title, [])
         for line in out["last_lines"]:
             console.out(f"  {line}")
