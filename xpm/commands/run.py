@@ -78,7 +78,9 @@ def plan_run(
     if any("{checkpoint}" in arg for arg in command):
         raise XpmError("`{checkpoint}` is only known when resuming; use it with "
                        "`xpm resume -- ...`, or read XPM_CHECKPOINT in the command")
-    name = check_name(name or project.settings.name or default_name(command))
+    if name is None:
+        name = project.settings.name or default_name(command)
+    name = check_name(name)
     if configs:
         files = tuple(Path(c) for c in configs)
     else:
