@@ -1,0 +1,47 @@
+"""Helpers shared by the benchmarks: timing commands and finding the xpm to measure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def xpm_command() -> list[str]:
+    """The installed `xpm` script beside this interpreter, else `python -m xpm`."""
+    script = Path(sys.executable).parent / "xpm"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("xpm")
+    return [found] if found else [sys.executable, "-m", "xpm"]
+
+
+def time_command(argv: list[str], runs: int, cwd: Path | None = None,
+                 env: dict[str, str] | None = None, stdout: int | None = subprocess.DEVNULL
+                 ) -> list[float]:
+    """Wall-clock seconds of each of `runs` runs (after one warm-up run)."""
+    subprocess.run(argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL, check=True)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+                       check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def summary(times: list[float]) -> str:
+    return (f"median {ms(statistics.median(times))}, min {ms(min(times))}, "
+            f"max {ms(max(times))} over {len(times)} runs")
+
+
+def quiet_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("XPM_")}
