@@ -17,6 +17,23 @@ from .version import __version__
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class WithCommand(click.Command):
+    """A command taking `-- COMMAND ARG...` at the end: everything after the first `--` is
+    the command, kept apart from xpm's own arguments (`ctx.meta["command"]`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            split = args.index("--")
+            ctx.meta["command"] = tuple(args[split + 1:])
+            args = args[:split]
+        return super().parse_args(ctx, args)
+
+
+def _command_after_dashes(given: tuple[str, ...] = ()) -> tuple[str, ...]:
+    after: tuple[str, ...] = click.get_current_context().meta.get("command", ())
+    return given + after
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="xpm")
 def cli() -> None:
@@ -39,7 +56,7 @@ def init(directory: str, template: str, force: bool) -> int:
     return command(directory, template, force)
 
 
-@cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
+@cli.command(cls=WithCommand, context_settings={**CONTEXT, "allow_interspersed_args": False})
 @click.option("-n", "--name", help="Run name (default: xpm.yaml's name, else the script's stem).")
 @click.option("-c", "--config", "configs", multiple=True, metavar="FILE",
               help="Config file (YAML, JSON or Python); repeat to merge in order.")
@@ -62,8 +79,24 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
     """
     from .commands.run import run as command_
 
-    return command_(command, name, configs, assignments, seed, tags, note, detach,
-                    require_clean)
+    return command_(_command_after_dashes(command), name, configs, assignments, seed, tags,
+                    note, detach, require_clean)
+
+
+@cli.command(cls=WithCommand, context_settings=CONTEXT)
+@click.argument("run", required=False)
+@click.option("--force", is_flag=True, help="Resume a completed (or queued) run too.")
+def resume(run: str | None, force: bool) -> int:
+    """Continue RUN (default: the latest started) from its newest checkpoint.
+
+    RUN is NAME/N, NAME (its newest run), NAME/-1, NAME/-2... or a run folder's path.
+    \b
+    xpm resume                      # the latest started run
+    xpm resume mnist/3 -- python3 train.py --lr 0.01   # with another command (recorded)
+    """
+    from .commands.resume import resume as command_
+
+    return command_(run, force, _command_after_dashes())
 
 
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)

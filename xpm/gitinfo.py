@@ -114,6 +114,17 @@ def save_patch(state: GitState, run_dir: Path) -> GitState:
     return replace(state, patch=patch)
 
 
+def current_patch(state: GitState) -> bytes:
+    """The uncommitted changes of the working tree now, as git.patch would hold them."""
+    if state.root is None:
+        return b""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / PATCH_FILE
+        return path.read_bytes() if _write_patch(Path(state.root), state.commit, path) else b""
+
+
 def _write_patch(toplevel: Path, commit: str | None, path: Path) -> str | None:
     base = commit
     if base is None:  # no commits yet: everything tracked is new
