@@ -27,8 +27,6 @@ from .record import (
 )
 from .supervise import CommandNotFound, Outcome, Supervisor
 
-PLACEHOLDERS = ("{run_dir}", "{config}", "{seed}", "{checkpoint}")
-
 
 def expand(argv: tuple[str, ...] | list[str], values: dict[str, str | None]) -> list[str]:
     """Replace `{run_dir}`, `{config}`, `{seed}`, `{checkpoint}` in each argument."""
