@@ -131,7 +131,7 @@ def thin(checkpoints: Sequence[HasStep], rule: Rule, best_at: int | None = None
         raise ValueError("every must be 1 or more")
     steps = sorted({c.step for c in checkpoints if c.step is not None})
     reasons: dict[int, list[str]] = {s: [] for s in steps}
-    for s in steps[len(steps) - rule.keep:] if rule.keep else ():
+    for s in steps[max(0, len(steps) - rule.keep):] if rule.keep else ():
         reasons[s].append("newest")
     if rule.best is not None and best_at is not None:
         before = [s for s in steps if s <= best_at]
