@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,9 +82,10 @@ def test_best_step_min_and_max() -> None:
 
 
 def test_best_step_skips_what_cannot_count() -> None:
-    rows = [{"loss": 0.0}, {"step": "5", "loss": 0.0}, {"step": True, "loss": 0.0},
-            {"step": 7, "loss": float("nan")}, {"step": 8, "loss": "low"},
-            {"step": 9, "loss": True}, {"step": 10, "loss": 4}]
+    rows: list[dict[str, Any]] = [
+        {"loss": 0.0}, {"step": "5", "loss": 0.0}, {"step": True, "loss": 0.0},
+        {"step": 7, "loss": float("nan")}, {"step": 8, "loss": "low"},
+        {"step": 9, "loss": True}, {"step": 10, "loss": 4}]
     assert best_step(rows, Best("loss", MIN)) == 10
     assert best_step(rows, Best("other", MIN)) is None
     assert best_step([], Best("loss", MIN)) is None
