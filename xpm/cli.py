@@ -88,10 +88,11 @@ def clean(runs: tuple[str, ...], status: str | None, keep_last: int | None,
           older_than: str | None, checkpoints: bool, keep: int | None, keep_best: str | None,
           keep_every: int | None, dry_run: bool, yes: bool, purge: bool,
           empty_trash: bool) -> int:
-    """Move failed, lost, interrupted and killed runs to results/.trash, or the runs selected.
+    """Reclaim space: move runs to results/.trash, delete them, or thin checkpoints.
 
-    Shows the runs and the space first and asks before acting. A run in use is never
-    touched, nor anything outside results_dir.
+    With no selection: the failed, lost, interrupted and killed runs. Shows the runs and
+    the space first and asks before acting. A run in use is never touched, nor anything
+    outside results_dir.
 
     \b
     xpm clean                          # failed, lost, interrupted and killed runs

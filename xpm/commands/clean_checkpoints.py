@@ -24,7 +24,7 @@ from ..disk import format_size, size_of
 from ..errors import UsageError
 from ..project import Project
 from ..pruning import Best, Decision, Rule, best_step, parse_best
-from ..removal import remove, within
+from ..removal import is_real_folder, remove, within
 from ..selection import Criteria
 from .clean import drop_busy, each, gather, go_ahead, plural
 
@@ -55,13 +55,31 @@ def _real_run_dir(results: Path, entry: Entry) -> Path | None:
     return path if path == expected else None
 
 
-def _inside(run_dir: Path, real_run_dir: Path, path: Path) -> bool:
-    """Below the run folder, with no link on the way (the path itself may be a link)."""
-    try:
-        rel = path.relative_to(run_dir)
-    except ValueError:
-        return False
-    return within(real_run_dir, real_run_dir / rel) is not None
+class _Clear:
+    """Whether paths below one run folder are reached with no link on the way (the path
+    itself may be a link); each folder is looked at once."""
+
+    def __init__(self, run_dir: Path, real_run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.real = real_run_dir
+        self.seen: dict[Path, bool] = {}
+
+    def __call__(self, path: Path) -> bool:
+        try:
+            rel = path.relative_to(self.run_dir)
+        except ValueError:
+            return False
+        if not rel.parts or any(part in ("..", ".") for part in rel.parts):
+            return False
+        folder = self.real
+        for part in rel.parts[:-1]:
+            folder = folder / part
+            ok = self.seen.get(folder)
+            if ok is None:
+                ok = self.seen[folder] = is_real_folder(folder)
+            if not ok:
+                return False
+        return True
 
 
 def _found(results: Path, entry: Entry, patterns: Sequence[str]) -> list[Checkpoint]:
@@ -69,11 +87,11 @@ def _found(results: Path, entry: Entry, patterns: Sequence[str]) -> list[Checkpo
     real = _real_run_dir(results, entry)
     if real is None:
         return []
-    run_dir = entry.ref.path
+    clear = _Clear(entry.ref.path, real)
     out: list[Checkpoint] = []
-    for checkpoint in find(run_dir, patterns):
+    for checkpoint in find(entry.ref.path, patterns):
         files = files_of(checkpoint.path)
-        if files and all(_inside(run_dir, real, f) for f in files):
+        if files and all(clear(f) for f in files):
             out.append(checkpoint)
     return out
 
@@ -82,8 +100,8 @@ def _plan(entry: Entry, found: list[Checkpoint], rule: Rule, best_at: int | None
     decisions = tuple(pruning.thin(found, rule, best_at))
     kept_links = {os.path.realpath(c.path) for c, d in zip(found, decisions, strict=True)
                   if d.keep and os.path.islink(c.path)}
-    doomed = tuple(c for c, d in zip(found, decisions, strict=True)
-                   if not d.keep and os.path.realpath(c.path) not in kept_links)
+    doomed = tuple(c for c, d in zip(found, decisions, strict=True) if not d.keep
+                   and not (kept_links and os.path.realpath(c.path) in kept_links))
     return Plan(entry, decisions, doomed)
 
 
@@ -182,12 +200,13 @@ def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
             return False
         again = _plan(entry, _found(results, entry, patterns), rule, best_at)
         still = {c.path for c in again.doomed}
+        clear = _Clear(entry.ref.path, real)
         for checkpoint in by_id[entry.id].doomed:
             if checkpoint.path not in still:
                 continue
             try:
                 for path in files_of(checkpoint.path):
-                    if _inside(entry.ref.path, real, path):
+                    if clear(path):
                         remove(path)
             except OSError as exc:
                 console.warn(f"could not delete `{checkpoint.path}` ({exc.strerror}); "
