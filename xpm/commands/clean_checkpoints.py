@@ -160,9 +160,9 @@ def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
         metric_list = ", ".join(sorted(logged)) or "no metrics"
         raise UsageError(f"--keep-best: no selected run logs `{best.metric}` in metrics.jsonl "
                          f"(they log {metric_list}); check the metric's name")
+    metric = best.metric if best is not None else ""
     for entry in unknown_best:
-        assert best is not None
-        console.info(f"left alone: `{entry.id}` logs no `{best.metric}` with a step in "
+        console.info(f"left alone: `{entry.id}` logs no `{metric}` with a step in "
                      "metrics.jsonl, so its best checkpoint is unknown")
     if not plans:
         console.info("nothing to thin: " + ("the selected runs keep all their checkpoints "
