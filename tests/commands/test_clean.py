@@ -362,6 +362,7 @@ def test_purge_deletes_for_good(project: Path) -> None:
     assert "deleted 1 run for good, freeing 3." in result.err
 
 
+@pytest.mark.slow
 def test_numbers_are_not_reused_after_clean(project: Path) -> None:
     """Even for a tree copied in without NAME/.highest, every way out keeps numbers taken."""
     def highest_gone() -> None:
@@ -644,7 +645,8 @@ def test_a_kept_link_keeps_its_target(project: Path) -> None:
     "results/a/1/../../..", "OUTSIDE/3", "OUTSIDE", "results", "results/a", "a/../../x",
     "a/1/..", "~",
 ])
-def test_nothing_outside_results_is_ever_deleted(project: Path, tmp_path: Path, arg: str) -> None:
+def test_nothing_outside_results_is_ever_deleted(project: Path, tmp_path: Path, arg: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     outside = tmp_path / "outside"
     make_run(project, "a", "failed")
     make_run(project, "a", "completed")
@@ -657,9 +659,10 @@ def test_nothing_outside_results_is_ever_deleted(project: Path, tmp_path: Path, 
     for how in ([], ["--purge"], ["--empty-trash"], ["--checkpoints", "--keep", "0"]):
         if how == ["--empty-trash"] and arg == "results/.trash/a/1":
             continue  # that one is in the trash: emptying it is what was asked
-        result = run_xpm("clean", "-y", *how, arg)
-        assert result.code == 1, (how, result)
-        assert "Traceback" not in result.err
+        code = main(["clean", "-y", *how, arg])  # in-process: quicker, just as real
+        err = capsys.readouterr().err
+        assert code == 1, (how, err)
+        assert "error:" in err and "internal error" not in err
         assert tree(tmp_path) == before, (how, arg)
 
 
