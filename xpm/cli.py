@@ -99,6 +99,58 @@ def resume(run: str | None, force: bool) -> int:
     return command_(run, force, _command_after_dashes())
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="[RUN|NAME]...")
+@click.option("--status", metavar="S,...",
+              help="Take runs with these statuses (default: failed,lost,interrupted,killed).")
+@click.option("--keep-last", type=int, metavar="K", help="Keep the K newest runs of each name.")
+@click.option("--older-than", metavar="AGE", help="Take runs that ended at least AGE ago "
+              "(30m, 12h, 3d, 2w).")
+@click.option("--checkpoints", is_flag=True,
+              help="Thin the checkpoints inside the runs instead of removing runs.")
+@click.option("--keep", type=int, metavar="K", help="With --checkpoints: keep the K newest.")
+@click.option("--keep-best", metavar="METRIC[:min|max]",
+              help="With --checkpoints: also keep the best by METRIC in metrics.jsonl.")
+@click.option("--keep-every", type=int, metavar="N",
+              help="With --checkpoints: also keep every step that is a multiple of N.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--purge", is_flag=True, help="Delete for good instead of moving to the trash.")
+@click.option("--empty-trash", is_flag=True, help="Delete what the trash holds for good.")
+def clean(runs: tuple[str, ...], status: str | None, keep_last: int | None,
+          older_than: str | None, checkpoints: bool, keep: int | None, keep_best: str | None,
+          keep_every: int | None, dry_run: bool, yes: bool, purge: bool,
+          empty_trash: bool) -> int:
+    """Reclaim space: move runs to results/.trash, delete them, or thin checkpoints.
+
+    With no selection: the failed, lost, interrupted and killed runs. Shows the runs and
+    the space first and asks before acting. A run in use is never touched, nor anything
+    outside results_dir.
+
+    \b
+    xpm clean                          # failed, lost, interrupted and killed runs
+    xpm clean mnist --keep-last 5      # all but mnist's five newest runs
+    xpm clean --older-than 2w --purge  # finished runs older than two weeks, for good
+    xpm clean --checkpoints --keep 2 --keep-best val_loss
+    xpm clean --empty-trash
+    """
+    from .commands.clean import clean as command
+
+    return command(runs=runs, status=status, keep_last=keep_last, older_than=older_than,
+                   checkpoints=checkpoints, keep=keep, keep_best=keep_best,
+                   keep_every=keep_every, dry_run=dry_run, yes=yes, purge=purge,
+                   empty_trash=empty_trash)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="[RUN]...")
+def restore(runs: tuple[str, ...]) -> int:
+    """Put runs back from results/.trash; with no RUN, list what the trash holds."""
+    from .commands.restore import restore as command
+
+    return command(runs=runs)
+
+
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 def supervise(run_dir: str) -> int:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,6 +61,12 @@ def out_raw(data: bytes) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
+
+
+def path(p: os.PathLike[str] | str) -> str:
+    """A path as the user would type it: relative to the current folder when below it."""
+    relative = os.path.relpath(p)
+    return os.fspath(p) if relative.startswith("..") else relative
 
 
 def flush() -> None:
@@ -117,3 +125,38 @@ def table(
     sys.stdout.write("\n".join(lines) + "\n")
     if footer:
         info(footer)
+
+
+@contextmanager
+def progress(description: str, total: int, delay: float = 0.4
+             ) -> Iterator[Callable[[], None]]:
+    """A transient progress bar on stderr for `total` steps; yields `advance()`.
+
+    Drawn only on a terminal, and only once the work has taken longer than `delay`
+    seconds, so that quick work does not flicker.
+    """
+    if total <= 0 or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=rich_console(stderr=True), transient=True)
+    task = bar.add_task(description, total=total)
+    timer = threading.Timer(delay, bar.start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield lambda: bar.advance(task)
+    finally:
+        timer.cancel()
+        timer.join()
+        bar.stop()
