@@ -126,12 +126,17 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
     return tuple(f"{CONFIGS_DIR}/{n}" for n in names)
 
 
-def create_run(plan: Plan, tags: tuple[str, ...], note: str | None) -> tuple[RunRef, RunRecord]:
-    """Make the run folder and everything in it but the output; the lock is not kept."""
+def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
+               ) -> tuple[RunRef, RunRecord, RunLock]:
+    """Make the run folder and everything in it but the output, under the run's lock (held
+    from the moment the folder exists, so that no reader takes a half-made run for a dead
+    one); the caller gets the lock and must release it."""
     from .. import environment, gitinfo
 
     ref = allocate(plan.project.results_dir, plan.name)
+    lock = RunLock(ref.path)
     try:
+        lock.acquire(ref.id)
         copied = _copy_configs(plan.config_files, ref.path)
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
@@ -150,8 +155,9 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None) -> tuple[Run
         write_record(ref.path, record)
     except BaseException:
         shutil.rmtree(ref.path, ignore_errors=True)
+        lock.release()
         raise
-    return ref, record
+    return ref, record, lock
 
 
 def run(
@@ -167,11 +173,10 @@ def run(
 ) -> int:
     project = load_project()
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean)
-    ref, record = create_run(plan, tags, note)
+    ref, record, lock = create_run(plan, tags, note)
     if detach:
+        lock.release()  # the run is `queued` until the background supervisor takes it
         return _detach(project, ref)
-    lock = RunLock(ref.path)
-    lock.acquire(ref.id)
     return execute(project, ref.path, record, lock, kind="start", checkpoint=None, echo=True)
 
 
