@@ -180,6 +180,7 @@ def _field_lines(section: Section, f: Field, names: Sequence[str], width: int) -
         return [[*prefix, (a, OLD), (" → ", DIM), (b, NEW), ("  (different changes)", DIM)]]
     suffix = _commit_note(f, names) if f.key == "commit" else ""
     if len(a) + len(b) > LONG or "\n" in a + b:
+        a, b = (v.replace("\n", "\n      ") for v in (a, b))  # a note's further lines
         return [[("  ", None), (f.key, KEY)], [("    - ", OLD), (a, OLD)],
                 [("    + ", NEW), (b, NEW)]]
     return [[*prefix, (a, OLD), (" → ", DIM), (b, NEW), (suffix, DIM)]]

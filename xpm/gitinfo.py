@@ -167,13 +167,15 @@ NO_FACTS = CommitFacts(None, frozenset(), {})
 
 def commit_facts(candidates: Sequence[Path], commits: Sequence[str],
                  pairs: Sequence[tuple[str, str]] = ()) -> CommitFacts:
-    """Which `commits` the first repository among `candidates` holds, and how far apart each
-    pair is (`git rev-list --count --left-right a...b`). Read-only; the git calls run at once.
+    """Which `commits` a repository holds, and how far apart each pair is (`git rev-list
+    --count --left-right a...b`): the first of the `candidates` folders in a repository
+    holding them all, else the one holding the most. Read-only; the git calls run at once.
     """
     if shutil.which("git") is None:
         return NO_FACTS
     wanted = list(dict.fromkeys(c for c in commits if c))
     pairs = list(dict.fromkeys((a, b) for a, b in pairs if a and b and a != b))
+    best = NO_FACTS
     for folder in dict.fromkeys(candidates):
         if not folder.is_dir():
             continue
@@ -194,5 +196,9 @@ def commit_facts(candidates: Sequence[Path], commits: Sequence[str],
             numbers = count_out.split()
             if count_code == 0 and len(numbers) == 2:
                 apart[pair] = (int(numbers[0]), int(numbers[1]))
-        return CommitFacts(folder, frozenset(found), apart)
-    return NO_FACTS
+        facts = CommitFacts(folder, frozenset(found), apart)
+        if len(found) == len(wanted):
+            return facts
+        if best.repository is None or len(found) > len(best.found):
+            best = facts
+    return best

@@ -535,3 +535,25 @@ def test_outcome_differences(trainer: Path, capsys: pytest.CaptureFixture[str]) 
     assert "reason exit 0 → exit 3" in text
     assert "command" in text  # the two commands differ too
     assert "duration" not in text  # by nature
+
+
+def test_commits_looked_up_in_the_runs_own_repository(
+        trainer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    a = make_run("own", "--seed", "1")
+    (trainer / "more.py").write_text("M = 1\n")
+    git_commit(trainer, "more")
+    b = make_run("own", "--seed", "1")
+    other = tmp_path / "other"  # another project, in a repository of its own
+    other.mkdir()
+    (other / "xpm.yaml").write_text("results_dir: results\n")
+    git(other, "init", "-q")
+    git_commit(other, "unrelated")
+    monkeypatch.chdir(other)
+    runs = [str(trainer / "results" / ref) for ref in (a, b)]
+    code, out, _ = xdiff(capsys, *runs, "--code")
+    assert code == 0
+    text = squash(out)
+    assert "(own/2 is 1 commit ahead)" in text
+    assert "not in the repository" not in text
+    assert re.search(r"added +more\.py +\+1 -0", out)
