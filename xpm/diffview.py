@@ -74,6 +74,8 @@ def text(section: str, key: str, value: Any) -> str:
     if isinstance(value, PatchSummary):
         files = f"{value.files} file{'s' if value.files != 1 else ''}"
         return f"{files}, +{value.insertions} -{value.deletions}"
+    if key == "patch" and value == "missing":
+        return "git.patch missing"
     if key == "command":
         return shlex.join(value)
     if key == "commit":

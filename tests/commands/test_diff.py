@@ -557,3 +557,24 @@ def test_commits_looked_up_in_the_runs_own_repository(
     assert "(own/2 is 1 commit ahead)" in text
     assert "not in the repository" not in text
     assert re.search(r"added +more\.py +\+1 -0", out)
+
+
+def test_code_when_a_patch_no_longer_applies(trainer: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    a = make_run("np", "--seed", "1")
+    with open(trainer / "train.py", "a") as f:
+        f.write("# tuned\n")
+    b = make_run("np", "--seed", "1")
+    patch = trainer / "results" / "np" / "2" / "git.patch"
+    patch.write_text(patch.read_text().replace(' print("trained")', ' print("edited")'))
+    code, out, _ = xdiff(capsys, a, b, "--code")
+    assert code == 0
+    block = squash(out.split("\ncode")[1])
+    assert "note: the code of np/2 cannot be rebuilt from its commit and git.patch (error: " \
+        in block
+    assert f"check {patch}" in block
+    assert "diff --git" not in block
+    patch.unlink()
+    code, out, _ = xdiff(capsys, a, b, "--code")
+    assert "np/2 recorded a git.patch that is no longer in its run folder" in squash(out)
+    assert "patch none (clean) → git.patch missing" in squash(out)
