@@ -5,7 +5,8 @@
 Makes a project in a real git repository, two real runs with `xpm run` (different config,
 seed, commit and a dirty tree, 200 logged metric steps each), then clones their folders
 into a tree of --tree runs (run.json renumbered through the record module). Prints the
-wall-clock time of `xpm diff` as a user types it (median, min, max; after one warm-up).
+wall-clock time of `xpm diff` as a user types it (median, min, max; after one warm-up),
+and its CPU time (less sensitive to other work on the machine).
 Target: `xpm diff A B` ≤ 150 ms median at 10,000 runs, flat in the number of runs.
 
 The timed commands run with bytecode caching on (PYTHONDONTWRITEBYTECODE unset), as an
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -92,25 +94,41 @@ def clone_runs(results: Path, total: int) -> None:
     record_highest(name_dir, total)
 
 
-def time_command(argv: list[str], runs: int, cwd: Path) -> list[float]:
-    env = quiet_env()
+def time_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock seconds, and CPU seconds (user + system, git's included) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    times = []
+                   stderr=subprocess.DEVNULL, check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def time_commands(commands: list[list[str]], runs: int, cwd: Path
+                  ) -> list[tuple[list[float], list[float]]]:
+    """Each command `runs` times (after one warm-up), in turns: a burst of load elsewhere
+    on the machine then weighs on every figure alike."""
+    env = quiet_env()
+    for argv in commands:
+        time_once(argv, cwd, env)
+    results: list[tuple[list[float], list[float]]] = [([], []) for _ in commands]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return times
+        for argv, (walls, cpus) in zip(commands, results, strict=True):
+            wall, cpu = time_once(argv, cwd, env)
+            walls.append(wall)
+            cpus.append(cpu)
+    return results
 
 
-def summary(times: list[float]) -> str:
-    def ms(seconds: float) -> str:
-        return f"{seconds * 1000:.1f} ms"
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
 
-    return (f"median {ms(statistics.median(times))}, min {ms(min(times))}, "
-            f"max {ms(max(times))} over {len(times)} runs")
+
+def summary(walls: list[float], cpus: list[float]) -> str:
+    return (f"median {ms(statistics.median(walls))}, min {ms(min(walls))}, "
+            f"max {ms(max(walls))}; cpu median {ms(statistics.median(cpus))} "
+            f"({len(walls)} runs)")
 
 
 def main() -> None:
@@ -146,8 +164,11 @@ def main() -> None:
                                                  "--code"]),
         ]
         width = max(len(label) for label, _ in figures)
-        for label, argv in figures:
-            print(f"{label.ljust(width)}  {summary(time_command(argv, args.runs, root))}")
+        timed = time_commands([argv for _, argv in figures], args.runs, root)
+        for (label, _), (walls, cpus) in zip(figures, timed, strict=True):
+            print(f"{label.ljust(width)}  {summary(walls, cpus)}")
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+              f"on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

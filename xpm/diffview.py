@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from . import console
 from .compare import Difference, Field, PatchSummary, Section
 from .console import Segment
-from .times import format_duration
 
 if TYPE_CHECKING:
     from .gitcode import CodeDiff
@@ -86,6 +85,8 @@ def text(section: str, key: str, value: Any) -> str:
         except ValueError:
             return str(value)
     if key == "duration" and isinstance(value, int | float):
+        from .times import format_duration  # only --all shows durations
+
         return format_duration(value)
     if isinstance(value, tuple | list):
         if key == "untracked":
