@@ -151,6 +151,35 @@ def restore(runs: tuple[str, ...]) -> int:
     return command(runs=runs)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="RUN RUN [RUN]...")
+@click.option("--code", is_flag=True,
+              help="Also compare the runs' code: commit + git.patch of each, as a patch.")
+@click.option("--all", "everything", is_flag=True,
+              help="Show every field, the same ones and those that differ by nature.")
+@click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the runs differ, 0 when not.")
+@click.option("--only", multiple=True, metavar="SECTION[,SECTION]",
+              help="Compare only these sections: config, run, git, packages, environment, "
+                   "metrics, outcome.")
+@click.option("--tolerance", type=float, default=1e-6, show_default=True, metavar="RTOL",
+              help="Relative tolerance under which metric values count as equal.")
+def diff(runs: tuple[str, ...], code: bool, everything: bool, as_json: bool, exit_code: bool,
+         only: tuple[str, ...], tolerance: float) -> int:
+    """Show what differs between runs: config, command, seed, git, packages, environment,
+    metrics and outcome.
+
+    \b
+    xpm diff mnist/3 mnist/4
+    xpm diff mnist/-2 mnist/-1 --code
+    xpm diff mnist/1 mnist/2 mnist/3
+    """
+    from .commands.diff import diff as command
+
+    return command(runs, code=code, everything=everything, as_json=as_json,
+                   exit_code=exit_code, only=only, tolerance=tolerance)
+
+
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 def supervise(run_dir: str) -> int:

@@ -160,3 +160,21 @@ def progress(description: str, total: int, delay: float = 0.4
         timer.cancel()
         timer.join()
         bar.stop()
+
+
+Segment = tuple[str, str | None]  # text and its rich style (None: plain)
+
+
+def styled_lines(lines: Sequence[Sequence[Segment]]) -> None:
+    """Lines of styled segments on stdout: colored (rich) on a terminal, plain in a pipe."""
+    if not (stdout_is_terminal() and _use_color(sys.stdout)):
+        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+        return
+    from rich.text import Text
+
+    console = rich_console()
+    for line in lines:
+        text = Text()
+        for part, style in line:
+            text.append(part, style=style or "")
+        console.print(text)

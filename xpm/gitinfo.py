@@ -1,9 +1,10 @@
-"""Git state of the project: the only module that talks to git.
+"""Git state of the project: with gitcode.py, the only module that talks to git.
 
 Recording a run needs three plumbing calls, made to the git CLI directly and at once
 (status, top level, remotes; then the diff when the tree is dirty): GitPython costs
-more to import than all of them take to run. GitPython is imported only for the richer
-work (`xpm diff --code`).
+more to import than all of them take to run. The same goes for what `xpm diff` asks of
+every pair of runs (are their commits here, how far apart). GitPython is imported only
+for the richer work, in gitcode.py (`xpm diff --code`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import XpmError
 from .record import PATCH_FILE, GitState
@@ -33,16 +36,17 @@ def strip_credentials(url: str) -> str:
     return scheme + keep + url[match.end():]
 
 
-def _git(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+def _git(args: list[str], cwd: Path, stdin: int = subprocess.DEVNULL
+         ) -> subprocess.Popen[bytes]:
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
     return subprocess.Popen(
         ["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, env=env,
+        stdin=stdin, env=env,
     )
 
 
-def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, bytes]:
-    out, _ = proc.communicate()
+def _finish(proc: subprocess.Popen[bytes], data: bytes | None = None) -> tuple[int, bytes]:
+    out, _ = proc.communicate(data)
     return proc.returncode, out
 
 
@@ -159,3 +163,53 @@ def _submodules(toplevel: Path) -> dict[str, str]:
         if len(parts) >= 2:
             found[parts[1]] = parts[0]
     return found
+
+
+class CommitFacts(NamedTuple):
+    """What a repository knows of some recorded commits (for `xpm diff`)."""
+
+    repository: Path | None  # a folder in the repository asked; None when none was found
+    found: frozenset[str]  # the commits the repository holds
+    apart: dict[tuple[str, str], tuple[int, int]]  # (a, b) → (only in a, only in b)
+
+
+NO_FACTS = CommitFacts(None, frozenset(), {})
+
+
+def commit_facts(candidates: Sequence[Path], commits: Sequence[str],
+                 pairs: Sequence[tuple[str, str]] = ()) -> CommitFacts:
+    """Which `commits` a repository holds, and how far apart each pair is (`git rev-list
+    --count --left-right a...b`): the first of the `candidates` folders in a repository
+    holding them all, else the one holding the most. Read-only; the git calls run at once.
+    """
+    if shutil.which("git") is None:
+        return NO_FACTS
+    wanted = list(dict.fromkeys(c for c in commits if c))
+    pairs = list(dict.fromkeys((a, b) for a, b in pairs if a and b and a != b))
+    best = NO_FACTS
+    for folder in dict.fromkeys(candidates):
+        if not folder.is_dir():
+            continue
+        check = _git(["cat-file", "--batch-check"], folder, stdin=subprocess.PIPE)
+        counts = [_git(["rev-list", "--count", "--left-right", f"{a}...{b}", "--"], folder)
+                  for a, b in pairs]
+        code, out = _finish(check, "".join(f"{c}\n" for c in wanted).encode())
+        results = [_finish(proc) for proc in counts]
+        if code != 0:
+            continue  # not a repository: try the next folder
+        found = set()
+        for line in out.decode("utf-8", "replace").splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] == "commit":
+                found.add(parts[0])
+        apart: dict[tuple[str, str], tuple[int, int]] = {}
+        for pair, (count_code, count_out) in zip(pairs, results, strict=True):
+            numbers = count_out.split()
+            if count_code == 0 and len(numbers) == 2:
+                apart[pair] = (int(numbers[0]), int(numbers[1]))
+        facts = CommitFacts(folder, frozenset(found), apart)
+        if len(found) == len(wanted):
+            return facts
+        if best.repository is None or len(found) > len(best.found):
+            best = facts
+    return best
