@@ -22,7 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ms, quiet_env, summary, time_command, xpm_command
+from benchmarks.common import (
+    cpu_times,
+    ms,
+    quiet_env,
+    summary,
+    time_command,
+    xpm_command,
+)
 
 
 def startup(runs: int) -> None:
@@ -61,9 +68,14 @@ def overhead(runs: int) -> None:
         wrapped = time_command([*xpm, "run", "-n", "bench", "--", sys.executable, "-c", "pass"],
                                runs, cwd=root, env=env)
         median = statistics.median(wrapped) - statistics.median(bare)
+        cpu_bare = cpu_times([sys.executable, "-c", "pass"], runs, cwd=root, env=env)
+        cpu_wrapped = cpu_times([*xpm, "run", "-n", "bench", "--", sys.executable, "-c",
+                                 "pass"], runs, cwd=root, env=env)
+        cpu = statistics.median(cpu_wrapped) - statistics.median(cpu_bare)
         print(f"overhead python -c pass:         {summary(bare)}")
         print(f"         xpm run -- python -c pass: {summary(wrapped)}")
-        print(f"         run overhead (median difference): {ms(median)}")
+        print(f"         run overhead (median difference): {ms(median)} wall, "
+              f"{ms(cpu)} CPU (user+system, xpm and git)")
 
 
 def throughput(gib: float) -> None:

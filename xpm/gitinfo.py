@@ -50,19 +50,37 @@ def _finish(proc: subprocess.Popen[bytes], data: bytes | None = None) -> tuple[i
     return proc.returncode, out
 
 
+class Capture:
+    """The git calls that record a repository's state, started at once and left running
+    while xpm does other work; `result()` collects them."""
+
+    def __init__(self, root: Path) -> None:
+        self._procs: tuple[subprocess.Popen[bytes], ...] = ()
+        if shutil.which("git") is not None:
+            self._procs = (
+                _git(["status", "--porcelain=v2", "--branch", "-z",
+                      "--untracked-files=normal"], root),
+                _git(["rev-parse", "--show-toplevel"], root),
+                _git(["config", "--get-regexp", r"^remote\..*\.url$"], root),
+            )
+
+    def result(self) -> GitState | None:
+        """The state of the repository holding the root, or None when it is not in one."""
+        if not self._procs:
+            return None
+        (code, status_out), (top_code, top_out), (_, remote_out) = (
+            _finish(proc) for proc in self._procs)
+        if code != 0 or top_code != 0:
+            return None
+        return _parse(status_out, Path(top_out.decode().strip()), remote_out)
+
+
 def capture(root: Path) -> GitState | None:
     """The state of the repository holding `root`, or None when it is not in one."""
-    if shutil.which("git") is None:
-        return None
-    status = _git(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"],
-                  root)
-    top = _git(["rev-parse", "--show-toplevel"], root)
-    remotes = _git(["config", "--get-regexp", r"^remote\..*\.url$"], root)
-    code, status_out = _finish(status)
-    top_code, top_out = _finish(top)
-    _, remote_out = _finish(remotes)
-    if code != 0 or top_code != 0:
-        return None
+    return Capture(root).result()
+
+
+def _parse(status_out: bytes, toplevel: Path, remote_out: bytes) -> GitState:
     commit: str | None = None
     branch: str | None = None
     dirty = False
@@ -88,7 +106,6 @@ def capture(root: Path) -> GitState | None:
             untracked_count += 1
             if len(untracked) < UNTRACKED_LIMIT:
                 untracked.append(entry[2:])
-    toplevel = Path(top_out.decode().strip())
     return GitState(
         commit=commit,
         branch=branch,

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import console, times
+from .. import console, gitinfo, times
 from ..attempt import execute
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
 from ..environment import summary
 from ..errors import UsageError, XpmError
 from ..lock import RunLock
-from ..project import Project, load_project
+from ..project import Project, find_root, load_project
 from ..record import (
     CONFIG_FILE,
     CONFIGS_DIR,
@@ -70,7 +70,9 @@ def plan_run(
     assignments: tuple[str, ...],
     seed: int | None,
     require_clean: bool,
+    git_capture: gitinfo.Capture | None = None,
 ) -> Plan:
+    """Check and compute everything about a run before its folder is made."""
     command = command or project.settings.command
     if not command:
         raise UsageError("no command to run; give one after `--` (xpm run -- python train.py) "
@@ -94,9 +96,7 @@ def plan_run(
     if seed is None:
         seed = _config_seed(config)
     config["seed"] = seed
-    from .. import gitinfo
-
-    git = gitinfo.capture(project.root)
+    git = (git_capture or gitinfo.Capture(project.root)).result()
     if (require_clean or project.settings.require_clean) and git is not None and git.dirty:
         raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
                        "your changes (`git status` shows them), or drop --require-clean")
@@ -131,7 +131,7 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it."""
-    from .. import environment, gitinfo
+    from .. import environment
 
     ref = allocate(plan.project.results_dir, plan.name)
     lock = RunLock(ref.path)
@@ -171,8 +171,11 @@ def run(
     detach: bool,
     require_clean: bool,
 ) -> int:
+    # git runs while the project file and configs are read
+    git_capture = gitinfo.Capture(find_root(Path.cwd()) or Path.cwd())
     project = load_project()
-    plan = plan_run(project, command, name, configs, assignments, seed, require_clean)
+    plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
+                    git_capture)
     ref, record, lock = create_run(plan, tags, note)
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
