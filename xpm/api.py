@@ -267,11 +267,11 @@ def seed_everything(seed: int) -> int:
 
     random.seed(seed)
     if importlib.util.find_spec("numpy") is not None:
-        import numpy  # type: ignore[import-not-found]
+        import numpy  # type: ignore[import-not-found,unused-ignore]
 
         numpy.random.seed(seed % 2**32)
     if importlib.util.find_spec("torch") is not None:
-        import torch  # type: ignore[import-not-found]
+        import torch  # type: ignore[import-not-found,unused-ignore]
 
         torch.manual_seed(seed)
         if torch.cuda.is_available():

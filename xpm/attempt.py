@@ -27,8 +27,6 @@ from .record import (
 )
 from .supervise import CommandNotFound, Outcome, Supervisor
 
-PLACEHOLDERS = ("{run_dir}", "{config}", "{seed}", "{checkpoint}")
-
 
 def expand(argv: tuple[str, ...] | list[str], values: dict[str, str | None]) -> list[str]:
     """Replace `{run_dir}`, `{config}`, `{seed}`, `{checkpoint}` in each argument."""
@@ -85,6 +83,21 @@ def reason_of(outcome: Outcome) -> str:
     return f"exit {outcome.returncode}"
 
 
+def _separate(log: Path, attempt: Attempt) -> None:
+    """A visible line in output.log where a resumed attempt's output begins."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            newline = b"" if f.read(1) == b"\n" else b"\n"
+    except OSError:  # missing or empty
+        newline = b""
+    source = f"from {attempt.checkpoint}" if attempt.checkpoint else "without a checkpoint"
+    line = (f"===== xpm: attempt {attempt.number} ({attempt.kind}) on {attempt.host} at "
+            f"{attempt.started}, {source} =====\n")
+    with open(log, "ab") as f:
+        f.write(newline + line.encode())
+
+
 def display_path(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -136,6 +149,8 @@ def execute(
     status, exit_code, signum, reason = FAILED, 1, None, "xpm stopped before the command ended"
     try:
         write_record(run_dir, record)
+        if number > 1:
+            _separate(run_dir / OUTPUT_FILE, attempt)
         if on_running is not None:
             on_running()
         console.info(f"{'resuming' if number > 1 else 'run'} {record.id} "
@@ -167,9 +182,7 @@ def execute(
         attempt = replace(last, ended=ended, status=status, exit_code=exit_code,
                           signal=signum, reason=reason)
         record = record.with_attempt(attempt)
-        duration = round(sum(
-            times.seconds_between(a.started, a.ended) for a in record.attempts if a.ended
-        ), 3)
+        duration = record.attempts_duration()
         record = replace(record, status=status, ended=ended, exit_code=exit_code,
                          signal=signum, duration=duration, heartbeat=ended)
         try:

@@ -17,6 +17,23 @@ from .version import __version__
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class WithCommand(click.Command):
+    """A command taking `-- COMMAND ARG...` at the end: everything after the first `--` is
+    the command, kept apart from xpm's own arguments (`ctx.meta["command"]`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            split = args.index("--")
+            ctx.meta["command"] = tuple(args[split + 1:])
+            args = args[:split]
+        return super().parse_args(ctx, args)
+
+
+def _command_after_dashes(given: tuple[str, ...] = ()) -> tuple[str, ...]:
+    after: tuple[str, ...] = click.get_current_context().meta.get("command", ())
+    return given + after
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="xpm")
 def cli() -> None:
@@ -39,7 +56,7 @@ def init(directory: str, template: str, force: bool) -> int:
     return command(directory, template, force)
 
 
-@cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
+@cli.command(cls=WithCommand, context_settings={**CONTEXT, "allow_interspersed_args": False})
 @click.option("-n", "--name", help="Run name (default: xpm.yaml's name, else the script's stem).")
 @click.option("-c", "--config", "configs", multiple=True, metavar="FILE",
               help="Config file (YAML, JSON or Python); repeat to merge in order.")
@@ -62,8 +79,105 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
     """
     from .commands.run import run as command_
 
-    return command_(command, name, configs, assignments, seed, tags, note, detach,
-                    require_clean)
+    return command_(_command_after_dashes(command), name, configs, assignments, seed, tags,
+                    note, detach, require_clean)
+
+
+@cli.command(cls=WithCommand, context_settings=CONTEXT)
+@click.argument("run", required=False)
+@click.option("--force", is_flag=True, help="Resume a completed (or queued) run too.")
+def resume(run: str | None, force: bool) -> int:
+    """Continue RUN (default: the latest started) from its newest checkpoint.
+
+    RUN is NAME/N, NAME (its newest run), NAME/-1, NAME/-2... or a run folder's path.
+    \b
+    xpm resume                      # the latest started run
+    xpm resume mnist/3 -- python3 train.py --lr 0.01   # with another command (recorded)
+    """
+    from .commands.resume import resume as command_
+
+    return command_(run, force, _command_after_dashes())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="[RUN|NAME]...")
+@click.option("--status", metavar="S,...",
+              help="Take runs with these statuses (default: failed,lost,interrupted,killed).")
+@click.option("--keep-last", type=int, metavar="K", help="Keep the K newest runs of each name.")
+@click.option("--older-than", metavar="AGE", help="Take runs that ended at least AGE ago "
+              "(30m, 12h, 3d, 2w).")
+@click.option("--checkpoints", is_flag=True,
+              help="Thin the checkpoints inside the runs instead of removing runs.")
+@click.option("--keep", type=int, metavar="K", help="With --checkpoints: keep the K newest.")
+@click.option("--keep-best", metavar="METRIC[:min|max]",
+              help="With --checkpoints: also keep the best by METRIC in metrics.jsonl.")
+@click.option("--keep-every", type=int, metavar="N",
+              help="With --checkpoints: also keep every step that is a multiple of N.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--purge", is_flag=True, help="Delete for good instead of moving to the trash.")
+@click.option("--empty-trash", is_flag=True, help="Delete what the trash holds for good.")
+def clean(runs: tuple[str, ...], status: str | None, keep_last: int | None,
+          older_than: str | None, checkpoints: bool, keep: int | None, keep_best: str | None,
+          keep_every: int | None, dry_run: bool, yes: bool, purge: bool,
+          empty_trash: bool) -> int:
+    """Reclaim space: move runs to results/.trash, delete them, or thin checkpoints.
+
+    With no selection: the failed, lost, interrupted and killed runs. Shows the runs and
+    the space first and asks before acting. A run in use is never touched, nor anything
+    outside results_dir.
+
+    \b
+    xpm clean                          # failed, lost, interrupted and killed runs
+    xpm clean mnist --keep-last 5      # all but mnist's five newest runs
+    xpm clean --older-than 2w --purge  # finished runs older than two weeks, for good
+    xpm clean --checkpoints --keep 2 --keep-best val_loss
+    xpm clean --empty-trash
+    """
+    from .commands.clean import clean as command
+
+    return command(runs=runs, status=status, keep_last=keep_last, older_than=older_than,
+                   checkpoints=checkpoints, keep=keep, keep_best=keep_best,
+                   keep_every=keep_every, dry_run=dry_run, yes=yes, purge=purge,
+                   empty_trash=empty_trash)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="[RUN]...")
+def restore(runs: tuple[str, ...]) -> int:
+    """Put runs back from results/.trash; with no RUN, list what the trash holds."""
+    from .commands.restore import restore as command
+
+    return command(runs=runs)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="RUN RUN [RUN]...")
+@click.option("--code", is_flag=True,
+              help="Also compare the runs' code: commit + git.patch of each, as a patch.")
+@click.option("--all", "everything", is_flag=True,
+              help="Show every field, the same ones and those that differ by nature.")
+@click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the runs differ, 0 when not.")
+@click.option("--only", multiple=True, metavar="SECTION[,SECTION]",
+              help="Compare only these sections: config, run, git, packages, environment, "
+                   "metrics, outcome.")
+@click.option("--tolerance", type=float, default=1e-6, show_default=True, metavar="RTOL",
+              help="Relative tolerance under which metric values count as equal.")
+def diff(runs: tuple[str, ...], code: bool, everything: bool, as_json: bool, exit_code: bool,
+         only: tuple[str, ...], tolerance: float) -> int:
+    """Show what differs between runs: config, command, seed, git, packages, environment,
+    metrics and outcome.
+
+    \b
+    xpm diff mnist/3 mnist/4
+    xpm diff mnist/-2 mnist/-1 --code
+    xpm diff mnist/1 mnist/2 mnist/3
+    """
+    from .commands.diff import diff as command
+
+    return command(runs, code=code, everything=everything, as_json=as_json,
+                   exit_code=exit_code, only=only, tolerance=tolerance)
 
 
 def _complete_run(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:

@@ -149,34 +149,24 @@ def _yaml_float(value: str) -> Any:
 def set_path(config: dict[str, Any], path: list[str | int], value: Any, text: str) -> None:
     """Set `value` at `path`, creating mappings on the way; never index into a scalar."""
     node: Any = config
-    for depth, part in enumerate(path[:-1]):
-        nxt = path[depth + 1]
-        node = _step(node, part, create=isinstance(nxt, str), text=text)
-    last = path[-1]
-    if isinstance(node, dict):
-        node[last] = value
-    elif isinstance(node, list) and isinstance(last, int):
-        if not -len(node) <= last < len(node):
-            raise UsageError(f"-s `{text}`: index {last} is out of range (the list has "
-                             f"{len(node)} items)")
-        node[last] = value
-    else:
-        raise UsageError(f"-s `{text}`: `{_render(path[:-1])}` is a {type(node).__name__}, "
-                         "not a mapping or list; set it whole instead")
-
-
-def _step(node: Any, part: str | int, create: bool, text: str) -> Any:
-    if isinstance(node, dict):
-        if part not in node or node[part] is None:
-            node[part] = {} if create else []
-        return node[part]
-    if isinstance(node, list) and isinstance(part, int):
-        if not -len(node) <= part < len(node):
-            raise UsageError(f"-s `{text}`: index {part} is out of range (the list has "
-                             f"{len(node)} items)")
-        return node[part]
-    raise UsageError(f"-s `{text}` indexes into a {type(node).__name__} value; "
-                     "set the parent key whole instead")
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        if isinstance(node, dict):
+            if last:
+                node[part] = value
+            elif node.get(part) is None:
+                node[part] = {} if isinstance(path[depth + 1], str) else []
+        elif isinstance(node, list) and isinstance(part, int):
+            if not -len(node) <= part < len(node):
+                raise UsageError(f"-s `{text}`: index {part} of `{_render(path[:depth])}` is "
+                                 f"out of range (the list has {len(node)} items)")
+            if last:
+                node[part] = value
+        else:
+            raise UsageError(f"-s `{text}` indexes into `{_render(path[:depth])}`, which is a "
+                             f"{type(node).__name__}; set it whole instead")
+        if not last:
+            node = node[part]
 
 
 def _render(path: list[str | int]) -> str:

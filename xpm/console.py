@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -71,6 +73,12 @@ def out_raw(data: bytes) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
+
+
+def path(p: os.PathLike[str] | str) -> str:
+    """A path as the user would type it: relative to the current folder when below it."""
+    relative = os.path.relpath(p)
+    return os.fspath(p) if relative.startswith("..") else relative
 
 
 def flush() -> None:
@@ -187,3 +195,56 @@ def fields(title: str | None, pairs: Sequence[tuple[str, str]],
 
 _ANSI = {"green": "32", "red": "31", "yellow": "33", "blue": "34", "magenta": "35",
          "cyan": "36", "bold red": "1;31", "dim": "2"}
+
+
+@contextmanager
+def progress(description: str, total: int, delay: float = 0.4
+             ) -> Iterator[Callable[[], None]]:
+    """A transient progress bar on stderr for `total` steps; yields `advance()`.
+
+    Drawn only on a terminal, and only once the work has taken longer than `delay`
+    seconds, so that quick work does not flicker.
+    """
+    if total <= 0 or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=rich_console(stderr=True), transient=True)
+    task = bar.add_task(description, total=total)
+    timer = threading.Timer(delay, bar.start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield lambda: bar.advance(task)
+    finally:
+        timer.cancel()
+        timer.join()
+        bar.stop()
+
+
+Segment = tuple[str, str | None]  # text and its rich style (None: plain)
+
+
+def styled_lines(lines: Sequence[Sequence[Segment]]) -> None:
+    """Lines of styled segments on stdout: colored (rich) on a terminal, plain in a pipe."""
+    if not (stdout_is_terminal() and _use_color(sys.stdout)):
+        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+        return
+    from rich.text import Text
+
+    console = rich_console()
+    for line in lines:
+        text = Text()
+        for part, style in line:
+            text.append(part, style=style or "")
+        console.print(text)

@@ -1,4 +1,8 @@
-"""Disk usage of files and folders, never following symbolic links."""
+"""Disk usage of files and folders, never following symbolic links.
+
+Usage is what the files take on disk (allocated blocks, like `du`), so that the space a
+clean frees is reported truly for many small files and for sparse ones.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ def size_of(path: Path) -> int:
     except OSError:
         return 0
     if not path.is_dir() or path.is_symlink():
-        return st.st_size
+        return _usage(st)
     total = 0
     stack = [str(path)]
     while stack:
@@ -25,12 +29,17 @@ def size_of(path: Path) -> int:
                         if entry.is_dir(follow_symlinks=False):
                             stack.append(entry.path)
                         else:
-                            total += entry.stat(follow_symlinks=False).st_size
+                            total += _usage(entry.stat(follow_symlinks=False))
                     except OSError:
                         continue
         except OSError:
             continue
     return total
+
+
+def _usage(st: os.stat_result) -> int:
+    blocks = getattr(st, "st_blocks", None)
+    return blocks * 512 if blocks is not None else st.st_size
 
 
 def format_size(size: int) -> str:

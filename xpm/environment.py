@@ -5,19 +5,15 @@ The bulky part goes to environment.json, kept out of run.json so that listing st
 
 from __future__ import annotations
 
-import getpass
 import os
-import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-# Variables recorded when set; a trailing * matches a prefix.
+# Variables recorded when set; a trailing * matches a prefix (no other wildcards).
 RECORDED_VARIABLES = (
     "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "CUBLAS_WORKSPACE_CONFIG",
     "NVIDIA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "OMP_NUM_THREADS",
@@ -34,14 +30,20 @@ _DIST = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d.*)?\.(?:dist|e
 
 
 def hostname() -> str:
-    return socket.gethostname()
+    return os.uname().nodename
 
 
 def username() -> str:
+    import pwd
+
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return os.environ.get("USER") or str(os.getuid())
+
+
+def python_version() -> str:
+    return ".".join(str(part) for part in sys.version_info[:3])
 
 
 def summary() -> dict[str, str]:
@@ -50,7 +52,7 @@ def summary() -> dict[str, str]:
         "host": hostname(),
         "user": username(),
         "platform": _platform(),
-        "python": platform.python_version(),
+        "python": python_version(),
         "python_executable": sys.executable,
     }
 
@@ -65,13 +67,18 @@ def is_secret(name: str) -> bool:
     return any(word in upper for word in SECRET_WORDS)
 
 
+def _matches(name: str, pattern: str) -> bool:
+    return name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern
+
+
 def recorded_variables(extra: tuple[str, ...] = (), environ: dict[str, str] | None = None
                        ) -> dict[str, str]:
+    """The variables named in RECORDED_VARIABLES (and `extra`), never a secret-looking one."""
     environ = dict(os.environ) if environ is None else environ
     patterns = (*RECORDED_VARIABLES, *extra)
     return {
         name: value for name, value in sorted(environ.items())
-        if not is_secret(name) and any(fnmatchcase(name, p) for p in patterns)
+        if not is_secret(name) and any(_matches(name, p) for p in patterns)
     }
 
 
@@ -130,8 +137,8 @@ def gpus() -> list[dict[str, str]]:
 def capture(extra_variables: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         **summary(),
-        "implementation": platform.python_implementation(),
-        "machine": platform.machine(),
+        "implementation": sys.implementation.name,
+        "machine": os.uname().machine,
         "cpu_count": os.cpu_count(),
         "distributions": distributions(),
         "gpus": gpus(),

@@ -1,9 +1,10 @@
-"""Git state of the project: the only module that talks to git.
+"""Git state of the project: with gitcode.py, the only module that talks to git.
 
 Recording a run needs three plumbing calls, made to the git CLI directly and at once
 (status, top level, remotes; then the diff when the tree is dirty): GitPython costs
-more to import than all of them take to run. GitPython is imported only for the richer
-work (`xpm diff --code`).
+more to import than all of them take to run. The same goes for what `xpm diff` asks of
+every pair of runs (are their commits here, how far apart). GitPython is imported only
+for the richer work, in gitcode.py (`xpm diff --code`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import XpmError
 from .record import PATCH_FILE, GitState
@@ -33,32 +36,51 @@ def strip_credentials(url: str) -> str:
     return scheme + keep + url[match.end():]
 
 
-def _git(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+def _git(args: list[str], cwd: Path, stdin: int = subprocess.DEVNULL
+         ) -> subprocess.Popen[bytes]:
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
     return subprocess.Popen(
         ["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, env=env,
+        stdin=stdin, env=env,
     )
 
 
-def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, bytes]:
-    out, _ = proc.communicate()
+def _finish(proc: subprocess.Popen[bytes], data: bytes | None = None) -> tuple[int, bytes]:
+    out, _ = proc.communicate(data)
     return proc.returncode, out
+
+
+class Capture:
+    """The git calls that record a repository's state, started at once and left running
+    while xpm does other work; `result()` collects them."""
+
+    def __init__(self, root: Path) -> None:
+        self._procs: tuple[subprocess.Popen[bytes], ...] = ()
+        if shutil.which("git") is not None:
+            self._procs = (
+                _git(["status", "--porcelain=v2", "--branch", "-z",
+                      "--untracked-files=normal"], root),
+                _git(["rev-parse", "--show-toplevel"], root),
+                _git(["config", "--get-regexp", r"^remote\..*\.url$"], root),
+            )
+
+    def result(self) -> GitState | None:
+        """The state of the repository holding the root, or None when it is not in one."""
+        if not self._procs:
+            return None
+        (code, status_out), (top_code, top_out), (_, remote_out) = (
+            _finish(proc) for proc in self._procs)
+        if code != 0 or top_code != 0:
+            return None
+        return _parse(status_out, Path(top_out.decode().strip()), remote_out)
 
 
 def capture(root: Path) -> GitState | None:
     """The state of the repository holding `root`, or None when it is not in one."""
-    if shutil.which("git") is None:
-        return None
-    status = _git(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"],
-                  root)
-    top = _git(["rev-parse", "--show-toplevel"], root)
-    remotes = _git(["config", "--get-regexp", r"^remote\..*\.url$"], root)
-    code, status_out = _finish(status)
-    top_code, top_out = _finish(top)
-    _, remote_out = _finish(remotes)
-    if code != 0 or top_code != 0:
-        return None
+    return Capture(root).result()
+
+
+def _parse(status_out: bytes, toplevel: Path, remote_out: bytes) -> GitState:
     commit: str | None = None
     branch: str | None = None
     dirty = False
@@ -84,7 +106,6 @@ def capture(root: Path) -> GitState | None:
             untracked_count += 1
             if len(untracked) < UNTRACKED_LIMIT:
                 untracked.append(entry[2:])
-    toplevel = Path(top_out.decode().strip())
     return GitState(
         commit=commit,
         branch=branch,
@@ -112,6 +133,17 @@ def save_patch(state: GitState, run_dir: Path) -> GitState:
         return state
     patch = _write_patch(Path(state.root), state.commit, run_dir / PATCH_FILE)
     return replace(state, patch=patch)
+
+
+def current_patch(state: GitState) -> bytes:
+    """The uncommitted changes of the working tree now, as git.patch would hold them."""
+    if state.root is None:
+        return b""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / PATCH_FILE
+        return path.read_bytes() if _write_patch(Path(state.root), state.commit, path) else b""
 
 
 def _write_patch(toplevel: Path, commit: str | None, path: Path) -> str | None:
@@ -148,3 +180,53 @@ def _submodules(toplevel: Path) -> dict[str, str]:
         if len(parts) >= 2:
             found[parts[1]] = parts[0]
     return found
+
+
+class CommitFacts(NamedTuple):
+    """What a repository knows of some recorded commits (for `xpm diff`)."""
+
+    repository: Path | None  # a folder in the repository asked; None when none was found
+    found: frozenset[str]  # the commits the repository holds
+    apart: dict[tuple[str, str], tuple[int, int]]  # (a, b) → (only in a, only in b)
+
+
+NO_FACTS = CommitFacts(None, frozenset(), {})
+
+
+def commit_facts(candidates: Sequence[Path], commits: Sequence[str],
+                 pairs: Sequence[tuple[str, str]] = ()) -> CommitFacts:
+    """Which `commits` a repository holds, and how far apart each pair is (`git rev-list
+    --count --left-right a...b`): the first of the `candidates` folders in a repository
+    holding them all, else the one holding the most. Read-only; the git calls run at once.
+    """
+    if shutil.which("git") is None:
+        return NO_FACTS
+    wanted = list(dict.fromkeys(c for c in commits if c))
+    pairs = list(dict.fromkeys((a, b) for a, b in pairs if a and b and a != b))
+    best = NO_FACTS
+    for folder in dict.fromkeys(candidates):
+        if not folder.is_dir():
+            continue
+        check = _git(["cat-file", "--batch-check"], folder, stdin=subprocess.PIPE)
+        counts = [_git(["rev-list", "--count", "--left-right", f"{a}...{b}", "--"], folder)
+                  for a, b in pairs]
+        code, out = _finish(check, "".join(f"{c}\n" for c in wanted).encode())
+        results = [_finish(proc) for proc in counts]
+        if code != 0:
+            continue  # not a repository: try the next folder
+        found = set()
+        for line in out.decode("utf-8", "replace").splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] == "commit":
+                found.add(parts[0])
+        apart: dict[tuple[str, str], tuple[int, int]] = {}
+        for pair, (count_code, count_out) in zip(pairs, results, strict=True):
+            numbers = count_out.split()
+            if count_code == 0 and len(numbers) == 2:
+                apart[pair] = (int(numbers[0]), int(numbers[1]))
+        facts = CommitFacts(folder, frozenset(found), apart)
+        if len(found) == len(wanted):
+            return facts
+        if best.repository is None or len(found) > len(best.found):
+            best = facts
+    return best

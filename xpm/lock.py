@@ -103,16 +103,16 @@ def looks_lost(run_dir: Path, record: RunRecord) -> bool:
 
 
 def mark_lost(record: RunRecord) -> RunRecord:
+    """The record of a run whose supervisor is gone; it ended at its last heartbeat."""
     ended = record.heartbeat or record.started or record.created
-    duration = times.seconds_between(record.started, ended) if record.started else None
-    updated = replace(record, status=LOST, ended=ended, duration=duration)
+    updated = replace(record, status=LOST, ended=ended)
     attempt = record.last_attempt
     if attempt is not None and attempt.ended is None:
         updated = updated.with_attempt(replace(
             attempt, ended=ended, status=LOST,
             reason="supervisor gone: no process holds the run's lock or its heartbeat stopped",
         ))
-    return updated
+    return replace(updated, duration=updated.attempts_duration())
 
 
 def reconcile(run_dir: Path, record: RunRecord) -> RunRecord:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +123,8 @@ def _command(value: Any, path: Path) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
+        import shlex
+
         try:
             return tuple(shlex.split(value))
         except ValueError as exc:

@@ -153,6 +153,13 @@ class RunRecord:
             attempts.append(attempt)
         return replace(self, attempts=tuple(attempts))
 
+    def attempts_duration(self) -> float:
+        """Seconds the command ran, summed over the attempts that have ended."""
+        from .times import seconds_between
+
+        return round(sum(seconds_between(a.started, a.ended)
+                         for a in self.attempts if a.ended), 3)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         ordered: dict[str, Any] = {"schema_version": data.pop("schema_version"), "id": self.id}

@@ -127,6 +127,10 @@ def resolve(results_dir: Path, ref: str) -> RunRef:
         raise XpmError("an empty RUN was given; name a run as NAME, NAME/N or a folder path")
     name, sep, tail = text.partition("/")
     if _NAME.match(name) and (not sep or re.fullmatch(r"-?\d+", tail)):
+        if sep and not tail.startswith("-"):  # NAME/N: look at that folder, not all of NAME's
+            path = results_dir / name / str(int(tail))
+            if path.is_dir() and not path.is_symlink():  # as run_numbers counts them
+                return RunRef(name, int(tail), path)
         numbers = run_numbers(results_dir, name)
         if not numbers and not (results_dir / name).is_dir():
             if Path(text).is_dir() and (Path(text) / RECORD_FILE).is_file():

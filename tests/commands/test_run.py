@@ -30,7 +30,7 @@ def test_run_records_everything(project: Path, report: Path) -> None:
     assert rec["attempts"][0]["pid"] > 0 and rec["host"]
     assert rec["git"] is None  # not a repository
     assert (run_dir / "output.log").read_text() == "hello\noops\n"
-    assert "hello\noops\n" == result.out
+    assert result.out == "hello\noops\n"
     assert "xpm: run exp/1 in results/exp/1" in result.err
     assert "exp/1 completed" in result.err
     env = read_json(run_dir / "environment.json")

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import console, times
+from .. import console, gitinfo, times
 from ..attempt import execute
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
 from ..environment import summary
 from ..errors import UsageError, XpmError
 from ..lock import RunLock
-from ..project import Project, load_project
+from ..project import Project, find_root, load_project
 from ..record import (
     CONFIG_FILE,
     CONFIGS_DIR,
@@ -70,7 +70,9 @@ def plan_run(
     assignments: tuple[str, ...],
     seed: int | None,
     require_clean: bool,
+    git_capture: gitinfo.Capture | None = None,
 ) -> Plan:
+    """Check and compute everything about a run before its folder is made."""
     command = command or project.settings.command
     if not command:
         raise UsageError("no command to run; give one after `--` (xpm run -- python train.py) "
@@ -78,7 +80,9 @@ def plan_run(
     if any("{checkpoint}" in arg for arg in command):
         raise XpmError("`{checkpoint}` is only known when resuming; use it with "
                        "`xpm resume -- ...`, or read XPM_CHECKPOINT in the command")
-    name = check_name(name or project.settings.name or default_name(command))
+    if name is None:
+        name = project.settings.name or default_name(command)
+    name = check_name(name)
     if configs:
         files = tuple(Path(c) for c in configs)
     else:
@@ -92,9 +96,7 @@ def plan_run(
     if seed is None:
         seed = _config_seed(config)
     config["seed"] = seed
-    from .. import gitinfo
-
-    git = gitinfo.capture(project.root)
+    git = (git_capture or gitinfo.Capture(project.root)).result()
     if (require_clean or project.settings.require_clean) and git is not None and git.dirty:
         raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
                        "your changes (`git status` shows them), or drop --require-clean")
@@ -124,12 +126,17 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
     return tuple(f"{CONFIGS_DIR}/{n}" for n in names)
 
 
-def create_run(plan: Plan, tags: tuple[str, ...], note: str | None) -> tuple[RunRef, RunRecord]:
-    """Make the run folder and everything in it but the output; the lock is not kept."""
-    from .. import environment, gitinfo
+def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
+               ) -> tuple[RunRef, RunRecord, RunLock]:
+    """Make the run folder and everything in it but the output, under the run's lock (held
+    from the moment the folder exists, so that no reader takes a half-made run for a dead
+    one); the caller gets the lock and must release it."""
+    from .. import environment
 
     ref = allocate(plan.project.results_dir, plan.name)
+    lock = RunLock(ref.path)
     try:
+        lock.acquire(ref.id)
         copied = _copy_configs(plan.config_files, ref.path)
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
@@ -148,8 +155,9 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None) -> tuple[Run
         write_record(ref.path, record)
     except BaseException:
         shutil.rmtree(ref.path, ignore_errors=True)
+        lock.release()
         raise
-    return ref, record
+    return ref, record, lock
 
 
 def run(
@@ -163,13 +171,15 @@ def run(
     detach: bool,
     require_clean: bool,
 ) -> int:
+    # git runs while the project file and configs are read
+    git_capture = gitinfo.Capture(find_root(Path.cwd()) or Path.cwd())
     project = load_project()
-    plan = plan_run(project, command, name, configs, assignments, seed, require_clean)
-    ref, record = create_run(plan, tags, note)
+    plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
+                    git_capture)
+    ref, record, lock = create_run(plan, tags, note)
     if detach:
+        lock.release()  # the run is `queued` until the background supervisor takes it
         return _detach(project, ref)
-    lock = RunLock(ref.path)
-    lock.acquire(ref.id)
     return execute(project, ref.path, record, lock, kind="start", checkpoint=None, echo=True)
 
 

@@ -1,0 +1,69 @@
+"""Helpers shared by the benchmarks: timing commands and finding the xpm to measure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def xpm_command() -> list[str]:
+    """The installed `xpm` script beside this interpreter, else `python -m xpm`."""
+    script = Path(sys.executable).parent / "xpm"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("xpm")
+    return [found] if found else [sys.executable, "-m", "xpm"]
+
+
+def time_command(argv: list[str], runs: int, cwd: Path | None = None,
+                 env: dict[str, str] | None = None, stdout: int | None = subprocess.DEVNULL
+                 ) -> list[float]:
+    """Wall-clock seconds of each of `runs` runs (after one warm-up run)."""
+    env = env if env is not None else quiet_env()
+    subprocess.run(argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL, check=True)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+                       check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def cpu_times(argv: list[str], runs: int, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> list[float]:
+    """CPU seconds (user + system, the process and its children) of each of `runs` runs:
+    steadier than wall time on a busy machine."""
+    import resource
+
+    env = env if env is not None else quiet_env()
+    out = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return out
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def summary(times: list[float]) -> str:
+    return (f"median {ms(statistics.median(times))}, min {ms(min(times))}, "
+            f"max {ms(max(times))} over {len(times)} runs")
+
+
+def quiet_env() -> dict[str, str]:
+    """This environment without XPM_* variables and with bytecode caching on (an installed
+    package ships its bytecode; PYTHONDONTWRITEBYTECODE would recompile xpm on every start).
+    """
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("XPM_") and k != "PYTHONDONTWRITEBYTECODE"}

@@ -1,0 +1,127 @@
+"""Benchmarks for `xpm run` (issue 2): startup, run overhead, output throughput.
+
+    python benchmarks/run_bench.py [--runs 20] [--gib 1]
+
+Prints the figures; targets: `xpm --help` ≤ 80 ms median; run overhead (xpm run -- python
+-c pass, minus python -c pass, in a git repository with 1,000 tracked files and one
+modified) ≤ 150 ms median; output throughput at least half of coreutils tee's, log byte-exact, peak
+memory flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (
+    cpu_times,
+    ms,
+    quiet_env,
+    summary,
+    time_command,
+    xpm_command,
+)
+
+
+def startup(runs: int) -> None:
+    xpm = xpm_command()
+    help_times = time_command([*xpm, "--help"], runs)
+    click_times = time_command([sys.executable, "-c", "import click"], runs)
+    bare = time_command([sys.executable, "-c", "pass"], runs)
+    print(f"startup  xpm --help:            {summary(help_times)}")
+    print(f"         python -c 'import click': {summary(click_times)}")
+    print(f"         python -c pass:         {summary(bare)}")
+
+
+def make_repo(root: Path, files: int) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+    git("init", "-q")
+    for i in range(files):
+        sub = root / f"pkg{i % 20}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"mod{i}.py").write_text(f"VALUE = {i}\n" * 20)
+    (root / ".gitignore").write_text("results/\n")
+    (root / "xpm.yaml").write_text("results_dir: results\n")
+    git("add", "-A")
+    git("-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "files")
+    (root / "pkg0" / "mod0.py").write_text("VALUE = 'modified'\n")
+
+
+def overhead(runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_repo(root, 1000)
+        env = quiet_env()
+        xpm = xpm_command()
+        bare = time_command([sys.executable, "-c", "pass"], runs, cwd=root, env=env)
+        wrapped = time_command([*xpm, "run", "-n", "bench", "--", sys.executable, "-c", "pass"],
+                               runs, cwd=root, env=env)
+        median = statistics.median(wrapped) - statistics.median(bare)
+        cpu_bare = cpu_times([sys.executable, "-c", "pass"], runs, cwd=root, env=env)
+        cpu_wrapped = cpu_times([*xpm, "run", "-n", "bench", "--", sys.executable, "-c",
+                                 "pass"], runs, cwd=root, env=env)
+        cpu = statistics.median(cpu_wrapped) - statistics.median(cpu_bare)
+        print(f"overhead python -c pass:         {summary(bare)}")
+        print(f"         xpm run -- python -c pass: {summary(wrapped)}")
+        print(f"         run overhead (median difference): {ms(median)} wall, "
+              f"{ms(cpu)} CPU (user+system, xpm and git)")
+
+
+def throughput(gib: float) -> None:
+    size = int(gib * (1 << 30))
+    writer = (f"import os,sys\nblock=os.urandom(1<<20)\nleft={size}\nw=sys.stdout.buffer\n"
+              "while left:\n n=min(left,len(block)); w.write(block[:n]); left-=n\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "xpm.yaml").write_text("results_dir: results\n")
+        (root / "writer.py").write_text(writer)
+        env = quiet_env()
+        start = time.perf_counter()
+        subprocess.run(f"{sys.executable} writer.py | tee tee.out > /dev/null", shell=True,
+                       cwd=root, check=True)
+        tee_s = time.perf_counter() - start
+        (root / "tee.out").unlink()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        subprocess.run([*xpm_command(), "run", "-n", "tp", "--", sys.executable, "writer.py"],
+                       cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        xpm_s = time.perf_counter() - start
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        log = root / "results" / "tp" / "1" / "output.log"
+        exact = log.stat().st_size == size
+        mib = size / (1 << 20)
+        print(f"output   tee:  {mib / tee_s:8.0f} MiB/s ({tee_s:.2f} s for {gib:g} GiB)")
+        print(f"         xpm:  {mib / xpm_s:8.0f} MiB/s ({xpm_s:.2f} s) = "
+              f"{tee_s / xpm_s:.2f}x tee; log size exact: {exact}")
+        print(f"         peak RSS of any child so far: {peak_kib / 1024:.0f} MiB "
+              f"(before: {before / 1024:.0f} MiB)")
+        digest = hashlib.sha256()
+        with open(log, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--gib", type=float, default=1.0)
+    args = parser.parse_args()
+    startup(args.runs)
+    overhead(args.runs)
+    throughput(args.gib)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""`xpm run` under signals: forwarding, the grace period, xpm's own death, a terminal."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pty
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import child, pid_alive, read_json, record, spawn_xpm, wait_for
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_interrupt_is_forwarded(project: Path, report: Path, tmp_path: Path,
+                                signame: str) -> None:
+    got = tmp_path / "got"
+    proc = spawn_xpm("run", "-n", "sig", "--", *child(f"trap={signame}:{got}", "sleep=60"))
+    wait_for(report.exists, what="the child to start")
+    proc.send_signal(getattr(signal, signame))
+    assert proc.wait(timeout=20) == 0  # the child trapped it and exited 0
+    assert got.read_text() == signame
+    rec = record(project, "sig/1")
+    assert rec["status"] == "interrupted"
+    assert signame in rec["attempts"][0]["reason"]
+
+
+def test_child_ignoring_sigterm_is_killed_after_grace(project: Path, report: Path) -> None:
+    (project / "xpm.yaml").write_text("grace_period: 0.5\n")
+    proc = spawn_xpm("run", "-n", "stubborn", "--", *child("ignore=SIGTERM", "sleep=60"))
+    wait_for(report.exists, what="the child to start")
+    child_pid = read_json(report)["pid"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGKILL
+    assert not pid_alive(child_pid)
+    rec = record(project, "stubborn/1")
+    assert rec["status"] == "interrupted" and rec["signal"] == signal.SIGKILL
+    assert "grace period" in rec["attempts"][0]["reason"]
+
+
+def test_sigkill_of_xpm_takes_the_child_down(project: Path, report: Path) -> None:
+    proc = spawn_xpm("run", "-n", "orphan", "--", *child("sleep=60"))
+    wait_for(report.exists, what="the child to start")
+    child_pid = read_json(report)["pid"]
+    assert pid_alive(child_pid)
+    proc.kill()
+    proc.wait(timeout=10)
+    wait_for(lambda: not pid_alive(child_pid), what="the child to die with xpm")
+    assert record(project, "orphan/1")["status"] == "running"  # as written; liveness says lost
+
+
+def test_burst_of_output_is_captured_byte_exact(project: Path, tmp_path: Path) -> None:
+    size = 100 * 1024 * 1024
+    out_file = tmp_path / "stdout"
+    with open(out_file, "wb") as out:
+        proc = spawn_xpm("run", "-n", "burst", "--", *child(f"burst={size}:7"), stdout=out)
+        assert proc.wait(timeout=120) == 0
+    rng = random.Random(7)
+    expected = hashlib.sha256()
+    left = size
+    while left:
+        n = min(left, 1 << 20)
+        expected.update(rng.randbytes(n))
+        left -= n
+    log = project / "results" / "burst" / "1" / "output.log"
+    assert log.stat().st_size == size
+    for path in (log, out_file):
+        with open(path, "rb") as f:
+            assert hashlib.file_digest(f, "sha256").hexdigest() == expected.hexdigest()
+
+
+def _run_in_pty(args: list[str], cwd: Path) -> tuple[int, bytes]:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=30), b"".join(chunks)
+
+
+def test_a_terminal_gets_a_pseudo_terminal(project: Path, report: Path) -> None:
+    code, shown = _run_in_pty(
+        [sys.executable, "-m", "xpm", "run", "-n", "tty", "--", *child("print=a\rb")], project)
+    assert code == 0, shown
+    assert read_json(report)["isatty"] is True
+    log = (project / "results" / "tty" / "1" / "output.log").read_bytes()
+    assert log == b"a\rb\n"  # exactly what the command wrote: no \r\n translation
+    assert b"a\rb" in shown
+
+
+def test_detach_returns_at_once_and_runs_in_background(project: Path, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    proc = spawn_xpm("run", "-n", "bg", "--detach", "--", *child("wait=" + str(go),
+                                                                  "print=done"))
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.decode().strip() == "bg/1"
+    assert record(project, "bg/1")["status"] == "running"
+    go.touch()
+    wait_for(lambda: record(project, "bg/1")["status"] == "completed", what="the run to end")
+    assert (project / "results" / "bg" / "1" / "output.log").read_text() == "done\n"

@@ -1,0 +1,88 @@
+"""Finding checkpoints: steps, ties, unfinished files, TensorFlow's multi-file layout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from xpm.checkpoints import find, newest, step_of
+
+
+@pytest.mark.parametrize("name, step", [
+    ("model.ckpt-1000", 1000), ("epoch=3-step=500.ckpt", 500), ("step-00000050.json", 50),
+    ("ckpt_100.pth.tar", 100), ("last.ckpt", None), ("model.safetensors", None),
+])
+def test_step_of(name: str, step: int | None) -> None:
+    assert step_of(name) == step
+
+
+def write(path: Path, data: str = "x", mtime: float | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_highest_step_wins_over_modification_time(tmp_path: Path) -> None:
+    write(tmp_path / "checkpoints" / "step-200.pt", mtime=1000)
+    write(tmp_path / "checkpoints" / "step-100.pt", mtime=2000)
+    found = newest(tmp_path)
+    assert found is not None and found.path.name == "step-200.pt"
+
+
+def test_ties_broken_by_modification_time(tmp_path: Path) -> None:
+    write(tmp_path / "checkpoints" / "a-100.pt", mtime=2000)
+    write(tmp_path / "checkpoints" / "b-100.pt", mtime=1000)
+    found = newest(tmp_path)
+    assert found is not None and found.path.name == "a-100.pt"
+
+
+def test_unfinished_files_never_count(tmp_path: Path) -> None:
+    write(tmp_path / "checkpoints" / "step-100.pt")
+    write(tmp_path / "checkpoints" / "step-400.pt", data="")  # empty: torn
+    write(tmp_path / "checkpoints" / "step-300.pt.tmp")
+    write(tmp_path / "checkpoints" / "step-500.pt.partial")
+    write(tmp_path / "checkpoints" / "step-600.pt~")
+    write(tmp_path / "checkpoints" / ".step-700.pt.1234.tmp")
+    (tmp_path / "checkpoints" / "step-800").mkdir()  # an empty folder
+    assert [c.path.name for c in find(tmp_path)] == ["step-100.pt"]
+
+
+def test_folder_checkpoints(tmp_path: Path) -> None:
+    write(tmp_path / "checkpoints" / "step-10" / "weights.bin")
+    write(tmp_path / "checkpoints" / "step-20" / "weights.bin")
+    found = newest(tmp_path)
+    assert found is not None and found.path == tmp_path / "checkpoints" / "step-20"
+
+
+def test_tensorflow_multi_file_layout_resolves_to_its_prefix(tmp_path: Path) -> None:
+    for step in (1000, 2000):
+        for suffix in (".index", ".data-00000-of-00001", ".meta"):
+            write(tmp_path / f"model.ckpt-{step}{suffix}")
+    write(tmp_path / "model.ckpt-3000.data-00000-of-00001")  # no .index yet: unfinished
+    assert [(c.step, c.path.name) for c in find(tmp_path)] == [
+        (1000, "model.ckpt-1000"), (2000, "model.ckpt-2000")]
+
+
+def test_top_level_framework_files(tmp_path: Path) -> None:
+    write(tmp_path / "epoch=1-step=10.ckpt")
+    write(tmp_path / "model_30.pth")
+    write(tmp_path / "weights-20.safetensors")
+    write(tmp_path / "config.yaml")
+    write(tmp_path / "metrics.jsonl")
+    assert [c.step for c in find(tmp_path)] == [10, 20, 30]
+
+
+def test_custom_patterns(tmp_path: Path) -> None:
+    write(tmp_path / "ckpt" / "s5.bin")
+    write(tmp_path / "checkpoints" / "s9.bin")
+    assert [c.path.name for c in find(tmp_path, ["ckpt/*.bin"])] == ["s5.bin"]
+
+
+def test_no_integer_counts_as_oldest(tmp_path: Path) -> None:
+    write(tmp_path / "checkpoints" / "last.ckpt", mtime=3000)
+    write(tmp_path / "checkpoints" / "step-5.ckpt", mtime=1000)
+    assert [c.path.name for c in find(tmp_path)] == ["last.ckpt", "step-5.ckpt"]

@@ -1,0 +1,278 @@
+"""`xpm clean`: move finished runs to the trash (or delete them), empty the trash, thin
+checkpoints — showing what it will do first, and never touching a run in use or anything
+outside results_dir."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .. import console, times, trash
+from ..catalog import Entry, entries, load_entry
+from ..disk import format_size, size_of
+from ..errors import UsageError, XpmError
+from ..lock import busy_message
+from ..project import load_project
+from ..record import RUNNING
+from ..removal import claimed
+from ..selection import DEFAULT_STATUSES, Criteria, parse_statuses, select, targets
+
+
+def clean(
+    *,
+    runs: tuple[str, ...],
+    status: str | None,
+    keep_last: int | None,
+    older_than: str | None,
+    checkpoints: bool,
+    keep: int | None,
+    keep_best: str | None,
+    keep_every: int | None,
+    dry_run: bool,
+    yes: bool,
+    purge: bool,
+    empty_trash: bool,
+) -> int:
+    _check_options(keep_last, checkpoints, keep, keep_best, keep_every, empty_trash,
+                   status is not None or keep_last is not None or older_than is not None)
+    criteria = Criteria(
+        statuses=parse_statuses(status) if status is not None else None,
+        keep_last=keep_last,
+        older_than=times.parse_age(older_than, "--older-than") if older_than else None,
+    )
+    project = load_project()
+    results = project.results_dir
+    trash.check_folder(results)
+    if empty_trash:
+        return _empty_trash(results, runs, dry_run, yes)
+    if checkpoints:
+        from .clean_checkpoints import thin
+
+        assert keep is not None
+        return thin(project, runs, criteria, keep, keep_best, keep_every, dry_run, yes)
+    return _remove(results, runs, criteria, purge, dry_run, yes)
+
+
+def _check_options(keep_last: int | None, checkpoints: bool, keep: int | None,
+                   keep_best: str | None, keep_every: int | None, empty_trash: bool,
+                   selecting: bool) -> None:
+    if keep_last is not None and keep_last < 0:
+        raise UsageError(f"--keep-last must be 0 or more, not {keep_last}; e.g. --keep-last 3 "
+                         "keeps the three newest runs of each name")
+    if empty_trash and (selecting or checkpoints):
+        raise UsageError("--empty-trash deletes what the trash holds and takes no other "
+                         "selection; name trashed runs or names to delete only those")
+    if not checkpoints:
+        given = [o for o, v in (("--keep", keep), ("--keep-best", keep_best),
+                                ("--keep-every", keep_every)) if v is not None]
+        if given:
+            raise UsageError(f"{given[0]} thins checkpoints and goes with --checkpoints, e.g. "
+                             "--checkpoints --keep 2; to keep each name's newest runs use "
+                             "--keep-last K")
+        return
+    if keep is None:
+        raise UsageError("--checkpoints needs --keep K, the number of newest checkpoints to "
+                         "keep in each run, e.g. --checkpoints --keep 2")
+    if keep < 0:
+        raise UsageError(f"--keep must be 0 or more, not {keep}; e.g. --keep 2 keeps the two "
+                         "newest checkpoints of each run")
+    if keep_every is not None and keep_every < 1:
+        raise UsageError(f"--keep-every must be 1 or more, not {keep_every}; e.g. "
+                         "--keep-every 1000 keeps the checkpoints of steps 1000, 2000, ...")
+
+
+# -- shared by the three modes ---------------------------------------------------------
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def gather(results: Path, args: Sequence[str], criteria: Criteria,
+           every_finished: bool = False) -> list[Entry]:
+    """The runs taken by the criteria among the names given (or the whole tree), plus the
+    runs named as NAME/N, in name and number order."""
+    names, named = targets(results, args)
+    chosen: dict[str, Entry] = {}
+    if names or not named:
+        for entry in select(entries(results, names or None), criteria, times.now(),
+                            every_finished):
+            chosen[entry.id] = entry
+    for ref in named:
+        chosen.setdefault(ref.id, load_entry(ref))
+    return sorted(chosen.values(), key=lambda e: (e.ref.name, e.ref.number))
+
+
+def drop_busy(chosen: list[Entry]) -> tuple[list[Entry], int]:
+    """The runs not in use, and how many were left alone because they are."""
+    free: list[Entry] = []
+    for entry in chosen:
+        if entry.status == RUNNING:
+            console.warn(f"left alone: {busy_message(entry.ref.path, entry.id)}")
+        else:
+            free.append(entry)
+    return free, len(chosen) - len(free)
+
+
+def sizes(paths: Sequence[Path]) -> list[int]:
+    out: list[int] = []
+    with console.progress("sizing", len(paths)) as advance:
+        for path in paths:
+            out.append(size_of(path))
+            advance()
+    return out
+
+
+def go_ahead(question: str, dry_run: bool, yes: bool) -> bool:
+    """Whether to act: never on a dry run, at once with -y, else as the terminal answers."""
+    if dry_run:
+        console.info("dry run: nothing changed")
+        return False
+    if yes:
+        return True
+    if not console.stdin_is_terminal():
+        raise XpmError("not asking for confirmation without a terminal, so nothing changed; "
+                       "add -y to go ahead, or --dry-run to only show what would happen")
+    if console.confirm(question):
+        return True
+    console.info("nothing changed")
+    return False
+
+
+def each(chosen: Sequence[Entry], action: Callable[[Entry, str], bool],
+         same_status: bool = True) -> tuple[list[Entry], int]:
+    """Run `action(entry, status)` on each run while holding its lock; a run in use, or whose
+    status changed since it was listed, is left alone. Returns the runs acted on and how many
+    were left alone."""
+    done: list[Entry] = []
+    left = 0
+    for entry in chosen:
+        try:
+            with claimed(entry.ref.path, entry.id) as now:
+                if same_status and now != entry.status:
+                    console.warn(f"left alone: `{entry.id}` is {now} now, not {entry.status} "
+                                 "as listed; run the command again to see it as it is")
+                    left += 1
+                    continue
+                if action(entry, now):
+                    done.append(entry)
+        except XpmError as exc:
+            console.warn(f"left alone: {exc}")
+            left += 1
+    return done, left
+
+
+def _ended(entry: Entry) -> str:
+    record = entry.record
+    if record is None or not record.ended:
+        return ""
+    return times.format_ago(times.parse_iso(record.ended))
+
+
+def run_table(chosen: Sequence[Entry], sized: Sequence[int], footer: str) -> None:
+    rows = [[e.id, e.status, _ended(e), format_size(s)]
+            for e, s in zip(chosen, sized, strict=True)]
+    console.table(["RUN", "STATUS", "ENDED", "SIZE"], rows, footer=footer)
+
+
+# -- removing runs ---------------------------------------------------------------------
+
+
+def _nothing(criteria: Criteria) -> str:
+    if criteria.given:
+        return "nothing to clean: no run matches"
+    return (f"nothing to clean: no {', '.join(DEFAULT_STATUSES[:-1])} or "
+            f"{DEFAULT_STATUSES[-1]} runs; name a run (NAME/N) or use --status, --keep-last "
+            "or --older-than to take others")
+
+
+def _remove(results: Path, args: Sequence[str], criteria: Criteria, purge: bool,
+            dry_run: bool, yes: bool) -> int:
+    chosen, left = drop_busy(gather(results, args, criteria))
+    if not chosen:
+        console.info(_nothing(criteria))
+        return 1 if left else 0
+    sized = sizes([e.ref.path for e in chosen])
+    total = format_size(sum(sized))
+    runs = plural(len(chosen), "run")
+    bin_ = console.path(trash.folder(results))
+    if purge:
+        footer = f"{runs}, {total} freed: deleted for good"
+        question = f"Delete {runs} for good, freeing {total}?"
+    else:
+        footer = (f"{runs}, {total}: moved to {bin_} (`xpm restore RUN` puts one back; "
+                  "`xpm clean --empty-trash` frees the space)")
+        question = f"Move {runs} ({total}) to {bin_}?"
+    run_table(chosen, sized, footer)
+    if not go_ahead(question, dry_run, yes):
+        return 1 if left else 0
+    size_of_run = {e.id: s for e, s in zip(chosen, sized, strict=True)}
+
+    def act(entry: Entry, _: str) -> bool:
+        if purge:
+            trash.delete(results, entry.ref, in_trash=False)
+        else:
+            trash.move_in(results, entry.ref)
+        return True
+
+    done, more = each(chosen, act)
+    freed = format_size(sum(size_of_run[e.id] for e in done))
+    if purge:
+        console.info(f"deleted {plural(len(done), 'run')} for good, freeing {freed}")
+    elif done:
+        console.info(f"moved {plural(len(done), 'run')} ({freed}) to {bin_}; "
+                     f"`xpm restore {done[0].id}` puts one back, `xpm clean --empty-trash` "
+                     "frees the space")
+    else:
+        console.info("moved no runs to the trash")
+    return 1 if left + more else 0
+
+
+# -- emptying the trash ----------------------------------------------------------------
+
+
+def _empty_trash(results: Path, args: Sequence[str], dry_run: bool, yes: bool) -> int:
+    names, named = targets(results, args, in_trash=True)
+    bin_ = trash.folder(results)
+    chosen: dict[str, Entry] = {}
+    if names or not named:
+        for entry in entries(bin_, names or None, live=False):
+            chosen[entry.id] = entry
+    for ref in named:
+        chosen.setdefault(ref.id, load_entry(ref, live=False))
+    trashed = sorted(chosen.values(), key=lambda e: (e.ref.name, e.ref.number))
+    leftovers = trash.unfinished(results) if not args else []
+    if not trashed and not leftovers:
+        console.info(f"nothing to delete: the trash ({console.path(bin_)}) holds no runs"
+                     + (" of those names" if args else ""))
+        return 0
+    sized = sizes([e.ref.path for e in trashed] + leftovers)
+    total = format_size(sum(sized))
+    count = plural(len(trashed), "run") + (
+        f" and {plural(len(leftovers), 'unfinished deletion')}" if leftovers else "")
+    rows = [[e.id, e.status, _ended(e), format_size(s)]
+            for e, s in zip(trashed, sized, strict=False)]
+    rows += [[path.name, "deleting", "", format_size(s)]
+             for path, s in zip(leftovers, sized[len(trashed):], strict=True)]
+    console.table(["RUN", "STATUS", "ENDED", "SIZE"], rows,
+                  footer=f"{count} in {console.path(bin_)}, {total} freed: deleted for good")
+    if not go_ahead(f"Delete {count} in the trash for good, freeing {total}?", dry_run, yes):
+        return 0
+    size_of_run = {e.id: s for e, s in zip(trashed, sized, strict=False)}
+
+    def act(entry: Entry, _: str) -> bool:
+        trash.delete(results, entry.ref, in_trash=True)
+        return True
+
+    done, left = each(trashed, act, same_status=False)
+    freed = sum(size_of_run[e.id] for e in done)
+    for path, size in zip(leftovers, sized[len(trashed):], strict=True):
+        try:
+            trash.finish(path)
+            freed += size
+        except XpmError as exc:
+            console.warn(str(exc))
+            left += 1
+    console.info(f"deleted {plural(len(done), 'run')} from the trash for good, "
+                 f"freeing {format_size(freed)}")
+    return 1 if left else 0

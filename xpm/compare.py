@@ -1,0 +1,527 @@
+"""What differs between runs: their records, environments and metrics compared field by
+field, in sections (config, run, git, packages, environment, metrics, outcome).
+
+`read_side` reads one run folder (run.json, environment.json, metrics.jsonl, git.patch);
+`compare` is pure: sides (and what the repository knows of their commits) in, a
+`Difference` out. Comparisons with more than two runs are made against the first one.
+
+What differs by nature between any two runs (ids, start and end times, durations, pids,
+heartbeats, scheduler job ids) is kept in its section but marked `by_nature`: shown only
+on request and never a difference, so that two runs of the same command, config, seed and
+code read as identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .config import flatten
+from .errors import XpmError
+from .gitinfo import NO_FACTS, CommitFacts
+from .metrics import RESERVED, summarize
+from .metrics import read as read_metrics
+from .record import ENVIRONMENT_FILE, RUNNING, CorruptRecord, RunRecord, read_record
+from .store import RunRef
+
+if TYPE_CHECKING:
+    from .gitcode import CodeDiff
+
+SECTIONS = ("config", "run", "git", "packages", "environment", "metrics", "outcome")
+DEFAULT_TOLERANCE = 1e-6
+
+# Recorded variables whose values change from one job to the next by nature.
+NATURE_VARIABLES = frozenset({
+    "SLURM_JOB_ID", "SLURM_JOBID", "SLURM_ARRAY_JOB_ID", "SLURM_JOB_START_TIME",
+    "SLURM_JOB_END_TIME", "SLURM_TASK_PID", "SLURM_STEP_ID", "SLURM_STEPID",
+    "SLURM_SUBMIT_TIME", "SLURM_JOB_UID",
+})
+NATURE_SLURM_KEYS = ("job_id", "jobid", "_time", "pid")
+# Words in a metric's name that mean "higher is better" (`val_acc`, `top5`, `hits@10`);
+# any other metric is a loss, an error, a perplexity...: lower is better.
+HIGHER_IS_BETTER = frozenset({
+    "acc", "accuracy", "f1", "auc", "auroc", "precision", "prec", "recall", "score", "bleu",
+    "rouge", "reward", "return", "map", "iou", "miou", "dice", "r2", "top", "correct", "ap",
+    "ndcg", "mrr", "psnr", "ssim", "hit", "hits",
+})
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()  # a field a run does not have (not the same as a null value)
+
+
+class PatchSummary(NamedTuple):
+    """What a run's git.patch changes; equal summaries mean equal patches (same bytes)."""
+
+    files: int
+    insertions: int
+    deletions: int
+    content: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        import hashlib  # here, not at the top: it costs more to import than a diff takes
+
+        return {"files": self.files, "insertions": self.insertions,
+                "deletions": self.deletions, "bytes": len(self.content),
+                "sha256": hashlib.sha256(self.content).hexdigest()}
+
+
+class Side(NamedTuple):
+    """One run as read from its folder."""
+
+    id: str
+    path: Path
+    record: RunRecord
+    environment: dict[str, Any] | None  # None when environment.json is missing or unreadable
+    metrics: tuple[dict[str, Any], ...] = ()
+    patch: PatchSummary | None = None
+    patch_missing: bool = False  # run.json names a git.patch the folder no longer holds
+
+
+class Field(NamedTuple):
+    key: str
+    values: tuple[Any, ...]  # one per run; None where absent (see `present`)
+    present: tuple[bool, ...]
+    differs: bool
+    by_nature: bool
+    detail: dict[str, Any]  # facts of the field: commits apart, a metric's goal...
+
+    @property
+    def counts(self) -> bool:
+        """Whether this field makes the runs differ."""
+        return self.differs and not self.by_nature
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "values": [jsonable(v) for v in self.values],
+                "present": list(self.present), "differs": self.differs,
+                "by_nature": self.by_nature, **jsonable(self.detail)}
+
+
+class Section(NamedTuple):
+    name: str
+    fields: tuple[Field, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def differs(self) -> bool:
+        return any(f.counts for f in self.fields)
+
+    def shown(self, everything: bool) -> tuple[Field, ...]:
+        return self.fields if everything else tuple(f for f in self.fields if f.counts)
+
+    def hidden_by_nature(self) -> int:
+        return sum(1 for f in self.fields if f.differs and f.by_nature)
+
+
+class Difference(NamedTuple):
+    runs: tuple[Side, ...]
+    sections: tuple[Section, ...]
+    code: tuple[CodeDiff, ...] | None = None  # each run's code against the first's (--code)
+
+    @property
+    def differs(self) -> bool:
+        return (any(s.differs for s in self.sections)
+                or any(c.differs for c in self.code or ()))
+
+    def section(self, name: str) -> Section:
+        return next(s for s in self.sections if s.name == name)
+
+    def to_json(self, everything: bool) -> dict[str, Any]:
+        return {
+            "runs": [{"id": s.id, "path": str(s.path)} for s in self.runs],
+            "differs": self.differs,
+            "sections": {
+                s.name: {"differs": s.differs,
+                         "fields": [f.to_json() for f in s.shown(everything)],
+                         "notes": list(s.notes)}
+                for s in self.sections
+            },
+            "code": None if self.code is None else [c.to_json() for c in self.code],
+        }
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, PatchSummary):
+        return value.to_json()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+# ---- reading a run --------------------------------------------------------------------
+
+
+def read_side(ref: RunRef) -> Side:
+    """Read what `xpm diff` compares of one run; a corrupt record is an XpmError naming it."""
+    try:
+        record = read_record(ref.path)
+    except CorruptRecord as exc:
+        raise XpmError(f"cannot read run `{ref.id}`: {exc}; restore its run.json from a copy "
+                       f"or remove the run (`xpm clean {ref.id}`)") from None
+    if record.status == RUNNING:  # is it? (liveness: a run nothing runs is lost)
+        from .lock import reconcile
+
+        record = reconcile(ref.path, record)
+    patch, patch_missing = None, False
+    if record.git is not None and record.git.patch:
+        try:
+            patch = summarize_patch((ref.path / record.git.patch).read_bytes())
+        except OSError:
+            patch_missing = True
+    return Side(record.id, ref.path, record, _read_environment(ref.path),
+                tuple(read_metrics(ref.path)), patch, patch_missing)
+
+
+def _read_environment(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        with open(run_dir / ENVIRONMENT_FILE, "rb") as f:
+            data = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def summarize_patch(data: bytes) -> PatchSummary:
+    """Files, inserted and deleted lines of a `git diff` output."""
+    files = insertions = deletions = 0
+    in_hunk = False
+    for line in data.splitlines():
+        if line.startswith(b"diff --git "):
+            files += 1
+            in_hunk = False
+        elif line.startswith(b"@@"):
+            in_hunk = True
+        elif in_hunk and line.startswith(b"+"):
+            insertions += 1
+        elif in_hunk and line.startswith(b"-"):
+            deletions += 1
+    return PatchSummary(files, insertions, deletions, data)
+
+
+# ---- comparing ------------------------------------------------------------------------
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of the same type (1, 1.0 and True are three different config values)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+def make(key: str, values: Sequence[Any], by_nature: bool = False,
+         detail: dict[str, Any] | None = None,
+         equal: Callable[[Any, Any], bool] = same) -> Field:
+    present = tuple(v is not ABSENT for v in values)
+    first = values[0]
+
+    def agree(v: Any) -> bool:
+        if v is ABSENT or first is ABSENT:
+            return v is first
+        return equal(first, v)
+
+    differs = not all(agree(v) for v in values[1:])
+    return Field(key, tuple(None if v is ABSENT else v for v in values), present, differs,
+                 by_nature, detail or {})
+
+
+def _union(dicts: Iterable[dict[str, Any]]) -> list[str]:
+    keys: dict[str, None] = {}
+    for d in dicts:
+        keys.update(dict.fromkeys(d))
+    return list(keys)
+
+
+def _get(d: dict[str, Any] | None, key: str) -> Any:
+    return ABSENT if d is None or key not in d else d[key]
+
+
+def compare(sides: Sequence[Side], facts: CommitFacts = NO_FACTS,
+            tolerance: float = DEFAULT_TOLERANCE,
+            sections: Sequence[str] = SECTIONS) -> Difference:
+    if len(sides) < 2:
+        raise ValueError("compare needs two runs or more")
+    builders: dict[str, Callable[[], Section]] = {
+        "config": lambda: config_section(sides),
+        "run": lambda: run_section(sides),
+        "git": lambda: git_section(sides, facts),
+        "packages": lambda: packages_section(sides),
+        "environment": lambda: environment_section(sides),
+        "metrics": lambda: metrics_section(sides, tolerance),
+        "outcome": lambda: outcome_section(sides),
+    }
+    return Difference(tuple(sides), tuple(builders[name]() for name in SECTIONS
+                                          if name in sections))
+
+
+def config_section(sides: Sequence[Side]) -> Section:
+    flats = []
+    for side in sides:
+        config = side.record.config
+        flat = flatten(config) if config else {}
+        # `seed` is written into every config; it is compared once, in the run section
+        if "seed" in flat and same(flat["seed"], side.record.seed):
+            del flat["seed"]
+        flats.append(flat)
+    return Section("config", tuple(make(k, [_get(f, k) for f in flats]) for k in _union(flats)))
+
+
+def run_section(sides: Sequence[Side]) -> Section:
+    records = [s.record for s in sides]
+    return Section("run", (
+        make("id", [s.id for s in sides], by_nature=True),
+        make("command", [r.command for r in records]),
+        make("seed", [r.seed for r in records]),
+        make("tags", [tuple(sorted(r.tags)) for r in records]),
+        make("note", [r.note for r in records]),
+        make("config files", [r.config_files for r in records]),
+        make("created", [r.created for r in records], by_nature=True),
+    ))
+
+
+def git_section(sides: Sequence[Side], facts: CommitFacts) -> Section:
+    gits = [s.record.git for s in sides]
+    if all(g is None for g in gits):
+        return Section("git")
+    commits: list[Any] = [g.commit if g is not None else ABSENT for g in gits]
+    first = commits[0]
+    apart: list[dict[str, int] | None] = [None]
+    for commit in commits[1:]:
+        known = isinstance(first, str) and isinstance(commit, str)
+        counts = facts.apart.get((first, commit)) if known else None
+        apart.append(None if counts is None else {"ahead": counts[1], "behind": counts[0]})
+    missing = [isinstance(c, str) and facts.repository is not None and c not in facts.found
+               for c in commits]
+    commit = make("commit", commits, detail={"apart": apart, "missing": missing})
+    fields = [
+        commit,
+        make("branch", [g.branch if g else ABSENT for g in gits]),
+        make("dirty", [g.dirty if g else ABSENT for g in gits]),
+        make("patch", [ABSENT if g is None else "missing" if s.patch_missing else s.patch
+                       for g, s in zip(gits, sides, strict=True)]),
+        make("untracked", [tuple(sorted(g.untracked)) if g else ABSENT for g in gits],
+             detail={"count": [g.untracked_count if g else None for g in gits]}),
+        make("remote", [g.remote if g else ABSENT for g in gits]),
+    ]
+    modules = [dict(g.submodules) if g else None for g in gits]
+    fields += [make(f"submodule {path}", [_get(m, path) if m is not None else ABSENT
+                                         for m in modules])
+               for path in _union(m for m in modules if m)]
+    notes: list[str] = []
+    for side, git in zip(sides, gits, strict=True):
+        if git is None:
+            notes.append(f"{side.id} was not run in a git repository")
+    if len({c for c in commits if isinstance(c, str)}) > 1:
+        repository = facts.repository
+        for side, sha, gone in zip(sides, commits, missing, strict=True):
+            if gone:
+                notes.append(f"commit {sha[:10]} of {side.id} is not in the repository at "
+                             f"{repository}; the rest is compared as recorded")
+        if repository is None:
+            notes.append("no git repository here holds these commits (looked in the project "
+                         "folder and the runs' recorded repositories); they are compared as "
+                         "recorded")
+    return Section("git", tuple(fields), tuple(notes))
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def packages_section(sides: Sequence[Side]) -> Section:
+    notes = [f"{s.id} has no readable environment.json: its packages are unknown"
+             for s in sides if s.environment is None]
+    if notes:
+        return Section("packages", notes=tuple(notes))
+    tables: list[dict[str, str]] = []
+    names: dict[str, str] = {}
+    for side in sides:
+        dists = (side.environment or {}).get("distributions") or {}
+        table = {}
+        for name, version in dists.items():
+            key = _canonical(str(name))
+            names.setdefault(key, str(name))
+            table[key] = str(version)
+        tables.append(table)
+    keys = sorted(_union(tables))
+    return Section("packages", tuple(make(names[k], [_get(t, k) for t in tables]) for k in keys))
+
+
+def _gpus(environment: dict[str, Any] | None) -> Any:
+    if environment is None:
+        return ABSENT
+    found = environment.get("gpus") or []
+    if not found:
+        return "none"
+    counts: dict[str, int] = {}
+    for gpu in found:
+        if not isinstance(gpu, dict):
+            continue
+        label = str(gpu.get("name", "?"))
+        if gpu.get("memory.total"):
+            label += f" ({gpu['memory.total']})"
+        if gpu.get("driver_version"):
+            label += f", driver {gpu['driver_version']}"
+        counts[label] = counts.get(label, 0) + 1
+    return "; ".join(f"{n} x {label}" if n > 1 else label for label, n in counts.items())
+
+
+def environment_section(sides: Sequence[Side]) -> Section:
+    records = [s.record for s in sides]
+    envs = [s.environment for s in sides]
+    fields = [
+        make("host", [r.host for r in records]),
+        make("user", [r.user for r in records]),
+        make("platform", [r.platform for r in records]),
+        make("python", [r.python for r in records]),
+        make("implementation", [_get(e, "implementation") for e in envs]),
+        make("python executable", [r.python_executable for r in records]),
+        make("cpus", [_get(e, "cpu_count") for e in envs]),
+        make("gpus", [_gpus(e) for e in envs]),
+        make("project", [r.cwd for r in records]),
+        make("xpm", [r.xpm_version for r in records]),
+    ]
+    variables = [None if e is None else dict(e.get("variables") or {}) for e in envs]
+    for name in sorted(_union(v for v in variables if v)):
+        fields.append(make(f"${name}", [ABSENT if v is None else _get(v, name)
+                                        for v in variables],
+                           by_nature=name in NATURE_VARIABLES))
+    slurms = [flatten(r.slurm) if r.slurm else {} for r in records]
+    for key in _union(slurms):
+        fields.append(make(f"slurm.{key}", [_get(s, key) for s in slurms],
+                           by_nature=key.lower().endswith(NATURE_SLURM_KEYS)))
+    notes = tuple(f"{s.id} has no readable environment.json: part of its environment is "
+                  "unknown" for s in sides if s.environment is None)
+    return Section("environment", tuple(fields), notes)
+
+
+# ---- metrics --------------------------------------------------------------------------
+
+
+def goal(metric: str) -> str:
+    """`max` for accuracies, scores and rewards; `min` for losses, errors and the rest."""
+    for word in re.split(r"[^a-z0-9]+", metric.lower()):
+        if word in HIGHER_IS_BETTER or word.rstrip("0123456789") in HIGHER_IS_BETTER:
+            return "max"
+    return "min"
+
+
+def close(a: float, b: float, tolerance: float) -> bool:
+    return a == b or abs(a - b) <= tolerance * max(abs(a), abs(b))
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def series(rows: Iterable[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """Each metric's curve, step → value (the last one logged for a step: after a resume,
+    the resumed attempt's). Rows without an integer `step` count in the order logged."""
+    curves: dict[str, dict[int, float]] = {}
+    counts: dict[str, int] = {}
+    for row in rows:
+        step = row.get("step")
+        if isinstance(step, bool) or not isinstance(step, int):
+            step = None
+        for key, value in row.items():
+            number = _finite(value)
+            if key in RESERVED or number is None:
+                continue
+            ordinal = counts.get(key, 0)
+            counts[key] = ordinal + 1
+            curves.setdefault(key, {})[ordinal if step is None else step] = number
+    return curves
+
+
+def diverges_at(a: dict[int, float], b: dict[int, float], tolerance: float) -> int | None:
+    """The first step both curves have at which they differ by more than the tolerance."""
+    for step in sorted(a.keys() & b.keys()):
+        if not close(a[step], b[step], tolerance):
+            return step
+    return None
+
+
+def metrics_section(sides: Sequence[Side], tolerance: float) -> Section:
+    def equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        return (close(a["last"], b["last"], tolerance)
+                and close(a["best"], b["best"], tolerance)
+                and a["samples"] == b["samples"] and a["last_step"] == b["last_step"])
+
+    summaries = [summarize(list(s.metrics)) for s in sides]
+    curves = [series(s.metrics) for s in sides]
+    fields = []
+    for name in _union(summaries):
+        aim = goal(name)
+        values: list[Any] = []
+        for summary in summaries:
+            s = summary.get(name)
+            values.append(ABSENT if s is None else {
+                "last": s.last, "best": s.min if aim == "min" else s.max,
+                "samples": s.samples, "last_step": s.last_step,
+            })
+        first = values[0]
+        change: list[dict[str, float] | None] = [None]
+        divergence: list[int | None] = [None]
+        for value, curve in zip(values[1:], curves[1:], strict=True):
+            both = first is not ABSENT and value is not ABSENT
+            change.append({"last": value["last"] - first["last"],
+                           "best": value["best"] - first["best"]} if both else None)
+            divergence.append(diverges_at(curves[0].get(name, {}), curve.get(name, {}),
+                                          tolerance) if both else None)
+
+        made = make(name, values, detail={"goal": aim, "change": change,
+                                          "diverges_at": divergence}, equal=equal)
+        if any(step is not None for step in divergence):
+            made = made._replace(differs=True)
+        fields.append(made)
+    return Section("metrics", tuple(fields))
+
+
+# ---- outcome --------------------------------------------------------------------------
+
+
+def _attempts(record: RunRecord) -> list[str]:
+    out = []
+    for a in record.attempts:
+        text = f"{a.kind} on {a.host} pid {a.pid}, {a.started} → {a.ended or '…'}"
+        if a.slurm_job_id:
+            text += f", slurm job {a.slurm_job_id}"
+        if a.checkpoint:
+            text += f", from {Path(a.checkpoint).name}"
+        out.append(text)
+    return out
+
+
+def outcome_section(sides: Sequence[Side]) -> Section:
+    records = [s.record for s in sides]
+    fields = [
+        make("status", [r.status for r in records]),
+        make("exit code", [r.exit_code for r in records]),
+        make("signal", [r.signal for r in records]),
+        make("reason", [r.last_attempt.reason if r.last_attempt else None for r in records]),
+        make("attempts", [len(r.attempts) for r in records]),
+        make("started", [r.started for r in records], by_nature=True),
+        make("ended", [r.ended for r in records], by_nature=True),
+        make("duration", [r.duration for r in records], by_nature=True),
+        make("heartbeat", [r.heartbeat for r in records], by_nature=True),
+    ]
+    attempts = [_attempts(r) for r in records]
+    for i in range(max(len(a) for a in attempts)):
+        fields.append(make(f"attempt {i + 1}", [a[i] if i < len(a) else ABSENT
+                                                for a in attempts], by_nature=True))
+    return Section("outcome", tuple(fields))
