@@ -48,14 +48,15 @@ def test_show_everything_about_a_real_run(repo: Path, capsys: pytest.CaptureFixt
     assert facts["environment"]["python"] == rec["python"]
     assert facts["environment"]["distributions"] > 3
     cks = facts["checkpoints"]
-    assert cks["count"] == 2 and cks["newest"]["step"] == 4 and cks["size"] == 7 * 6
+    assert cks["count"] == 2 and cks["newest"]["step"] == 4
+    assert cks["size"] >= 7 * 6  # disk usage: whole blocks
     assert cks["newest"]["path"] == "checkpoints/step-00000004.ckpt"
     assert facts["metrics"]["loss"] == {"last": 0.2, "min": 0.2, "max": 1.0, "samples": 5,
                                         "last_step": 5}
     assert facts["metrics"]["acc"]["max"] == 0.5
     assert facts["output"]["last_lines"] == [f"line {i}" for i in range(5, 15)]
     assert facts["output"]["size"] == len("".join(f"line {i}\n" for i in range(15)))
-    assert facts["disk_size"] > facts["output"]["size"] + cks["size"]
+    assert facts["disk_size"] > cks["size"] > 0
 
     assert main(["show", "s/1"]) == 0
     text = capsys.readouterr().out
