@@ -232,7 +232,7 @@ def ls(patterns: tuple[str, ...], statuses: tuple[str, ...], tags: tuple[str, ..
     xpm ls                        the newest 30 runs
     xpm ls mnist 'sweep-*' -a     every run of these names
     xpm ls --status failed,lost --since 2d
-    xpm ls -w config.lr<0.01 -w metrics.acc>=0.9 --sort metrics.acc -r
+    xpm ls -w 'config.lr<0.01' -w 'metrics.acc>=0.9' --sort metrics.acc -r
     xpm ls -a --json | jq '.[] | .id'
     """
     from .commands.ls import ls as command
