@@ -156,10 +156,11 @@ def table(
 def json_array(items: Iterable[Any]) -> None:
     """A JSON array on stdout, one compact object per line, written as the items come."""
     write = sys.stdout.write
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once
     separator = "[\n"
     for item in items:
         write(separator)
-        write(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        write(encode(item))
         separator = ",\n"
     write("[]\n" if separator == "[\n" else "\n]\n")
 

@@ -32,7 +32,7 @@ from .store import run_names, run_numbers
 CACHE_DIR = ".cache"
 FORMAT = 1  # bump when RunInfo's fields change: older caches are then ignored
 
-Kept = tuple[int, str, "str | None", RunInfo]
+Kept = tuple[int, list[int], "list[int] | None", RunInfo]
 
 
 def infos(results_dir: Path, names: list[str] | None = None) -> Iterator[RunInfo]:
@@ -46,12 +46,13 @@ def cache_file(results_dir: Path, name: str) -> Path:
     return results_dir / CACHE_DIR / "ls" / f"{name}.jsonl"
 
 
-def _identity(path: str) -> str | None:
+def _identity(path: str) -> list[int] | None:
+    """inode, size, modification and change times (ns): as JSON gives them back."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def _infos_of(results_dir: Path, name: str, shared: dict[Any, Any]) -> Iterator[RunInfo]:

@@ -7,7 +7,7 @@ import gc
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import console, times
 from ..catalog import CORRUPT
@@ -60,11 +60,11 @@ def ls(
     if as_json and columns:
         raise UsageError("--columns picks the columns of the table and of --csv; "
                          "--json always prints every field")
-    wanted = _statuses(statuses)
-    conditions = [parse_condition(w, ALL_STATUSES) for w in wheres]
+    keep = Filters(_statuses(statuses), tags,
+                   times.now() - times.parse_age(since, "--since") if since else None,
+                   [parse_condition(w, ALL_STATUSES) for w in wheres])
     sort_field = parse_field(sort, f"--sort `{sort}`") if sort else None
     column_fields = _columns(columns) if columns else None
-    cutoff = times.now() - times.parse_age(since, "--since") if since else None
     results = load_project().results_dir
     names = _names(results, patterns)
     # Listing makes a few objects per run and frees none of them in cycles; the cyclic
@@ -72,54 +72,57 @@ def ls(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _list(results, names, patterns, wanted, tags, cutoff, conditions, sort_field,
-                     reverse, None if show_all else limit or DEFAULT_LIMIT, as_json, as_csv,
-                     column_fields)
+        total = 0
+        selected: list[RunInfo] = []
+        for info in infos(results, names):
+            total += 1
+            if keep(info):
+                selected.append(info)
+        shown = order(selected, sort_field, reverse)
+        del selected
+        count = len(shown)
+        if not show_all:
+            del shown[limit or DEFAULT_LIMIT:]
+        listed = len(shown)
+        corrupt = [i for i in shown if i.status == CORRUPT]
+        footer = _footer(listed, count)
+        # The outputs take the runs out of `shown` as they go, so that what they build
+        # (table cells, JSON text) reuses the memory of the runs already written.
+        if as_json:
+            console.json_array(i.to_json() for i in _drain(shown))
+        elif as_csv:
+            _csv(shown, column_fields)
+        elif shown:
+            _table(shown, column_fields, footer)
     finally:
         if collecting:
             gc.enable()
-
-
-def _list(results: Path, names: list[str] | None, patterns: tuple[str, ...],
-          wanted: set[str], tags: tuple[str, ...], cutoff: datetime | None,
-          conditions: list[Condition], sort_field: Field | None, reverse: bool,
-          limit: int | None, as_json: bool, as_csv: bool,
-          column_fields: list[Field] | None) -> int:
-    selected: list[RunInfo] = []
-    total = 0
-    for info in infos(results, names):
-        total += 1
-        if wanted and info.status not in wanted:
-            continue
-        if tags and not all(t in info.tags for t in tags):
-            continue
-        if cutoff is not None and not _since(info, cutoff):
-            continue
-        if all(c.matches(info) for c in conditions):
-            selected.append(info)
-
-    shown = order(selected, sort_field, reverse)
-    del selected
-    count = len(shown)
-    if limit is not None:
-        del shown[limit:]
-    listed = len(shown)
-    corrupt = [i for i in shown if i.status == CORRUPT]
-    footer = _footer(listed, count)
-    # The outputs take the runs out of `shown` as they go, so that what they build (table
-    # cells, JSON text) reuses the memory of the runs already written.
-    if as_json:
-        console.json_array(i.to_json() for i in _drain(shown))
-    elif as_csv:
-        _csv(shown, column_fields)
-    elif shown:
-        _table(shown, column_fields, footer)
     if not listed:
         _explain_empty(results, total, patterns)
     elif (as_json or as_csv) and footer:
         console.info(footer)
     _warn_corrupt(corrupt)
     return 0
+
+
+class Filters(NamedTuple):
+    """What a run must have to be listed (every part given)."""
+
+    statuses: set[str]
+    tags: tuple[str, ...]
+    since: datetime | None
+    conditions: list[Condition]
+
+    def __call__(self, info: RunInfo) -> bool:
+        if self.statuses and info.status not in self.statuses:
+            return False
+        if self.tags and not all(t in info.tags for t in self.tags):
+            return False
+        if self.since is not None:
+            when = info.when
+            if when is None or times.parse_iso(when) < self.since:
+                return False
+        return all(c.matches(info) for c in self.conditions)
 
 
 def _drain(runs: list[RunInfo]) -> Iterator[RunInfo]:
@@ -166,11 +169,6 @@ def _names(results: Path, patterns: tuple[str, ...]) -> list[str] | None:
             raise XpmError(f"no run named `{pattern}` in {results}; `xpm ls` lists the "
                            "runs there")
     return list(chosen)
-
-
-def _since(info: RunInfo, cutoff: datetime) -> bool:
-    when = info.when
-    return when is not None and times.parse_iso(when) >= cutoff
 
 
 # ------------------------------------------------------------------------- output
