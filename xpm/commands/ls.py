@@ -344,7 +344,10 @@ def _metric_getter(name: str) -> Callable[[RunInfo], str]:
     return lambda i: format_metric((i.metrics or {}).get(name))
 
 
-def _config_getter(configs: FlatConfigs, top: str, key: str) -> Callable[[RunInfo], str]:
+def _config_getter(configs: FlatConfigs, top: str, key: str,
+                   text: Callable[[Any], str] | None = None) -> Callable[[RunInfo], str]:
+    """The cell of config `key` (under top-level `top`) for a run, written by `text`."""
+    write = text or format_value
     # Shared sections: each formatted once (the entry keeps the section alive).
     by_section: dict[int, tuple[Any, str]] = {}
 
@@ -355,28 +358,40 @@ def _config_getter(configs: FlatConfigs, top: str, key: str) -> Callable[[RunInf
             if known is not None:
                 return known[1]
         value = configs.value(info.config, top, key)
-        text = "" if value is _MISSING else format_value(value)
+        cell = "" if value is _MISSING else write(value)
         if isinstance(section, dict):
-            by_section[id(section)] = (section, text)
-        return text
+            by_section[id(section)] = (section, cell)
+        return cell
 
     return get
 
 
 def _csv(shown: list[RunInfo], fields: list[Field] | None) -> None:
+    getters: list[Callable[[RunInfo], str]]
     if fields is None:
-        fields = [parse_field(f, "csv") for f in CSV_FIELDS]
+        header = list(CSV_FIELDS)
+        getters = [_csv_getter(parse_field(f, "csv")) for f in CSV_FIELDS]
         configs = FlatConfigs()
-        keys: dict[str, None] = {}
+        keys: dict[str, str] = {}
         metric_names: dict[str, None] = {}
         for info in shown:
             for top, value in info.config.items():
-                keys.update(dict.fromkeys(configs.flat(top, value)))
+                keys.update(dict.fromkeys(configs.flat(top, value), top))
             metric_names.update(dict.fromkeys(info.metrics or {}))
-        fields += [parse_field(f"config.{k}", "csv") for k in keys]
-        fields += [Field(f"metrics.{m}", "metrics", (m,)) for m in metric_names]
-    console.csv_rows([f.text for f in fields],
-                     ([_csv_value(f.get(i)) for f in fields] for i in _drain(shown)))
+        for key, top in keys.items():
+            header.append(f"config.{key}")
+            getters.append(_config_getter(configs, top, key, _csv_value))
+        for name in metric_names:
+            header.append(f"metrics.{name}")
+            getters.append(_csv_getter(Field(f"metrics.{name}", "metrics", (name,))))
+    else:
+        header = [f.text for f in fields]
+        getters = [_csv_getter(f) for f in fields]
+    console.csv_rows(header, ([get(i) for get in getters] for i in _drain(shown)))
+
+
+def _csv_getter(field: Field) -> Callable[[RunInfo], str]:
+    return lambda info: _csv_value(field.get(info))
 
 
 def _csv_value(value: Any) -> str:
