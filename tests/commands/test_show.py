@@ -133,3 +133,17 @@ def test_show_of_a_failed_real_run(project: Path, capsys: pytest.CaptureFixture[
     assert main(["show", "f"]) == 0
     text = capsys.readouterr().out
     assert "status    failed (exit 4)" in text and "  boom\n" in text
+
+
+def test_a_running_run_on_another_host(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import timedelta
+
+    from xpm import times
+
+    write_run(project, "r", status="running", host="gpu-node-7", heartbeat=times.now(),
+              started=times.now() - timedelta(minutes=5, seconds=30))
+    assert main(["show", "r"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"\n  status +running\n", text)
+    assert re.search(r"\n  duration +5m3\ds so far\n", text)
+    assert "(running), pid 1 on gpu-node-7" in text

@@ -124,7 +124,7 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
             ("created", _when(record.created)),
             ("started", _when(record.started)),
             ("ended", _when(record.ended)),
-            ("duration", times.format_duration(record.duration)),
+            ("duration", _duration(record, status)),
             ("seed", str(record.seed)),
             ("tags", ", ".join(record.tags)),
             ("note", record.note or ""),
@@ -196,6 +196,16 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
             console.out(f"  {line}")
     if status == CORRUPT:
         console.warn(f"{facts['id']} is corrupt: {facts['problem']}")
+
+
+def _duration(record: RunRecord, status: str) -> str:
+    if status == "running":  # counted up to now
+        from ..query import live_duration
+
+        live = live_duration([{"started": a.started, "ended": a.ended}
+                              for a in record.attempts])
+        return f"{times.format_duration(live)} so far"
+    return times.format_duration(record.duration)
 
 
 def _attempt(kind: str, started: str, ended: str | None, status: str | None,
