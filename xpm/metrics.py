@@ -72,6 +72,8 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
     line holding a metric is the newest of its shape. When a parsed line has a metric
     whose name holds such a character (`top1`, `layer.0`), names could differ between
     lines of one shape, so shapes are then told apart by the lines' strings (the names).
+    The one case this misses: an older line whose names differ from those of the newest
+    line of its shape only by such characters (`loss1` on one line, `loss` on a later one).
     """
     try:
         fd = os.open(os.path.join(run_dir, METRICS_FILE), os.O_RDONLY)
