@@ -180,6 +180,97 @@ def diff(runs: tuple[str, ...], code: bool, everything: bool, as_json: bool, exi
                    exit_code=exit_code, only=only, tolerance=tolerance)
 
 
+def _complete_run(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from .completion import complete_runs
+
+    return complete_runs(incomplete)
+
+
+def _complete_name(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from .completion import complete_names
+
+    return complete_names(incomplete)
+
+
+def _complete_status(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from .completion import complete_statuses
+
+    return complete_statuses(incomplete)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("patterns", nargs=-1, metavar="[NAME|GLOB]...", shell_complete=_complete_name)
+@click.option("--status", "statuses", multiple=True, metavar="S,...",
+              shell_complete=_complete_status,
+              help="Only runs with these statuses, e.g. --status failed,lost.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="Only runs tagged TAG; repeat to require several tags.")
+@click.option("--since", metavar="AGE", help="Only runs started within AGE: 30m, 12h, 3d, 2w.")
+@click.option("-w", "--where", "wheres", multiple=True, metavar="EXPR",
+              help="Only runs where EXPR holds: FIELD OP VALUE with OP one of "
+                   "= != < <= > >= ~ !~, e.g. config.lr<0.01, metrics.acc>=0.9, "
+                   "status=failed, tag=baseline; repeat to require all.")
+@click.option("--sort", metavar="KEY",
+              help="Sort by a field (started, duration, config.lr, metrics.loss...), "
+                   "ascending; runs without it come last. Default: newest first.")
+@click.option("-r", "--reverse", is_flag=True, help="Reverse the order.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Show the first N runs (default 30).")
+@click.option("-a", "--all", "show_all", is_flag=True, help="Show every run.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array with every field.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with every field.")
+@click.option("--columns", metavar="FIELD,...",
+              help="Table and CSV columns, e.g. id,status,config.lr,metrics.loss.")
+def ls(patterns: tuple[str, ...], statuses: tuple[str, ...], tags: tuple[str, ...],
+       since: str | None, wheres: tuple[str, ...], sort: str | None, reverse: bool,
+       limit: int | None, show_all: bool, as_json: bool, as_csv: bool,
+       columns: str | None) -> int:
+    """List runs, newest first: status, start, duration, commit, tags, the last value of
+    each metric and the config keys that differ among them.
+
+    \b
+    xpm ls                        the newest 30 runs
+    xpm ls mnist 'sweep-*' -a     every run of these names
+    xpm ls --status failed,lost --since 2d
+    xpm ls -w 'config.lr<0.01' -w 'metrics.acc>=0.9' --sort metrics.acc -r
+    xpm ls -a --json | jq '.[] | .id'
+    """
+    from .commands.ls import ls as command
+
+    return command(patterns, statuses, tags, since, wheres, sort, reverse, limit, show_all,
+                   as_json, as_csv, columns)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", shell_complete=_complete_run)
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object.")
+def show(run: str, as_json: bool) -> int:
+    """Everything about one run: record, attempts, git, config, environment, checkpoints,
+    metrics, disk use and the end of its output.
+
+    RUN is NAME/N, NAME (its newest run), NAME/-2 (the one before) or a run folder.
+    """
+    from .commands.show import show as command
+
+    return command(run, as_json)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", shell_complete=_complete_run)
+@click.option("-f", "--follow", is_flag=True,
+              help="Keep printing what the run writes until it ends (on any host).")
+@click.option("-n", "--lines", type=click.IntRange(min=0), metavar="LINES",
+              help="Print only the last LINES lines.")
+def log(run: str, follow: bool, lines: int | None) -> int:
+    """Print a run's output (output.log); -f follows it while the run is running.
+
+    RUN is NAME/N, NAME (its newest run), NAME/-2 (the one before) or a run folder.
+    """
+    from .commands.log import log as command
+
+    return command(run, follow, lines)
+
+
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 def supervise(run_dir: str) -> int:

@@ -6,15 +6,27 @@ stderr, prefixed with ``xpm:``. rich is imported only by the functions that draw
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+STATUS_STYLES = {
+    "completed": "green", "running": "cyan", "queued": "blue", "failed": "red",
+    "killed": "red", "interrupted": "yellow", "lost": "magenta", "corrupt": "bold red",
+}
+
+
+def status_style(status: str) -> str | None:
+    """The color a status is shown in on a terminal."""
+    return STATUS_STYLES.get(status)
 
 
 def _use_color(stream: Any) -> bool:
@@ -93,14 +105,21 @@ def rich_console(stderr: bool = False) -> Console:
     )
 
 
+RICH_ROWS = 2000  # above this, rich's layout takes seconds: a terminal gets plain rows too
+
+
 def table(
     columns: Sequence[str],
     rows: Sequence[Sequence[str]],
     styles: Sequence[Sequence[str | None]] | None = None,
     footer: str | None = None,
 ) -> None:
-    """A table fitted to the terminal, or plain tab-free aligned rows for a pipe."""
-    if stdout_is_terminal():
+    """A table fitted to the terminal, or plain tab-free aligned rows for a pipe.
+
+    Plain rows are written as they are laid out (memory stays that of `rows`); on a
+    terminal they keep their styles as colors.
+    """
+    if stdout_is_terminal() and len(rows) <= RICH_ROWS:
         from rich.table import Table
         from rich.text import Text
 
@@ -118,13 +137,65 @@ def table(
     widths = [len(c) for c in columns]
     for row in rows:
         for i, v in enumerate(row):
-            widths[i] = max(widths[i], len(v))
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-    sys.stdout.write("\n".join(lines) + "\n")
+            if len(v) > widths[i]:
+                widths[i] = len(v)
+    color = bool(styles) and _use_color(sys.stdout)
+    write = sys.stdout.write
+    write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    for n, row in enumerate(rows):
+        cells = [v.ljust(w) for v, w in zip(row, widths, strict=True)]
+        if color:
+            assert styles is not None
+            cells = [f"\x1b[{_ANSI[s]}m{c}\x1b[0m" if s in _ANSI else c
+                     for c, s in zip(cells, styles[n], strict=True)]
+        write("  ".join(cells).rstrip() + "\n")
     if footer:
         info(footer)
+
+
+def json_array(items: Iterable[Any]) -> None:
+    """A JSON array on stdout, one compact object per line, written as the items come."""
+    write = sys.stdout.write
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once
+    separator = "[\n"
+    for item in items:
+        write(separator)
+        write(encode(item))
+        separator = ",\n"
+    write("[]\n" if separator == "[\n" else "\n]\n")
+
+
+def json_document(data: Any) -> None:
+    """One JSON value on stdout, indented for people."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """CSV on stdout (RFC 4180 quoting), a header line first."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def fields(title: str | None, pairs: Sequence[tuple[str, str]],
+           styles: dict[str, str] | None = None) -> None:
+    """A titled block of `key  value` lines (bold title and styled values on a terminal)."""
+    color = _use_color(sys.stdout)
+    lines = []
+    if title is not None:
+        lines.append(f"\x1b[1m{title}\x1b[0m" if color else title)
+    width = max((len(k) for k, _ in pairs), default=0)
+    for key, value in pairs:
+        style = (styles or {}).get(key)
+        shown = f"\x1b[{_ANSI[style]}m{value}\x1b[0m" if color and style in _ANSI else value
+        lines.append(f"  {key.ljust(width)}  {shown}".rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+_ANSI = {"green": "32", "red": "31", "yellow": "33", "blue": "34", "magenta": "35",
+         "cyan": "36", "bold red": "1;31", "dim": "2"}
 
 
 @contextmanager

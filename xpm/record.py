@@ -226,9 +226,9 @@ def write_record(run_dir: Path, record: RunRecord) -> None:
     write_json_atomic(run_dir / RECORD_FILE, record.to_json())
 
 
-def read_record_data(run_dir: Path) -> dict[str, Any]:
+def read_record_data(run_dir: Path | str) -> dict[str, Any]:
     """The raw JSON of run.json, or CorruptRecord naming what is wrong."""
-    path = run_dir / RECORD_FILE
+    path = os.path.join(run_dir, RECORD_FILE)  # a str path: listing calls this 100,000 times
     try:
         with open(path, "rb") as f:
             data = json.loads(f.read())

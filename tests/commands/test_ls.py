@@ -1,0 +1,383 @@
+"""`xpm ls`: listing, filtering, sorting, output shapes, liveness, corrupt folders."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import (
+    child,
+    git,
+    git_commit,
+    pid_alive,
+    record,
+    run_xpm,
+    spawn_xpm,
+    tree,
+    wait_for,
+    xpm_argv,
+)
+from tests.records import write_run
+from xpm import times
+from xpm.cli import main
+
+LOG_METRICS = ("import xpm\nrun = xpm.current_run()\n"
+               "for step in range(1, 4):\n"
+               "    run.log(step=step, loss=1 / step, acc=step / 4)\n")
+
+
+def ls(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["ls", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ls_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
+    code, out, err = ls(capsys, "--json", *args)
+    assert code == 0, err
+    data: list[dict[str, Any]] = json.loads(out)
+    return data
+
+
+def ids(capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
+    return [r["id"] for r in ls_json(capsys, *args)]
+
+
+def table(out: str) -> list[list[str]]:
+    """The plain table's cells, cut at the header's column starts."""
+    lines = out.splitlines()
+    header = lines[0]
+    starts = [i for i, c in enumerate(header) if c != " " and (i == 0 or header[i - 1] == " ")]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    return [[line[a:b].strip() for a, b in bounds] for line in lines]
+
+
+def test_lists_real_runs_newest_first(project: Path) -> None:
+    assert run_xpm("run", "-n", "exp", "-t", "base", "-s", "lr=0.1", "--",
+                   sys.executable, "-c", LOG_METRICS).code == 0
+    assert run_xpm("run", "-n", "exp", "-s", "lr=0.01", "--", *child("exit=3")).code == 3
+    assert run_xpm("run", "-n", "other", "-s", "lr=0.1", "--", *child()).code == 0
+    result = run_xpm("ls")  # a pipe: plain rows
+    assert result.code == 0, result
+    rows = table(result.out)
+    assert rows[0][:4] == ["id", "status", "started", "duration"]
+    assert [r[:2] for r in rows[1:]] == [["other/1", "completed"], ["exp/2", "failed"],
+                                         ["exp/1", "completed"]]
+    header = result.out.splitlines()[0]
+    assert "tags" in header and "loss" in header and "acc" in header and "lr" in header
+    assert "\x1b[" not in result.out  # no colors in a pipe
+    assert rows[1][2].endswith(" ago") and rows[1][3].endswith("s")
+    line = next(x for x in result.out.splitlines() if x.startswith("exp/1"))
+    assert " base " in line and " 0.3333 " in line and " 0.75 " in line
+    assert result.err == ""
+
+
+def test_json_has_every_field(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "train.py").write_text("print('changed')\n")  # a dirty tree
+    assert run_xpm("run", "-n", "j", "-t", "a", "-m", "a note", "-s", "model.lr=0.5",
+                   "--seed", "3", "--", sys.executable, "-c", LOG_METRICS).code == 0
+    [run] = ls_json(capsys)
+    rec = record(repo, "j/1")
+    assert run["id"] == "j/1" and run["name"] == "j" and run["number"] == 1
+    assert run["status"] == "completed" and run["exit_code"] == 0 and run["problem"] is None
+    assert run["started"] == rec["started"] and run["ended"] == rec["ended"]
+    assert run["duration"] == rec["duration"] and run["attempts"] == 1
+    assert run["tags"] == ["a"] and run["note"] == "a note" and run["seed"] == 3
+    assert run["git"] == {"commit": git(repo, "rev-parse", "HEAD"), "branch": "main",
+                          "dirty": True}
+    assert run["config"] == {"model": {"lr": 0.5}, "seed": 3}
+    assert run["metrics"] == {"loss": 1 / 3, "acc": 0.75}
+    assert run["path"] == str(repo / "results" / "j" / "1")
+    out = ls(capsys)[1]
+    assert git(repo, "rev-parse", "--short=7", "HEAD") + "*" in out
+
+
+def test_csv_for_pandas(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(project, "c", config={"model": {"lr": 0.1, "layers": [8, 16]}}, tags=("x", "y"),
+              metrics=[{"step": 1, "loss": 0.5}])
+    write_run(project, "c", config={"model": {"lr": 0.2}}, metrics=[{"step": 1, "acc": 1}])
+    code, out, err = ls(capsys, "--csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows] == ["c/2", "c/1"]
+    assert rows[1]["config.model.lr"] == "0.1" and rows[1]["config.model.layers[1]"] == "16"
+    assert rows[0]["config.model.layers[1]"] == ""
+    assert rows[1]["metrics.loss"] == "0.5" and rows[0]["metrics.acc"] == "1"
+    assert rows[1]["tags"] == "x,y" and rows[1]["status"] == "completed"
+    assert rows[1]["git.dirty"] == "" and rows[1]["duration"] == "10.0"
+    code, out, _ = ls(capsys, "--csv", "--columns", "id,config.model.lr,metrics.loss")
+    assert out.splitlines() == ["id,config.model.lr,metrics.loss", "c/2,0.2,", "c/1,0.1,0.5"]
+
+
+def test_only_the_config_keys_that_differ_are_columns(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for lr in (0.1, 0.01):
+        write_run(project, "v", config={"model": {"lr": lr, "width": 64}, "data": "mnist"})
+    header = table(ls(capsys)[1])[0]
+    assert "model.lr" in header
+    assert "model.width" not in header and "data" not in header
+    write_run(project, "v", config={"model": {"lr": 0.1, "width": 32}})  # no `data`
+    header = table(ls(capsys)[1])[0]
+    assert {"model.lr", "model.width", "data"} <= set(header)
+    header = table(ls(capsys, "--limit", "1")[1])[0]  # one run: nothing differs
+    assert not any(h.startswith(("model.", "data")) for h in header)
+
+
+def test_newest_thirty_by_default_with_a_footer(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    start = times.now() - timedelta(days=10)
+    for n in range(35):
+        write_run(project, "many", started=start + timedelta(minutes=n))
+    code, out, err = ls(capsys)
+    assert code == 0
+    rows = table(out)[1:]
+    assert len(rows) == 30 and rows[0][0] == "many/35" and rows[-1][0] == "many/6"
+    assert "30 of 35 runs shown; -a shows all" in err
+    assert len(table(ls(capsys, "-a")[1])) == 36
+    assert ids(capsys, "--limit", "3") == ["many/35", "many/34", "many/33"]
+    assert ids(capsys, "--limit", "2", "-r") == ["many/1", "many/2"]
+    _, out, err = ls(capsys, "--json", "--limit", "2")
+    assert len(json.loads(out)) == 2 and "2 of 35 runs shown" in err
+
+
+def test_filters(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = times.now()
+    write_run(project, "f", status="completed", config={"lr": 0.1}, tags=("baseline",),
+              metrics=[{"acc": 0.95}], started=now - timedelta(days=5))
+    write_run(project, "f", status="failed", config={"lr": 0.001}, tags=("baseline", "x"),
+              metrics=[{"acc": 0.5}], started=now - timedelta(hours=3))
+    write_run(project, "f", status="interrupted", config={"lr": 0.005}, note="warm-up",
+              started=now - timedelta(minutes=5))
+    write_run(project, "g", status="completed", config={"lr": 0.001})
+    assert ids(capsys, "--status", "failed,interrupted") == ["f/3", "f/2"]
+    assert ids(capsys, "--status", "failed", "--status", "interrupted") == ["f/3", "f/2"]
+    assert ids(capsys, "--tag", "baseline") == ["f/2", "f/1"]
+    assert ids(capsys, "--tag", "baseline", "--tag", "x") == ["f/2"]
+    assert set(ids(capsys, "--since", "4h")) == {"f/3", "f/2", "g/1"}
+    assert ids(capsys, "-w", "config.lr<0.01", "f") == ["f/3", "f/2"]
+    assert ids(capsys, "-w", "config.lr<0.01", "-w", "status=failed") == ["f/2"]
+    assert ids(capsys, "-w", "metrics.acc>=0.9") == ["f/1"]
+    assert ids(capsys, "--where", "tag=baseline", "--where", "metrics.acc<0.9") == ["f/2"]
+    assert ids(capsys, "-w", "note~warm") == ["f/3"]
+    assert ids(capsys, "-w", "status!=completed", "f") == ["f/3", "f/2"]
+    assert ids(capsys, "g") == ["g/1"]
+    assert ids(capsys, "?") == ["f/3", "g/1", "f/2", "f/1"]
+    assert set(ids(capsys, "[fg]")) == {"f/1", "f/2", "f/3", "g/1"}
+    assert ids(capsys, "-w", "config.lr>1") == []
+
+
+def test_sorting(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    start = times.now() - timedelta(days=1)
+    write_run(project, "s", config={"lr": 0.1}, metrics=[{"loss": 0.3}], duration=50,
+              started=start)
+    write_run(project, "s", config={"lr": 0.01}, metrics=[{"loss": 0.1}], duration=5,
+              started=start + timedelta(hours=1))
+    write_run(project, "s", config={}, duration=500, started=start + timedelta(hours=2))
+    assert ids(capsys) == ["s/3", "s/2", "s/1"]
+    assert ids(capsys, "-r") == ["s/1", "s/2", "s/3"]
+    assert ids(capsys, "--sort", "config.lr") == ["s/2", "s/1", "s/3"]
+    assert ids(capsys, "--sort", "config.lr", "-r") == ["s/1", "s/2", "s/3"]
+    assert ids(capsys, "--sort", "metrics.loss") == ["s/2", "s/1", "s/3"]
+    assert ids(capsys, "--sort", "duration") == ["s/2", "s/1", "s/3"]
+    assert ids(capsys, "--sort", "started") == ["s/1", "s/2", "s/3"]
+
+
+def test_relative_times_and_durations(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(project, "t", started=times.now() - timedelta(hours=3, minutes=1), duration=125)
+    write_run(project, "t", started=times.now() - timedelta(days=40), duration=3 * 86400)
+    rows = table(ls(capsys)[1])
+    assert rows[1] == ["t/1", "completed", "3h ago", "2m05s"]
+    old = (times.now() - timedelta(days=40)).strftime("%Y-%m-%d")
+    assert rows[2] == ["t/2", "completed", old, "3d00h"]
+
+
+def test_corrupt_folders_are_listed_not_fatal(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(project, "ok")
+    bad = project / "results" / "bad"
+    (bad / "1").mkdir(parents=True)  # no run.json
+    (bad / "2").mkdir()
+    (bad / "2" / "run.json").write_text('{"schema_version": 1, "name": "bad", "numb')
+    (bad / "3").mkdir()
+    (bad / "3" / "run.json").write_text('{"hello": "world"}')
+    (bad / "notes").mkdir()  # not a number: not a run
+    trash = project / "results" / ".trash" / "ok" / "9"
+    trash.mkdir(parents=True)
+    code, out, err = ls(capsys)
+    assert code == 0
+    listed = {r[0]: r[1] for r in table(out)[1:]}
+    assert listed == {"ok/1": "completed", "bad/1": "corrupt", "bad/2": "corrupt",
+                      "bad/3": "corrupt"}
+    assert "warning: bad/1 is corrupt: `" in err and "run.json` is missing" in err
+    assert "bad/2 is corrupt:" in err and "is not valid JSON" in err
+    assert "bad/3 is corrupt:" in err and "is not a run record" in err
+    problems = {r["id"]: r["problem"] for r in ls_json(capsys, "bad")}
+    assert all(problems.values()) and len(problems) == 3
+    assert ids(capsys, "--status", "corrupt") == ["bad/3", "bad/2", "bad/1"]
+
+
+@pytest.mark.slow
+def test_a_killed_supervisor_is_listed_lost_never_running(project: Path) -> None:
+    marker = project / "started"
+    proc = spawn_xpm("run", "-n", "k", "--", *child(f"touch={marker}", "sleep=60"))
+    wait_for(marker.exists, what="the command to start")
+    result = run_xpm("ls", "--json")
+    [run] = json.loads(result.out)
+    assert run["status"] == "running" and run["duration"] > 0
+    child_pid = json.loads((project / "results" / "k" / "1" / "run.json").read_text())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert child_pid["attempts"][0]["pid"] == proc.pid
+    result = run_xpm("ls")
+    assert result.code == 0, result
+    assert table(result.out)[1][:2] == ["k/1", "lost"]
+    assert record(project, "k/1")["status"] == "lost"  # corrected on disk by the reader
+    wait_for(lambda: not pid_alive(proc.pid), what="the supervisor to be gone")
+
+
+def test_runs_on_another_host_follow_the_heartbeat(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = times.now()
+    write_run(project, "h", status="running", host="gpu-node-7", heartbeat=now,
+              started=now - timedelta(minutes=10))
+    write_run(project, "h", status="running", host="gpu-node-7",
+              heartbeat=now - timedelta(hours=1), started=now - timedelta(hours=2))
+    runs = {r["id"]: r for r in ls_json(capsys)}
+    assert runs["h/1"]["status"] == "running"
+    assert runs["h/1"]["duration"] >= 600  # live: counted up to now
+    assert runs["h/2"]["status"] == "lost"
+
+
+def test_listing_cache_never_disagrees_with_the_folders(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = write_run(project, "c", metrics=[{"step": 1, "loss": 0.5}])
+    write_run(project, "c")
+    assert ls_json(capsys)[1]["metrics"] == {"loss": 0.5}
+    cache = project / "results" / ".cache" / "ls" / "c.jsonl"
+    assert cache.is_file()
+    assert ls_json(capsys)[1]["metrics"] == {"loss": 0.5}  # from the cache
+    with open(run_dir / "metrics.jsonl", "a") as f:  # logged after the run ended
+        f.write('{"step": 2, "loss": 0.25}\n')
+    assert ls_json(capsys)[1]["metrics"] == {"loss": 0.25}
+    data = json.loads((run_dir / "run.json").read_text())
+    data.update(status="failed", note="rewritten in place")
+    with open(run_dir / "run.json", "r+") as f:  # same inode, same size or not
+        f.write(json.dumps(data, indent=2))
+        f.truncate()
+    assert ls_json(capsys)[1]["status"] == "failed"
+    import shutil
+
+    shutil.rmtree(project / "results" / "c" / "2")
+    assert ids(capsys) == ["c/1"]
+    cache.write_text('{"format": 1, "sections": []}\n[1, "x", null, ["garbage"]]\nnot json\n')
+    assert ls_json(capsys)[0]["note"] == "rewritten in place"
+    cache.write_bytes(b"\x00\xff")
+    assert ls_json(capsys)[0]["status"] == "failed"
+    assert (project / "results" / ".cache").is_dir() and ids(capsys, "-a") == ["c/1"]
+
+
+def test_names_must_exist_and_be_names(project: Path) -> None:
+    write_run(project, "exp")
+    before = tree(project)
+    for args, code, says in [
+        (["ls", "nope"], 1, "no run named `nope`"),
+        (["ls", "exp/1"], 2, "takes run names or globs, not `exp/1`; `xpm show exp/1`"),
+        (["ls", "--status", "done"], 2, "--status `done` is not a status"),
+        (["ls", "--where", "config.lr"], 2, "is not FIELD OP VALUE"),
+        (["ls", "--where", "lr<1"], 2, "unknown field `lr`"),
+        (["ls", "--sort", "speed"], 2, "--sort `speed`: unknown field `speed`"),
+        (["ls", "--since", "yesterday"], 2, "--since `yesterday` is not an age"),
+        (["ls", "--json", "--csv"], 2, "either --json or --csv"),
+        (["ls", "-a", "--limit", "3"], 2, "either -a (every run) or --limit N"),
+        (["ls", "--limit", "0"], 2, "0 is not in the range"),
+        (["ls", "--columns", "id,bogus"], 2, "--columns `bogus`: unknown field"),
+    ]:
+        result = run_xpm(*args)
+        assert result.code == code, (args, result)
+        assert says in result.err, (args, result.err)
+        assert result.err.count("\n") == 1 and "Traceback" not in result.err
+        assert result.out == ""
+    assert tree(project) == before  # nothing written, not even the cache
+
+
+def test_an_empty_tree_says_so(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = ls(capsys)
+    assert code == 0 and out == "" and "no runs yet in" in err
+    assert ls_json(capsys) == []
+    write_run(project, "e")
+    code, out, err = ls(capsys, "--status", "failed")
+    assert out == "" and "no runs match (of 1 run)" in err
+
+
+def test_a_pipe_gets_whole_values(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    long_tag = "a-very-long-tag-" * 8
+    write_run(project, "w", tags=(long_tag,), config={"path": "/data/" + "x" * 150})
+    write_run(project, "w", config={"path": "/elsewhere"})
+    out = ls(capsys)[1]
+    assert long_tag in out and "/data/" + "x" * 150 in out
+
+
+def test_a_terminal_gets_a_fitted_colored_table(project: Path) -> None:
+    write_run(project, "tty", status="failed", config={"lr": 0.1, "desc": "z" * 200})
+    write_run(project, "tty", config={"lr": 0.2, "desc": "y"})
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["COLUMNS"] = "70"
+    proc = subprocess.Popen(xpm_argv("ls"), stdout=slave, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=30) == 0
+    out = b"".join(chunks).decode()
+    assert "\x1b[31mfailed" in out  # failed in red
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert all(len(line) <= 70 for line in plain.splitlines())
+    assert "tty/2" in plain and "tty/1" in plain
+
+
+def test_committed_runs_show_short_commits(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_xpm("run", "-n", "g", "--", *child()).code == 0
+    (repo / "new.py").write_text("x = 1\n")
+    commit = git_commit(repo, "second")
+    assert run_xpm("run", "-n", "g", "--", *child()).code == 0
+    rows = table(ls(capsys)[1])
+    assert rows[0][4] == "commit" and rows[1][4] == commit[:7]
+
+
+def test_the_cache_is_written_only_when_something_changed(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(project, "w")
+    write_run(project, "w", status="running", host="gpu-node-7", heartbeat=times.now())
+    assert {r["id"]: r["status"] for r in ls_json(capsys)} == {"w/1": "completed",
+                                                               "w/2": "running"}
+    cache = project / "results" / ".cache" / "ls" / "w.jsonl"
+    written = cache.stat()
+    assert len(cache.read_text().splitlines()) == 2  # header and the ended run only
+    ls_json(capsys)
+    again = cache.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    write_run(project, "w")
+    ls_json(capsys)
+    assert len(cache.read_text().splitlines()) == 3

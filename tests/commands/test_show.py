@@ -1,0 +1,149 @@
+"""`xpm show RUN`: everything about one run."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import child, record, run_xpm, tree
+from tests.records import write_run
+from xpm.cli import main
+
+TRAIN = """
+import xpm
+run = xpm.current_run()
+for step in range(1, 6):
+    run.log(step=step, loss=1 / step, acc=step / 10)
+    if step % 2 == 0:
+        with run.saving(step) as path:
+            path.write_text("weights" * step)
+for i in range(15):
+    print(f"line {i}")
+"""
+
+
+def show_json(capsys: pytest.CaptureFixture[str], run: str) -> dict[str, Any]:
+    assert main(["show", run, "--json"]) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def test_show_everything_about_a_real_run(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "train.py").write_text("print('changed')\n")  # dirty: a git.patch is saved
+    result = run_xpm("run", "-n", "s", "-t", "best", "-m", "the one", "-s", "model.lr=0.1",
+                     "--", sys.executable, "-c", TRAIN)
+    assert result.code == 0, result
+    facts = show_json(capsys, "s/1")
+    rec = record(repo, "s/1")
+    assert facts["id"] == "s/1" and facts["status"] == "completed"
+    assert facts["path"] == str(repo / "results" / "s" / "1")
+    assert facts["record"] == rec
+    assert facts["git"]["dirty"] is True and facts["git"]["patch_size"] > 0
+    assert facts["git"]["commit"] == rec["git"]["commit"]
+    assert facts["environment"]["python"] == rec["python"]
+    assert facts["environment"]["distributions"] > 3
+    cks = facts["checkpoints"]
+    assert cks["count"] == 2 and cks["newest"]["step"] == 4
+    assert cks["size"] >= 7 * 6  # disk usage: whole blocks
+    assert cks["newest"]["path"] == "checkpoints/step-00000004.ckpt"
+    assert facts["metrics"]["loss"] == {"last": 0.2, "min": 0.2, "max": 1.0, "samples": 5,
+                                        "last_step": 5}
+    assert facts["metrics"]["acc"]["max"] == 0.5
+    assert facts["output"]["last_lines"] == [f"line {i}" for i in range(5, 15)]
+    assert facts["output"]["size"] == len("".join(f"line {i}\n" for i in range(15)))
+    assert facts["disk_size"] > cks["size"] > 0
+
+    assert main(["show", "s/1"]) == 0
+    text = capsys.readouterr().out
+    for expected in ("s/1\n", "status    completed", "tags      best", "note      the one",
+                     "\ngit\n", "dirty   yes: git.patch", "\nconfig\n", "model.lr  0.1",
+                     "\nattempts\n", "→ completed after", "\ncheckpoints\n",
+                     "checkpoints/step-00000004.ckpt (step 4,", "\nmetrics\n",
+                     "loss  last 0.2  min 0.2  max 1  (5 values, last at step 5)",
+                     "\nenvironment\n", "output.log (", "last 10 lines)", "  line 14\n"):
+        assert expected in text, expected
+
+
+def test_run_references(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(3):
+        write_run(project, "r")
+    assert show_json(capsys, "r")["id"] == "r/3"
+    assert show_json(capsys, "r/-2")["id"] == "r/2"
+    assert show_json(capsys, str(project / "results" / "r" / "1"))["id"] == "r/1"
+    assert show_json(capsys, "results/r/2/")["id"] == "r/2"
+
+
+def test_show_applies_liveness(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(project, "l", status="running")  # this host, nothing holds its lock
+    facts = show_json(capsys, "l/1")
+    assert facts["status"] == "lost" and facts["record"]["status"] == "lost"
+
+
+def test_a_corrupt_run_shows_what_is_there(project: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = project / "results" / "c" / "1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text("{")
+    (run_dir / "output.log").write_text("it began\n")
+    assert main(["show", "c/1"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(r"\n  status +corrupt\n", out) and "it began" in out
+    assert "c/1 is corrupt:" in err and "is not valid JSON" in err
+    facts = show_json(capsys, "c/1")
+    assert facts["record"] is None and "not valid JSON" in facts["problem"]
+
+
+def test_a_run_without_output_or_extras(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(project, "q", status="queued")
+    facts = show_json(capsys, "q")
+    assert facts["status"] == "queued" and facts["output"] == {"size": None, "last_lines": []}
+    assert facts["checkpoints"] == {"count": 0, "newest": None, "size": 0}
+    assert facts["metrics"] == {} and facts["git"] is None and facts["environment"] is None
+    assert main(["show", "q"]) == 0
+    assert "output.log\n  size  none yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("ref", "says"), [
+    ("nope", "no run named `nope`"),
+    ("r/9", "run `r/9` does not exist"),
+    ("r/-5", "`r` has only 1 runs"),
+    ("/no/such/dir", "is not a run"),
+])
+def test_missing_runs_are_one_line_errors(project: Path, ref: str, says: str) -> None:
+    write_run(project, "r")
+    before = tree(project)
+    result = run_xpm("show", ref)
+    assert result.code == 1 and says in result.err and result.out == ""
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
+    assert tree(project) == before
+
+
+def test_show_needs_a_run(project: Path) -> None:
+    result = run_xpm("show")
+    assert result.code == 2 and "Missing argument 'RUN'" in result.err
+
+
+def test_show_of_a_failed_real_run(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_xpm("run", "-n", "f", "--", *child("print=boom", "exit=4")).code == 4
+    assert main(["show", "f"]) == 0
+    text = capsys.readouterr().out
+    assert "status    failed (exit 4)" in text and "  boom\n" in text
+
+
+def test_a_running_run_on_another_host(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import timedelta
+
+    from xpm import times
+
+    write_run(project, "r", status="running", host="gpu-node-7", heartbeat=times.now(),
+              started=times.now() - timedelta(minutes=5, seconds=30))
+    assert main(["show", "r"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"\n  status +running\n", text)
+    assert re.search(r"\n  duration +5m3\ds so far\n", text)
+    assert "(running), pid 1 on gpu-node-7" in text

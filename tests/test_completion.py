@@ -1,0 +1,75 @@
+"""Shell completion through click's real protocol (`_XPM_COMPLETE=..._complete`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conftest import run_xpm
+from tests.records import write_run
+
+
+def complete(shell: str, words: str, cwd: Path | None = None) -> list[str]:
+    """What xpm answers the shell for the last (incomplete) word of `words`."""
+    parts = words.split(" ")
+    env = dict(os.environ, _XPM_COMPLETE=f"{shell}_complete", COMP_WORDS=words,
+               COMP_CWORD=str(len(parts) - 1) if shell != "fish" else parts[-1])
+    result = run_xpm(env=env, cwd=cwd)
+    assert result.code == 0, result
+    return result.out.splitlines()
+
+
+def values(words: str, cwd: Path | None = None) -> list[str]:
+    return [line.split(",", 1)[1] for line in complete("bash", words, cwd) if line]
+
+
+def test_run_names_then_numbers(project: Path) -> None:
+    for _ in range(3):
+        write_run(project, "mnist")
+    write_run(project, "mlp", status="failed")
+    write_run(project, "cifar")
+    assert values("xpm show m") == ["mlp", "mnist"]
+    assert values("xpm log mn") == ["mnist", "mnist/3", "mnist/2", "mnist/1"]
+    assert values("xpm show mnist/") == ["mnist/3", "mnist/2", "mnist/1"]
+    assert values("xpm show mnist/2") == ["mnist/2"]
+    assert values("xpm show zzz") == []
+    assert values("xpm ls c") == ["cifar"]  # ls takes names only
+
+
+def test_zsh_and_fish_describe_runs(project: Path) -> None:
+    write_run(project, "mlp", status="failed")
+    write_run(project, "mlp", status="running")  # this host, no lock: shown lost
+    assert complete("zsh", "xpm show mlp/") == ["plain", "mlp/2", "lost, 1h ago",
+                                                 "plain", "mlp/1", "failed, 1h ago"]
+    assert complete("fish", "xpm show mlp/") == ["plain,mlp/2\tlost, 1h ago",
+                                                  "plain,mlp/1\tfailed, 1h ago"]
+    assert (project / "results" / "mlp" / "2" / "run.json").read_text().count('"running"') \
+        == 1  # completion only reads: the record is not corrected
+
+
+def test_paths_complete_as_folders(project: Path) -> None:
+    write_run(project, "mnist")
+    assert complete("bash", "xpm show ./res") == ["dir,./res"]
+    assert complete("bash", "xpm log results/mnist/") == ["dir,results/mnist/"]
+
+
+def test_commands_options_and_statuses(project: Path) -> None:
+    assert values("xpm l") == ["log", "ls"]
+    assert "--status" in values("xpm ls --st")
+    assert values("xpm ls --status fa") == ["failed"]
+    assert values("xpm ls --status failed,l") == ["failed,lost"]
+
+
+def test_completion_never_fails(tmp_path: Path) -> None:
+    (tmp_path / "xpm.yaml").write_text("results_dir: [not, a, string]\n")
+    assert values("xpm show m", cwd=tmp_path) == []
+    assert values("xpm ls m", cwd=tmp_path) == []
+
+
+def test_setup_scripts_for_each_shell() -> None:
+    for shell, marker in (("bash", "complete -o nosort -F _xpm_completion xpm"),
+                          ("zsh", "compdef _xpm_completion xpm"),
+                          ("fish", "complete --no-files --command xpm")):
+        env = dict(os.environ, _XPM_COMPLETE=f"{shell}_source")
+        result = run_xpm(env=env)
+        assert result.code == 0 and marker in result.out, (shell, result)

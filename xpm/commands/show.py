@@ -1,0 +1,227 @@
+"""`xpm show RUN`: everything about one run."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from .. import console, disk, metrics, times
+from ..catalog import CORRUPT, load_entry
+from ..checkpoints import find
+from ..config import flatten
+from ..logfile import last_lines
+from ..project import load_project
+from ..query import as_text
+from ..record import ENVIRONMENT_FILE, OUTPUT_FILE, PATCH_FILE, RunRecord
+from ..store import resolve
+
+LAST_LINES = 10
+
+
+def show(run: str, as_json: bool) -> int:
+    project = load_project()
+    ref = resolve(project.results_dir, run)
+    entry = load_entry(ref)
+    record = entry.record
+    run_dir = ref.path
+    checkpoints = find(run_dir, project.settings.checkpoints)
+    summary = metrics.summarize(metrics.read(run_dir))
+    output = run_dir / OUTPUT_FILE
+    tail = last_lines(output, LAST_LINES)
+    facts: dict[str, Any] = {
+        "id": ref.id,
+        "path": str(run_dir),
+        "status": entry.status,
+        "problem": entry.problem,
+        "record": record.to_json() if record else None,
+        "git": _git(record, run_dir),
+        "environment": _environment(run_dir),
+        "checkpoints": {
+            "count": len(checkpoints),
+            "newest": {
+                "path": str(checkpoints[-1].path.relative_to(run_dir)),
+                "step": checkpoints[-1].step,
+                "modified": times.iso(_local(checkpoints[-1].mtime)),
+            } if checkpoints else None,
+            "size": sum(disk.size_of(c.path) for c in checkpoints),
+        },
+        "metrics": {name: s._asdict() for name, s in summary.items()},
+        "disk_size": disk.size_of(run_dir),
+        "output": {"size": _size(output), "last_lines": tail},
+    }
+    if as_json:
+        console.json_document(facts)
+    else:
+        _print(facts, record)
+    return 0
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _local(timestamp: float) -> Any:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(timestamp).astimezone()
+
+
+def _git(record: RunRecord | None, run_dir: Path) -> dict[str, Any] | None:
+    if record is None or record.git is None:
+        return None
+    data = record.to_json()["git"]
+    data["patch_size"] = _size(run_dir / record.git.patch) if record.git.patch else None
+    return dict(data)
+
+
+def _environment(run_dir: Path) -> dict[str, Any] | None:
+    """The summary of environment.json: Python, platform, GPUs, variables, package count."""
+    try:
+        data = json.loads((run_dir / ENVIRONMENT_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    distributions = data.get("distributions") or {}
+    return {
+        "python": data.get("python"),
+        "implementation": data.get("implementation"),
+        "platform": data.get("platform"),
+        "machine": data.get("machine"),
+        "cpu_count": data.get("cpu_count"),
+        "distributions": len(distributions) if isinstance(distributions, dict) else None,
+        "gpus": data.get("gpus") or [],
+        "variables": data.get("variables") or {},
+    }
+
+
+# ------------------------------------------------------------------------- text
+
+def _when(text: str | None) -> str:
+    if not text:
+        return ""
+    moment = times.parse_iso(text)
+    return f"{moment.strftime('%Y-%m-%d %H:%M:%S %z')} ({times.format_ago(moment)})"
+
+
+def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
+    status = facts["status"]
+    shown_status = status
+    if record is not None and record.exit_code is not None and status != "running":
+        shown_status += f" (exit {record.exit_code}" + (
+            f", signal {record.signal})" if record.signal else ")")
+    head: list[tuple[str, str]] = [("status", shown_status), ("path", facts["path"])]
+    if facts["problem"]:
+        head.append(("problem", facts["problem"]))
+    if record is not None:
+        head += [
+            ("command", shlex.join(record.command)),
+            ("created", _when(record.created)),
+            ("started", _when(record.started)),
+            ("ended", _when(record.ended)),
+            ("duration", _duration(record, status)),
+            ("seed", str(record.seed)),
+            ("tags", ", ".join(record.tags)),
+            ("note", record.note or ""),
+            ("host", f"{record.host} (user {record.user})"),
+            ("python", f"{record.python} ({record.python_executable})"),
+            ("xpm", record.xpm_version),
+        ]
+    console.fields(facts["id"], [(k, v) for k, v in head if v],
+                   {"status": console.status_style(status) or ""})
+    if record is not None and record.attempts:
+        console.fields("attempts", [
+            (str(a.number), _attempt(a.kind, a.started, a.ended, a.status, a.reason, a.host,
+                                     a.pid, a.checkpoint, a.slurm_job_id))
+            for a in record.attempts
+        ])
+    git = facts["git"]
+    if git is not None:
+        pairs = [("commit", git["commit"] or "(no commits yet)"),
+                 ("branch", git["branch"] or "(detached)")]
+        if git["dirty"]:
+            size = git["patch_size"]
+            pairs.append(("dirty", f"yes: {PATCH_FILE} ({disk.format_size(size)})"
+                          if size is not None else "yes"))
+        else:
+            pairs.append(("dirty", "no"))
+        if git["remote"]:
+            pairs.append(("remote", git["remote"]))
+        if git["untracked_count"]:
+            pairs.append(("untracked", f"{git['untracked_count']} files"))
+        console.fields("git", pairs)
+    if record is not None and record.config:
+        console.fields("config", [(k, as_text(v)) for k, v in flatten(record.config).items()])
+    env = facts["environment"]
+    if env is not None:
+        pairs = [("python", f"{env['python']} {env['implementation'] or ''}".strip()),
+                 ("platform", env["platform"] or ""),
+                 ("cpus", str(env["cpu_count"] or "")),
+                 ("packages", f"{env['distributions']} distributions"),
+                 ("gpus", "; ".join(g.get("name", "?") for g in env["gpus"]) or "none")]
+        pairs += [(k, v) for k, v in env["variables"].items()]
+        console.fields("environment", [(k, v) for k, v in pairs if v])
+    cks = facts["checkpoints"]
+    if cks["count"]:
+        newest = cks["newest"]
+        step = f"step {newest['step']}, " if newest["step"] is not None else ""
+        console.fields("checkpoints", [
+            ("count", str(cks["count"])),
+            ("newest", f"{newest['path']} ({step}{_when(newest['modified'])})"),
+            ("size", disk.format_size(cks["size"])),
+        ])
+    if facts["metrics"]:
+        console.fields("metrics", [
+            (name, f"last {s['last']:.6g}  min {s['min']:.6g}  max {s['max']:.6g}  "
+                   f"({s['samples']} values"
+                   + (f", last at step {s['last_step']})" if s["last_step"] is not None
+                      else ")"))
+            for name, s in facts["metrics"].items()
+        ])
+    console.fields("disk", [("size", disk.format_size(facts["disk_size"]))])
+    out = facts["output"]
+    if out["size"] is None:
+        console.fields(OUTPUT_FILE, [("size", "none yet")])
+    else:
+        title = f"{OUTPUT_FILE} ({disk.format_size(out['size'])}"
+        count = len(out["last_lines"])
+        title += f", last {count} line{'s' if count != 1 else ''})" if count else ")"
+        console.fields(title, [])
+        for line in out["last_lines"]:
+            console.out(f"  {line}")
+    if status == CORRUPT:
+        console.warn(f"{facts['id']} is corrupt: {facts['problem']}")
+
+
+def _duration(record: RunRecord, status: str) -> str:
+    if status == "running":  # counted up to now
+        from ..query import live_duration
+
+        live = live_duration([{"started": a.started, "ended": a.ended}
+                              for a in record.attempts])
+        return f"{times.format_duration(live)} so far"
+    return times.format_duration(record.duration)
+
+
+def _attempt(kind: str, started: str, ended: str | None, status: str | None,
+             reason: str | None, host: str, pid: int, checkpoint: str | None,
+             job: str | None) -> str:
+    text = f"{kind} {_when(started)}"
+    if ended:
+        text += f" → {status or '?'} after "
+        text += times.format_duration(times.seconds_between(started, ended))
+    else:
+        text += " (running)"
+    text += f", pid {pid} on {host}"
+    if job:
+        text += f", slurm job {job}"
+    if checkpoint:
+        text += f", from {checkpoint}"
+    if reason:
+        text += f"; {reason}"
+    return text

@@ -1,0 +1,219 @@
+"""Listing many runs fast: each run's listed fields (a query.RunInfo), through a cache.
+
+Reading 100,000 run.json files and the ends of as many metrics.jsonl files takes
+seconds, yet a run that has ended no longer changes. So the fields of ended runs are
+kept in `results/.cache/ls/NAME.jsonl`, each under the identity of the two files they
+were read from (inode, size, modification and change times, as git's index keeps them).
+A run is read from its folder again when either file's identity differs, when it is
+queued or running (its liveness is checked every time), and when the cache is missing,
+unreadable or of another format. The folders stay the truth: the cache never answers
+for a file that changed, and deleting it costs one slower listing. It is written only
+when something changed, atomically, and silently not at all where the tree is read-only.
+
+The file holds a header line (format, and the distinct config sections: a sweep's runs
+share most of them) and then one line per run, by number, read in step with the run
+folders so that only one line is in memory at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .catalog import CORRUPT, load_raw_at
+from .query import RunInfo, info_of
+from .record import ACTIVE, METRICS_FILE, RECORD_FILE
+from .store import run_names, run_numbers
+
+CACHE_DIR = ".cache"
+FORMAT = 1  # bump when RunInfo's fields change: older caches are then ignored
+
+Kept = tuple[int, list[int], "list[int] | None", RunInfo]
+
+
+def infos(results_dir: Path, names: list[str] | None = None) -> Iterator[RunInfo]:
+    """Every run in the tree (or of `names`), by name then number, metrics included."""
+    shared: dict[Any, Any] = {}  # one object for equal values met in many runs (memory)
+    for name in names if names is not None else run_names(results_dir):
+        yield from _infos_of(results_dir, name, shared)
+
+
+def cache_file(results_dir: Path, name: str) -> Path:
+    return results_dir / CACHE_DIR / "ls" / f"{name}.jsonl"
+
+
+def _identity(path: str) -> list[int] | None:
+    """inode, size, modification and change times (ns): as JSON gives them back."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _infos_of(results_dir: Path, name: str, shared: dict[Any, Any]) -> Iterator[RunInfo]:
+    from .metrics import tail_values
+
+    file = cache_file(results_dir, name)
+    cache = _Reader(file, shared)
+    kept: list[Kept] = []
+    changed = False
+    folder = os.path.join(results_dir, name)
+    try:
+        for number in run_numbers(results_dir, name):
+            path = f"{folder}/{number}"
+            # Identities first, then contents: a file written in between differs next time.
+            record_id = _identity(f"{path}/{RECORD_FILE}")
+            metrics_id = _identity(f"{path}/{METRICS_FILE}")
+            row = cache.row(number)
+            info = None
+            if row is not None and record_id is not None and row[1:3] == [record_id,
+                                                                          metrics_id]:
+                info = _from_row(name, number, folder, row[3], cache.sections, shared)
+            cacheable = record_id is not None
+            if info is None:
+                info = info_of(load_raw_at(name, number, path))
+                info = info._replace(folder=folder, metrics=tail_values(path),
+                                     config=_share_config(info.config, shared))
+                cacheable = cacheable and info.status not in (*ACTIVE, CORRUPT)
+                changed = changed or cacheable or row is not None
+            if record_id is not None and cacheable:
+                kept.append((number, record_id, metrics_id, info))
+            yield info
+        changed = changed or cache.skipped or cache.row(None) is not None  # runs now gone
+    finally:
+        cache.close()
+    if changed:
+        _write(file, kept)
+
+
+class _Reader:
+    """The cache file's lines, read forward as the run numbers ascend."""
+
+    def __init__(self, file: Path, shared: dict[Any, Any]) -> None:
+        self.sections: list[Any] = []
+        self.skipped = False  # a line was dropped: its run is gone, or it was unreadable
+        self._file: IO[bytes] | None = None
+        self._next: list[Any] | None = None
+        try:
+            self._file = open(file, "rb")  # noqa: SIM115 (closed by close())
+            header = json.loads(self._file.readline())
+            if header.get("format") != FORMAT or not isinstance(header["sections"], list):
+                raise ValueError("another format")
+            self.sections = [_share_section(s, shared) for s in header["sections"]]
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            self.close()
+
+    def row(self, number: int | None) -> list[Any] | None:
+        """The line of run `number` ([number, record id, metrics id, fields]), if any;
+        with None, the next line left."""
+        while True:
+            if self._next is None:
+                self._next = self._read()
+                if self._next is None:
+                    return None
+            if number is None or self._next[0] == number:
+                row, self._next = self._next, None
+                return row
+            if self._next[0] > number:
+                return None
+            self._next = None  # a run that is gone
+            self.skipped = True
+
+    def _read(self) -> list[Any] | None:
+        while self._file is not None:
+            line = self._file.readline()
+            if not line:
+                self.close()
+                return None
+            try:
+                row = json.loads(line)
+                if isinstance(row, list) and len(row) == 4 and isinstance(row[0], int):
+                    return row
+            except ValueError:
+                pass
+            self.skipped = True
+        return None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _share_config(config: dict[str, Any], shared: dict[Any, Any]) -> dict[str, Any]:
+    """The config with its equal sections made one object: in a sweep most sections
+    (`data`, `train`...) are the same in every run, and 100,000 copies of them would be
+    most of the memory a listing takes. Listing never changes a config."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            config[key] = _share_section(value, shared)
+    return config
+
+
+def _share_section(value: Any, shared: dict[Any, Any]) -> Any:
+    """One object for equal config sections."""
+    return shared.setdefault(("section", _dumps(value)), value)
+
+
+def _from_row(name: str, number: int, folder: str, row: list[Any], sections: list[Any],
+              shared: dict[Any, Any]) -> RunInfo | None:
+    """A run from its cached fields; None when they are not what this xpm writes."""
+    share = shared.setdefault  # equal strings read line by line become one object
+    try:
+        (status, problem, created, started, ended, duration, exit_code, signal, attempts,
+         tags, note, seed, host, user, commit, branch, dirty, config, metrics) = row
+        config = {share(k, k): sections[v] if type(v) is int else v[0] for k, v in config}
+        metrics = {share(k, k): v for k, v in metrics.items()}
+        if seed is not None and config.get("seed") == seed:
+            seed = config["seed"]  # one int object for both
+        tags = tuple(tags)
+        return RunInfo(name, number, folder, share(status, status), problem, created, started,
+                       ended, duration, exit_code, signal, attempts, share(tags, tags), note,
+                       seed, share(host, host), share(user, user), share(commit, commit),
+                       share(branch, branch), dirty, config, metrics)
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
+def _to_row(info: RunInfo, sections: dict[int, int], table: list[Any]) -> list[Any]:
+    """A run's cached fields: all after name, number and folder; the config's sections
+    as indexes into `table` (each distinct section once)."""
+    config = []
+    for key, value in info.config.items():
+        if isinstance(value, dict):
+            index = sections.get(id(value))
+            if index is None:
+                index = sections[id(value)] = len(table)
+                table.append(value)
+            config.append([key, index])
+        else:
+            config.append([key, [value]])
+    row: list[Any] = list(info[3:])
+    row[-2] = config
+    return row
+
+
+def _write(file: Path, kept: list[Kept]) -> None:
+    sections: dict[int, int] = {}
+    table: list[Any] = []
+    rows = [[number, record_id, metrics_id, _to_row(info, sections, table)]
+            for number, record_id, metrics_id, info in kept]
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(_dumps({"format": FORMAT, "sections": table}) + "\n")
+            f.writelines(_dumps(row) + "\n" for row in rows)
+        os.replace(tmp, file)
+    except OSError:  # a read-only tree, a full disk: listing works without the cache
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
