@@ -99,6 +99,29 @@ def spawn_xpm(*args: str, cwd: Path | None = None, env: dict[str, str] | None = 
     return subprocess.Popen(xpm_argv(*args), cwd=cwd, env=env, **kwargs)
 
 
+def run_in_pty(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+               stderr: int | None = None) -> tuple[int, bytes]:
+    """Run a command whose stdin and stdout (and stderr, unless given) are a terminal: a
+    real pseudo-terminal. Returns its exit code and everything it showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=slave, stdout=slave,
+                            stderr=slave if stderr is None else stderr, start_new_session=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=60), b"".join(chunks)
+
+
 def child(*actions: str) -> list[str]:
     """The argv of the test command (see tests/child.py)."""
     return [sys.executable, CHILD, *actions]

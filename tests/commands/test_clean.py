@@ -18,6 +18,7 @@ from tests.conftest import (
     child,
     read_json,
     record,
+    run_in_pty,
     run_xpm,
     spawn_xpm,
     tree,
@@ -270,22 +271,8 @@ def test_asks_on_a_terminal(project: Path, answer: bytes, moved: bool) -> None:
 
 def test_on_a_terminal_everything_draws(project: Path) -> None:
     make_run(project, "a", "failed", files={"x": "1"})
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(xpm_argv("clean", "--dry-run"), cwd=project, stdin=slave,
-                            stdout=slave, stderr=slave, start_new_session=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    shown = b"".join(chunks)
-    assert proc.wait(timeout=30) == 0, shown
+    code, shown = run_in_pty(xpm_argv("clean", "--dry-run"), cwd=project)
+    assert code == 0, shown
     assert b"a/1" in shown and b"failed" in shown and b"dry run" in shown
     assert (results_of(project) / "a" / "1").is_dir()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git, git_commit, run_xpm, spawn_xpm, tree
+from tests.conftest import git, git_commit, run_in_pty, run_xpm, tree, xpm_argv
 from xpm.cli import main
 
 # Writes `steps` metric rows; from step `split` on, the loss is 0.5 higher.
@@ -462,21 +461,9 @@ def test_terminal_gets_colors(trainer: Path) -> None:
     a = make_run("tty", "-s", "lr=0.1", "--seed", "1")
     b = make_run("tty", "-s", "lr=0.2", "--seed", "1")
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    leader, follower = pty.openpty()
-    proc = spawn_xpm("diff", a, b, env=env, stdout=follower, stderr=follower)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # EIO: the terminal's other side is closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert proc.wait(timeout=30) == 0
-    shown = b"".join(chunks).decode()
+    code, output = run_in_pty(xpm_argv("diff", a, b), env=env)
+    assert code == 0
+    shown = output.decode()
     assert "\x1b[" in shown
     plain = re.sub(r"\x1b\[[0-9;]*m", "", shown)
     assert "lr  0.1 → 0.2" in plain

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import pty
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from tests.conftest import (
     git_commit,
     pid_alive,
     record,
+    run_in_pty,
     run_xpm,
     spawn_xpm,
     tree,
@@ -331,24 +331,11 @@ def test_a_pipe_gets_whole_values(project: Path, capsys: pytest.CaptureFixture[s
 def test_a_terminal_gets_a_fitted_colored_table(project: Path) -> None:
     write_run(project, "tty", status="failed", config={"lr": 0.1, "desc": "z" * 200})
     write_run(project, "tty", config={"lr": 0.2, "desc": "y"})
-    master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     env["COLUMNS"] = "70"
-    proc = subprocess.Popen(xpm_argv("ls"), stdout=slave, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=30) == 0
-    out = b"".join(chunks).decode()
+    code, shown = run_in_pty(xpm_argv("ls"), env=env, stderr=subprocess.DEVNULL)
+    assert code == 0
+    out = shown.decode()
     assert "\x1b[31mfailed" in out  # failed in red
     import re
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import pty
 import random
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import child, pid_alive, read_json, record, spawn_xpm, wait_for
+from tests.conftest import (
+    child,
+    pid_alive,
+    read_json,
+    record,
+    run_in_pty,
+    spawn_xpm,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
@@ -74,26 +79,8 @@ def test_burst_of_output_is_captured_byte_exact(project: Path, tmp_path: Path) -
             assert hashlib.file_digest(f, "sha256").hexdigest() == expected.hexdigest()
 
 
-def _run_in_pty(args: list[str], cwd: Path) -> tuple[int, bytes]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return proc.wait(timeout=30), b"".join(chunks)
-
-
 def test_a_terminal_gets_a_pseudo_terminal(project: Path, report: Path) -> None:
-    code, shown = _run_in_pty(
+    code, shown = run_in_pty(
         [sys.executable, "-m", "xpm", "run", "-n", "tty", "--", *child("print=a\rb")], project)
     assert code == 0, shown
     assert read_json(report)["isatty"] is True
