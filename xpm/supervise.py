@@ -2,10 +2,14 @@
 
 The command runs in a session of its own, so that a signal reaches it once, from xpm,
 and so that its whole process group can be stopped. Its stdout and stderr share one
-pipe (or one pseudo-terminal when xpm's stdout is a terminal), so output.log holds them
-in the order they were written; xpm copies every byte to its own stdout and to the log.
-If xpm itself dies, the kernel kills the command (PR_SET_PDEATHSIG), and anything left
-writing to the pipe gets SIGPIPE.
+pipe (or one pseudo-terminal, its controlling terminal, when xpm's stdout is a
+terminal), so output.log holds them in the order they were written; xpm copies every
+byte to its own stdout and to the log.
+
+If xpm itself dies (even by SIGKILL), the command must not run on unsupervised: the
+kernel kills the command's first process (PR_SET_PDEATHSIG), and a small guardian
+process forked from xpm, which waits for xpm's end of a pipe to close, kills the whole
+process group, so that what the command started (`bash -c '...'`, `torchrun`) dies too.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import console
 from .errors import XpmError
 
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -54,19 +59,73 @@ class CommandNotFound(XpmError):
         self.exit_code = exit_code
 
 
-def _pdeathsig_setup() -> Callable[[], None]:
-    """A preexec function asking the kernel to SIGKILL the child when xpm dies."""
+def _child_setup(controlling_terminal: bool) -> Callable[[], None]:
+    """A preexec function (it runs in the child after setsid, before exec): have the kernel
+    SIGKILL the child when xpm dies, and make the pseudo-terminal its controlling one."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     parent = os.getpid()
+    if controlling_terminal:
+        import fcntl
+        import termios
 
     def setup() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # xpm died before the prctl took effect
             os._exit(1)
+        if controlling_terminal:
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
     return setup
+
+
+def _start_guardian(pgid: int) -> tuple[int, int]:
+    """Fork the guardian of process group `pgid`; returns (its pid, xpm's end of the pipe).
+
+    The guardian ignores signals, closes everything else it inherited, and blocks reading
+    the pipe. When xpm closes its end, by finishing or by dying, the guardian SIGKILLs the
+    group (already gone after a normal end) and exits.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the guardian: nothing here may return into xpm's code
+        try:
+            for signum in (*INTERRUPTS, *PASSED_THROUGH, signal.SIGWINCH, signal.SIGPIPE):
+                signal.signal(signum, signal.SIG_IGN)
+            os.closerange(0, read_fd)
+            os.closerange(read_fd + 1, os.sysconf("SC_OPEN_MAX"))
+            while True:
+                try:
+                    if not os.read(read_fd, 1):
+                        break
+                except InterruptedError:
+                    continue
+            with contextlib.suppress(OSError):
+                os.killpg(pgid, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.close(read_fd)
+    return pid, write_fd
+
+
+def _spawn_error(argv: list[str], exc: OSError) -> CommandNotFound:
+    """A clear message (and the shell's exit code) for a command that could not start."""
+    name = argv[0]
+    if isinstance(exc, FileNotFoundError):
+        if "/" in name and os.path.exists(name):
+            return CommandNotFound(f"`{name}` exists but could not be started: the "
+                                   "interpreter on its #! line was not found; fix that line", 126)
+        return CommandNotFound(f"command not found: `{name}`; check the command and your PATH",
+                               127)
+    if isinstance(exc, PermissionError):
+        return CommandNotFound(f"command `{name}` is not executable; check its permissions "
+                               f"(chmod +x {name})", 126)
+    if exc.errno == errno.ENOEXEC:
+        return CommandNotFound(f"`{name}` is not a program the system can start (no #! line?); "
+                               f"add one, or run it through its interpreter (bash {name})", 126)
+    return CommandNotFound(f"cannot start `{name}` ({exc.strerror}); check the command", 126)
 
 
 def _open_pty() -> tuple[int, int]:
@@ -128,13 +187,16 @@ class Supervisor:
         self._deadline: float | None = None
         self._killed = False
         self._master: int | None = None
+        self.logging = True
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum == signal.SIGWINCH:
+            # the pseudo-terminal's new size; the kernel tells the command (SIGWINCH)
             if self._master is not None:
                 _copy_winsize(self._master)
-        elif signum in INTERRUPTS and self._forwarded is None:
+            return
+        if signum in INTERRUPTS and self._forwarded is None:
             self._forwarded = signum
             self._deadline = time.monotonic() + self.grace_period
         if self._pid is None:
@@ -188,18 +250,11 @@ class Supervisor:
                 stdout=write_fd,
                 stderr=write_fd,
                 start_new_session=True,
-                preexec_fn=_pdeathsig_setup(),
+                preexec_fn=_child_setup(controlling_terminal=self.use_pty),
             )
-        except FileNotFoundError:
+        except OSError as exc:
             os.close(read_fd)
-            raise CommandNotFound(
-                f"command not found: `{self.argv[0]}`; check the command and your PATH", 127
-            ) from None
-        except PermissionError:
-            os.close(read_fd)
-            raise CommandNotFound(
-                f"command `{self.argv[0]}` is not executable; check its permissions", 126
-            ) from None
+            raise _spawn_error(self.argv, exc) from None
         finally:
             os.close(write_fd)
         return proc, read_fd
@@ -207,6 +262,16 @@ class Supervisor:
     def _run(self, wake_fd: int) -> Outcome:
         proc, read_fd = self._spawn()
         self._pid = proc.pid
+        guardian, guardian_fd = _start_guardian(proc.pid)
+        try:
+            return self._supervise(proc, read_fd, wake_fd)
+        finally:
+            os.close(guardian_fd)  # the guardian stops what may be left, and exits
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(guardian, 0)
+
+    def _supervise(self, proc: subprocess.Popen[bytes], read_fd: int, wake_fd: int
+                   ) -> Outcome:
         if self.on_started is not None:
             self.on_started(proc.pid)
         for signum in self._pending:
@@ -287,7 +352,13 @@ class Supervisor:
             raise
         if not data:
             return False
-        _write_all(log_fd, data)
+        if self.logging:
+            try:
+                _write_all(log_fd, data)
+            except OSError as exc:  # a full disk must not end the run
+                self.logging = False
+                console.warn(f"cannot write {self.log_path} ({exc.strerror}); the rest of "
+                             "the output goes to the terminal only")
         if self.echo:
             try:
                 _write_all(1, data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.conftest import (
     read_json,
     record,
     run_in_pty,
+    run_xpm,
     spawn_xpm,
     wait_for,
 )
@@ -57,6 +59,28 @@ def test_sigkill_of_xpm_takes_the_child_down(project: Path, report: Path) -> Non
     proc.wait(timeout=10)
     wait_for(lambda: not pid_alive(child_pid), what="the child to die with xpm")
     assert record(project, "orphan/1")["status"] == "running"  # as written; liveness says lost
+
+
+def test_sigkill_of_xpm_takes_down_what_the_command_started(project: Path,
+                                                            report: Path) -> None:
+    # bash runs the child as a grandchild of xpm (a command follows it, so no exec)
+    script = f"{shlex.join(child('sleep=60'))}; echo after"
+    proc = spawn_xpm("run", "-n", "tree", "--", "bash", "-c", script)
+    wait_for(report.exists, what="the grandchild to start")
+    grandchild = read_json(report)["pid"]
+    with open(f"/proc/{grandchild}/stat") as f:
+        assert int(f.read().split(") ", 1)[1].split()[1]) != proc.pid  # not xpm's child
+    proc.kill()
+    proc.wait(timeout=10)
+    wait_for(lambda: not pid_alive(grandchild), what="the grandchild to die with xpm")
+
+
+def test_leftovers_are_stopped_when_the_command_ends(project: Path, tmp_path: Path) -> None:
+    pid_file = tmp_path / "bg.pid"
+    script = f"sleep 60 & echo $! > {pid_file}; echo started"
+    result = run_xpm("run", "-n", "bg", "--", "bash", "-c", script)
+    assert result.code == 0, result
+    wait_for(lambda: not pid_alive(int(pid_file.read_text())), what="the leftover to stop")
 
 
 def test_burst_of_output_is_captured_byte_exact(project: Path, tmp_path: Path) -> None:
