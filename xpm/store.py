@@ -1,7 +1,7 @@
 """The results tree: run names, allocating run folders, resolving RUN references, scanning.
 
     results_dir/NAME/N/      one folder per run
-    results_dir/NAME/.highest  the highest number ever handed out for NAME
+    results_dir/NAME/.highest  the highest number ever handed out for NAME (and its lock)
     results_dir/.trash/NAME/N  runs `xpm clean` moved away (their numbers stay taken)
 """
 
@@ -18,6 +18,7 @@ from .record import RECORD_FILE
 
 TRASH_DIR = ".trash"
 HIGHEST_FILE = ".highest"
+HIGHEST_LOCK = ".highest.lock"
 
 _NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]*$")
 
@@ -61,12 +62,24 @@ def _read_highest(name_dir: Path) -> int:
 
 
 def record_highest(name_dir: Path, number: int) -> None:
-    """Raise the high-water mark so that `number` is never handed out again."""
-    if _read_highest(name_dir) >= number:
-        return
-    tmp = name_dir / f"{HIGHEST_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(f"{number}\n")
-    os.replace(tmp, name_dir / HIGHEST_FILE)
+    """Raise the high-water mark so that `number` is never handed out again.
+
+    Read, compare and write happen under a short lock of NAME's own (the mark must never
+    go down when several xpm raise it at once); the run folders themselves are allocated
+    without any lock.
+    """
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(str(name_dir / HIGHEST_LOCK), timeout=30):
+            if _read_highest(name_dir) >= number:
+                return
+            tmp = name_dir / f"{HIGHEST_FILE}.{os.getpid()}.tmp"
+            tmp.write_text(f"{number}\n")
+            os.replace(tmp, name_dir / HIGHEST_FILE)
+    except Timeout:
+        raise XpmError(f"`{name_dir / HIGHEST_LOCK}` stayed locked for 30 s; is an xpm "
+                       "process stuck? stop it and try again") from None
 
 
 def allocate(results_dir: Path, name: str) -> RunRef:

@@ -1,0 +1,38 @@
+"""The results tree: allocating numbers, the high-water mark, resolving references."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+from pathlib import Path
+
+from xpm.store import HIGHEST_FILE, allocate, record_highest
+
+
+def _allocate_many(results: str, count: int) -> list[int]:
+    return [allocate(Path(results), "race").number for _ in range(count)]
+
+
+def _raise_mark(name_dir: str, worker: int) -> None:
+    for i in range(80):
+        record_highest(Path(name_dir), i * 8 + worker)
+
+
+def test_concurrent_raises_of_the_mark_keep_the_highest(tmp_path: Path) -> None:
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        for round_ in range(5):  # a lost update shows up in most rounds without the lock
+            name_dir = tmp_path / str(round_)
+            name_dir.mkdir()
+            pool.starmap(_raise_mark, [(str(name_dir), w) for w in range(8)])
+            assert (name_dir / HIGHEST_FILE).read_text().strip() == str(79 * 8 + 7)
+
+
+def test_high_water_mark_never_goes_down_under_concurrency(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        numbers = sum(pool.starmap(_allocate_many, [(str(results), 4)] * 8), [])
+    assert sorted(numbers) == list(range(1, 33))
+    assert (results / "race" / HIGHEST_FILE).read_text().strip() == "32"
+    for n in range(10, 33):  # remove the newest folders: their numbers stay taken
+        shutil.rmtree(results / "race" / str(n))
+    assert allocate(results, "race").number == 33
