@@ -55,6 +55,31 @@ def test_apply_assignment_errors(assignment: str, words: str) -> None:
         apply_assignments({"lr": 0.1, "model": {"layers": [1]}}, [assignment])
 
 
+def test_yaml_numbers_and_dates(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xpm.config import load_file
+
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 1e-3\nbig: 2.5E+4\nwhen: 2024-01-01\nat: 2024-01-01 10:00:00\n"
+                    "name: 1e10x\n")
+    assert load_file(path) == {"lr": 0.001, "big": 25000.0, "when": "2024-01-01",
+                               "at": "2024-01-01 10:00:00", "name": "1e10x"}
+
+
+@pytest.mark.parametrize("text, words", [
+    ("blob: !!binary aGVsbG8=\n", "`blob` is a bytes value"),
+    ("tags: !!set {a, b}\n", "`tags` is a set value"),
+    ("when: !!timestamp 2024-01-01\n", "`when` is a date value"),
+])
+def test_values_json_cannot_hold_are_refused(tmp_path, text: str, words: str) -> None:  # type: ignore[no-untyped-def]
+    from xpm.config import load_file
+    from xpm.errors import XpmError
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(XpmError, match=words):
+        load_file(path)
+
+
 def test_flatten() -> None:
     assert flatten({"a": {"b": [1, {"c": 2}], "e": {}}, "d": None}) == {
         "a.b[0]": 1, "a.b[1].c": 2, "a.e": {}, "d": None}

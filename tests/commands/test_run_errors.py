@@ -50,7 +50,21 @@ def test_unreadable_config(project: Path) -> None:
 
 def test_malformed_yaml_names_file_and_line(project: Path) -> None:
     (project / "bad.yaml").write_text("a: 1\nb: [1, 2\nc: 3\n")
-    assert_refused(project, ["run", "-c", "bad.yaml", "--", *child()], 1, "bad.yaml:")
+    assert_refused(project, ["run", "-c", "bad.yaml", "--", *child()], 1, "bad.yaml:3:")
+
+
+def test_malformed_set_value_is_a_usage_error(project: Path) -> None:
+    assert_refused(project, ["run", "-s", "a=[1,2", "--", *child()], 2,
+                   "-s `a=[1,2`: the value is not a YAML value")
+
+
+def test_binary_config_value(project: Path) -> None:
+    (project / "b.yaml").write_text("blob: !!binary aGVsbG8=\n")
+    assert_refused(project, ["run", "-c", "b.yaml", "--", *child()], 1, "`blob` is a bytes")
+
+
+def test_empty_command(project: Path) -> None:
+    assert_refused(project, ["run", "--", ""], 2, "the command is empty")
 
 
 def test_malformed_json(project: Path) -> None:
@@ -90,7 +104,7 @@ def test_results_dir_that_cannot_be_created(project: Path) -> None:
 
 
 @pytest.mark.parametrize("content, words", [
-    ("results_dir: [\n", "xpm.yaml:"),
+    ("results_dir: [\n", "xpm.yaml:2:"),
     ("- a\n- b\n", "must be a mapping"),
     ("resuls_dir: out\n", "unknown setting `resuls_dir`"),
     ("grace_period: soon\n", "`grace_period` must be a positive number"),

@@ -77,6 +77,8 @@ def plan_run(
     if not command:
         raise UsageError("no command to run; give one after `--` (xpm run -- python train.py) "
                          "or set `command:` in xpm.yaml")
+    if not command[0].strip():
+        raise UsageError("the command is empty; give one after `--` (xpm run -- python train.py)")
     if any("{checkpoint}" in arg for arg in command):
         raise XpmError("`{checkpoint}` is only known when resuming; use it with "
                        "`xpm resume -- ...`, or read XPM_CHECKPOINT in the command")
