@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -135,3 +136,13 @@ def test_git_missing_from_path(project: Path) -> None:
                             cwd=project, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert record(project, "g/1")["git"] is None
+
+
+def test_undecodable_names_are_recorded(repo: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.txt")
+    (repo / name).write_text("x")
+    result = run_xpm("run", "-n", "u", "--", *child(), "caf\udce9")
+    assert result.code == 0, result
+    rec = record(repo, "u/1")
+    assert "caf\\xe9.txt" in rec["git"]["untracked"]
+    assert rec["command"][-1] == "caf\udce9"

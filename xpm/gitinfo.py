@@ -89,7 +89,7 @@ def _parse(status_out: bytes, toplevel: Path, remote_out: bytes) -> GitState:
     fields = status_out.split(b"\0")
     i = 0
     while i < len(fields):
-        entry = fields[i].decode("utf-8", "surrogateescape")
+        entry = fields[i].decode("utf-8", "backslashreplace")
         i += 1
         if entry.startswith("# branch.oid "):
             oid = entry.split(" ", 2)[2]

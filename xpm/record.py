@@ -214,12 +214,21 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: Any, indent: int | None = 2) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it into place."""
+    """Write JSON to a temporary file in the same folder, then rename it into place; on
+    failure (a full disk) nothing is left behind and the old file stays whole."""
+    try:
+        text = json.dumps(data, indent=indent, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from the system (file names, argv)
+        text = json.dumps(data, indent=indent, ensure_ascii=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=indent, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_record(run_dir: Path, record: RunRecord) -> None:
