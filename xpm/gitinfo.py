@@ -50,6 +50,10 @@ def _finish(proc: subprocess.Popen[bytes], data: bytes | None = None) -> tuple[i
     return proc.returncode, out
 
 
+class GitUnreadable(XpmError):
+    """git is there and so is a repository, but git would not report its state."""
+
+
 class Capture:
     """The git calls that record a repository's state, started at once and left running
     while xpm does other work; `result()` collects them."""
@@ -65,13 +69,21 @@ class Capture:
             )
 
     def result(self) -> GitState | None:
-        """The state of the repository holding the root, or None when it is not in one."""
+        """The state of the repository holding the root, or None when it is not in one.
+
+        GitUnreadable when git answers otherwise (a repository it refuses to read, say)."""
         if not self._procs:
             return None
-        (code, status_out), (top_code, top_out), (_, remote_out) = (
-            _finish(proc) for proc in self._procs)
-        if code != 0 or top_code != 0:
-            return None
+        status, top, remotes = self._procs
+        status_out, status_err = status.communicate()
+        top_out, top_err = top.communicate()
+        remote_out, _ = remotes.communicate()
+        if status.returncode != 0 or top.returncode != 0:
+            err = (status_err or top_err).decode("utf-8", "replace")
+            if "not a git repository" in err:
+                return None
+            first = next((line for line in err.splitlines() if line.strip()), "no message")
+            raise GitUnreadable(f"git cannot read the repository here ({first.strip()})")
         return _parse(status_out, Path(top_out.decode().strip()), remote_out)
 
 

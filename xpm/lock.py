@@ -9,6 +9,8 @@ host), is `lost`; the first reader to notice corrects the record, under the lock
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,18 +35,30 @@ class RunLock:
         self.run_dir = run_dir
         self._lock: BaseFileLock = FileLock(str(run_dir / LOCK_FILE))
 
-    def try_acquire(self) -> bool:
+    def try_acquire(self, purpose: str | None = None) -> bool:
+        """Take the lock if it is free. With a `purpose` ("xpm run", ...), the holder's pid,
+        host, start time and purpose are written into the lock file, for whoever finds the
+        run busy (a mere probe of the lock gives none and leaves the file alone)."""
         from filelock import Timeout
 
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
             return False
+        if purpose is not None:
+            holder = {"pid": os.getpid(), "host": hostname(), "since": times.now_iso(),
+                      "by": purpose}
+            with contextlib.suppress(OSError):
+                fd = os.open(self.run_dir / LOCK_FILE, os.O_WRONLY | os.O_TRUNC)
+                try:
+                    os.write(fd, (json.dumps(holder) + "\n").encode())
+                finally:
+                    os.close(fd)
         return True
 
-    def acquire(self, run_id: str) -> None:
+    def acquire(self, run_id: str, purpose: str | None = None) -> None:
         """Take the lock or fail at once naming who holds it."""
-        if not self.try_acquire():
+        if not self.try_acquire(purpose):
             raise RunBusyError(busy_message(self.run_dir, run_id))
 
     def release(self) -> None:
@@ -57,16 +71,29 @@ class RunLock:
         self.release()
 
 
-def busy_message(run_dir: Path, run_id: str) -> str:
-    holder = ""
+def holder(run_dir: Path) -> str:
+    """Who holds the run's lock, as its holder wrote it into the lock file (else as the
+    record's newest attempt says): ` by xpm resume (pid 4242 on gpu-7 since ...)`."""
     try:
-        attempt = read_record(run_dir).last_attempt
-    except CorruptRecord:
-        attempt = None
-    if attempt is not None:
-        since = times.parse_iso(attempt.started).strftime("%Y-%m-%d %H:%M:%S")
-        holder = f" by pid {attempt.pid} on {attempt.host} since {since}"
-    return (f"run `{run_id}` is in use{holder}; wait for it to finish, "
+        data = json.loads((run_dir / LOCK_FILE).read_text())
+        by, pid, host, since = data["by"], int(data["pid"]), data["host"], data["since"]
+    except (OSError, ValueError, KeyError, TypeError):
+        try:
+            attempt = read_record(run_dir).last_attempt
+        except CorruptRecord:
+            attempt = None
+        if attempt is None:
+            return ""
+        by, pid, host, since = "xpm", attempt.pid, attempt.host, attempt.started
+    try:
+        when = times.parse_iso(since).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        when = str(since)
+    return f" by {by} (pid {pid} on {host} since {when})"
+
+
+def busy_message(run_dir: Path, run_id: str) -> str:
+    return (f"run `{run_id}` is in use{holder(run_dir)}; wait for it to finish, "
             f"or `xpm ls {run_id.split('/')[0]}` to see its state")
 
 

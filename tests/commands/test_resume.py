@@ -123,10 +123,23 @@ def test_resume_of_a_running_run_fails_fast_naming_the_holder(project: Path, rep
     wait_for(report.exists, what="the child to start")
     result = run_xpm("resume", "busy", "--force")
     assert result.code == 1
-    assert f"by pid {proc.pid} on {os.uname().nodename}" in result.err
-    assert "in use" in result.err
+    assert f"in use by xpm run (pid {proc.pid} on {os.uname().nodename} since" in result.err
     go.touch()
     assert proc.wait(timeout=20) == 0
+
+
+def test_busy_message_names_the_resume_that_holds_the_run(project: Path, report: Path,
+                                                          tmp_path: Path) -> None:
+    assert run_xpm("run", "-n", "h", "--", *child("exit=1")).code == 1
+    report.unlink()
+    go = tmp_path / "go"
+    holder = spawn_xpm("resume", "h", "--", *child(f"wait={go}"))
+    wait_for(report.exists, what="the resumed command to start")
+    result = run_xpm("resume", "h", "--", *child())
+    assert result.code == 1
+    assert f"in use by xpm resume (pid {holder.pid} on" in result.err
+    go.touch()
+    assert holder.wait(timeout=20) == 0
 
 
 def test_concurrent_resumes_exactly_one_proceeds(project: Path, tmp_path: Path) -> None:
@@ -209,9 +222,57 @@ def test_code_change_warning(repo: Path) -> None:
 def test_resume_without_run_takes_the_latest_started(project: Path) -> None:
     assert run_xpm("run", "-n", "a", "--", *child("exit=1")).code == 1
     assert run_xpm("run", "-n", "b", "--", *child("exit=1")).code == 1
+    assert run_xpm("resume", "a").code == 1  # a: neither newest created nor last by name
     assert run_xpm("resume").code == 1
-    assert len(record(project, "b/1")["attempts"]) == 2
-    assert len(record(project, "a/1")["attempts"]) == 1
+    assert len(record(project, "a/1")["attempts"]) == 3
+    assert len(record(project, "b/1")["attempts"]) == 1
+
+
+def test_latest_started_compares_times_across_timezones(project: Path) -> None:
+    env = dict(os.environ, TZ="Asia/Tokyo")
+    assert run_xpm("run", "-n", "east", "--", *child("exit=1"), env=env).code == 1
+    env = dict(os.environ, TZ="America/New_York")
+    assert run_xpm("run", "-n", "west", "--", *child("exit=1"), env=env).code == 1
+    assert record(project, "east/1")["started"] > record(project, "west/1")["started"]  # text
+    assert run_xpm("resume").code == 1
+    assert len(record(project, "west/1")["attempts"]) == 2
+
+
+def test_resume_by_path_from_outside_runs_in_the_project(project: Path, report: Path,
+                                                        tmp_path: Path) -> None:
+    assert run_xpm("run", "-n", "p", "--", *child("exit=1")).code == 1
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_xpm("resume", str(project / "results" / "p" / "1"), "--", *child(),
+                     cwd=elsewhere)
+    assert result.code == 0, result
+    assert read_json(report)["cwd"] == str(project)
+
+
+def test_fresh_heartbeat_from_another_host_refuses_resume(project: Path) -> None:
+    assert run_xpm("run", "-n", "far", "--", *child()).code == 0
+    run_dir = project / "results" / "far" / "1"
+    rec = read_record(run_dir)
+    other = replace(rec.attempts[0], host="gpu-node-7", ended=None, status=None)
+    write_record(run_dir, replace(rec, status="running", heartbeat=xpm_now(),
+                                  attempts=(other,)))
+    result = run_xpm("resume", "far", "--", *child())
+    assert result.code == 1 and "running on another host" in result.err
+    assert "gpu-node-7" in result.err
+    assert len(record(project, "far/1")["attempts"]) == 1
+    result = run_xpm("resume", "far", "--force", "--", *child())
+    assert result.code == 0, result
+    rec2 = record(project, "far/1")
+    assert rec2["attempts"][0]["status"] == "lost" and rec2["status"] == "completed"
+
+
+def test_missing_patch_is_a_warning_not_a_crash(repo: Path) -> None:
+    (repo / "train.py").write_text("print('dirty')\n")
+    assert run_xpm("run", "-n", "dp", "--", *child("exit=1")).code == 1
+    (repo / "results" / "dp" / "1" / "git.patch").unlink()
+    result = run_xpm("resume", "dp", "--", *child())
+    assert result.code == 0, result
+    assert "git.patch is missing" in result.err
 
 
 def test_resume_bad_input(project: Path) -> None:

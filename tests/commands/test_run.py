@@ -87,7 +87,8 @@ def test_numbers_increase_and_are_never_reused(project: Path) -> None:
 
     shutil.rmtree(project / "results" / "n" / "3")
     assert run_xpm("run", "-n", "n", "--", *child()).code == 0
-    assert sorted(os.listdir(project / "results" / "n")) == [".highest", "1", "2", "4"]
+    assert sorted(os.listdir(project / "results" / "n")) == [".highest", ".highest.lock", "1", "2",
+                                                                "4"]
 
 
 def test_concurrent_runs_get_distinct_folders(project: Path) -> None:

@@ -5,30 +5,44 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .. import checkpoints, console
+from .. import checkpoints, console, times
 from ..attempt import execute
 from ..catalog import entries
+from ..environment import hostname
 from ..errors import XpmError
-from ..lock import RunLock, mark_lost
+from ..lock import RunLock, heartbeat_is_stale, mark_lost
 from ..project import Project, load_project
 from ..record import COMPLETED, PATCH_FILE, QUEUED, RUNNING, RunRecord, read_record
 from ..store import RunRef, resolve
 
 
 def latest_started(project: Project) -> RunRef:
-    """The most recently started run of the project."""
-    best: tuple[str, RunRef] | None = None
+    """The most recently started run of the project (times compared as times, whatever
+    their timezone offsets)."""
+    best: tuple[float, RunRef] | None = None
     for entry in entries(project.results_dir, live=False):
         if entry.record is None:
             continue
         last = entry.record.last_attempt
-        started = last.started if last else entry.record.created
-        if best is None or started > best[0]:
-            best = (started, entry.ref)
+        try:
+            started = times.parse_iso(last.started if last else entry.record.created)
+        except ValueError:
+            continue
+        if best is None or started.timestamp() > best[0]:
+            best = (started.timestamp(), entry.ref)
     if best is None:
         raise XpmError(f"there are no runs in {project.results_dir} to resume; "
                        "start one with `xpm run`")
     return best[1]
+
+
+def run_project(record: RunRecord, current: Project) -> Project:
+    """The project the run was made in (its recorded root), when that folder is still one;
+    else the current project. The command reruns there, with that project's settings."""
+    recorded = Path(record.cwd) if record.cwd else None
+    if recorded is not None and recorded != current.root and recorded.is_dir():
+        return load_project(recorded)
+    return current
 
 
 def code_change(project: Project, run_dir: Path, record: RunRecord) -> str | None:
@@ -36,11 +50,16 @@ def code_change(project: Project, run_dir: Path, record: RunRecord) -> str | Non
     from .. import gitinfo
 
     recorded = record.git
-    now = gitinfo.capture(project.root)
+    try:
+        now = gitinfo.capture(project.root)
+    except gitinfo.GitUnreadable as exc:
+        return f"{exc}, so the code cannot be compared"
     if recorded is None or now is None:
         return None
     if recorded.commit != now.commit:
         return f"the commit is {_short(now.commit)}, the run recorded {_short(recorded.commit)}"
+    if recorded.patch and not (run_dir / PATCH_FILE).is_file():
+        return "the run's git.patch is missing, so uncommitted changes cannot be compared"
     before = (run_dir / PATCH_FILE).read_bytes() if recorded.patch else b""
     after = gitinfo.current_patch(now) if now.dirty else b""
     if before != after:
@@ -52,15 +71,30 @@ def _short(commit: str | None) -> str:
     return commit[:10] if commit else "no commit"
 
 
+def _still_running_elsewhere(record: RunRecord) -> str | None:
+    """A `running` record from another host whose heartbeat is fresh: its supervisor may be
+    alive there (a lock on a shared file system does not tell). Returns the holder."""
+    last = record.last_attempt
+    if last is None or last.host == hostname() or heartbeat_is_stale(record):
+        return None
+    return f"pid {last.pid} on {last.host} (heartbeat at {record.heartbeat})"
+
+
 def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
-    project = load_project()
-    ref = resolve(project.results_dir, run) if run else latest_started(project)
+    current = load_project()
+    ref = resolve(current.results_dir, run) if run else latest_started(current)
     lock = RunLock(ref.path)
-    lock.acquire(ref.id)
+    lock.acquire(ref.id, purpose="xpm resume")
     try:
         record = read_record(ref.path)
-        if record.status == RUNNING:  # we hold the lock, so its supervisor is gone
-            record = mark_lost(record)
+        project = run_project(record, current)
+        if record.status == RUNNING:
+            elsewhere = _still_running_elsewhere(record)
+            if elsewhere and not force:
+                raise XpmError(f"run `{record.id}` is running on another host: {elsewhere}; "
+                               "if that host is gone, use --force (or wait until the "
+                               "heartbeat is three intervals old)")
+            record = mark_lost(record)  # we hold the lock: its supervisor is gone
         if record.status == COMPLETED and not force:
             raise XpmError(f"run `{record.id}` completed; resuming it reruns the command "
                            "(use --force to do so anyway)")

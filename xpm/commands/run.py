@@ -98,8 +98,19 @@ def plan_run(
     if seed is None:
         seed = _config_seed(config)
     config["seed"] = seed
-    git = (git_capture or gitinfo.Capture(project.root)).result()
-    if (require_clean or project.settings.require_clean) and git is not None and git.dirty:
+    clean_required = require_clean or project.settings.require_clean
+    try:
+        git = (git_capture or gitinfo.Capture(project.root)).result()
+    except gitinfo.GitUnreadable as exc:
+        if clean_required:
+            raise XpmError(f"cannot tell whether the git tree is clean: {exc}; fix that, or "
+                           "drop --require-clean") from None
+        console.warn(f"{exc}; the run records no git state")
+        git = None
+    if clean_required and git is None:
+        raise XpmError(f"a clean git tree is required but {project.root} is not in a git "
+                       "repository; run `git init` and commit, or drop --require-clean")
+    if clean_required and git is not None and git.dirty:
         raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
                        "your changes (`git status` shows them), or drop --require-clean")
     return Plan(project, name, tuple(command), config, files, seed, git)
@@ -138,7 +149,7 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
     ref = allocate(plan.project.results_dir, plan.name)
     lock = RunLock(ref.path)
     try:
-        lock.acquire(ref.id)
+        lock.acquire(ref.id, purpose="xpm run")
         copied = _copy_configs(plan.config_files, ref.path)
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
@@ -221,7 +232,7 @@ def supervise_detached(run_dir: Path) -> int:
             os.close(ready_fd)
 
     lock = RunLock(run_dir)
-    lock.acquire(record.id)
+    lock.acquire(record.id, purpose="xpm run --detach")
     return execute(project, run_dir, record, lock, kind="start", checkpoint=None, echo=False,
                    on_running=ready)
 
