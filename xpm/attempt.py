@@ -4,13 +4,14 @@ the heartbeat, and a final status written whatever happens."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from . import console, times
 from .environment import hostname
-from .errors import XpmError
+from .errors import Terminated, XpmError
 from .lock import RunLock
 from .project import Project
 from .record import (
@@ -26,6 +27,8 @@ from .record import (
     write_record,
 )
 from .supervise import CommandNotFound, Outcome, Supervisor
+
+_STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def expand(argv: tuple[str, ...] | list[str], values: dict[str, str | None]) -> list[str]:
@@ -72,8 +75,6 @@ def status_of(outcome: Outcome) -> str:
 
 
 def reason_of(outcome: Outcome) -> str:
-    import signal
-
     if outcome.forwarded is not None:
         name = signal.Signals(outcome.forwarded).name
         tail = "; killed after the grace period" if outcome.killed_after_grace else ""
@@ -151,8 +152,6 @@ def execute(
         write_record(run_dir, record)
         if number > 1:
             _separate(run_dir / OUTPUT_FILE, attempt)
-        if on_running is not None:
-            on_running()
         console.info(f"{'resuming' if number > 1 else 'run'} {record.id} "
                      f"in {display_path(run_dir)}"
                      + (f" (attempt {number})" if number > 1 else ""))
@@ -163,6 +162,7 @@ def execute(
             use_pty=echo and console.stdout_is_terminal(),
             grace_period=project.settings.grace_period,
             tick=beat, tick_interval=record.heartbeat_interval,
+            on_started=(lambda _pid: on_running()) if on_running is not None else None,
         )
         try:
             outcome = supervisor.run()
@@ -172,24 +172,39 @@ def execute(
         else:
             status, exit_code = status_of(outcome), outcome.exit_code
             signum, reason = outcome.signal, reason_of(outcome)
-    except KeyboardInterrupt:
-        status, exit_code, reason = INTERRUPTED, 130, "xpm was interrupted before the command ran"
+    except KeyboardInterrupt as exc:
+        got = signal.Signals(exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+        status, exit_code = INTERRUPTED, 128 + got.value
+        reason = f"xpm received {got.name} before the command started"
     finally:
-        ended = times.now_iso()
-        record = state["record"]
-        last = record.last_attempt
-        assert last is not None
-        attempt = replace(last, ended=ended, status=status, exit_code=exit_code,
-                          signal=signum, reason=reason)
-        record = record.with_attempt(attempt)
-        duration = record.attempts_duration()
-        record = replace(record, status=status, ended=ended, exit_code=exit_code,
-                         signal=signum, duration=duration, heartbeat=ended)
+        # Nothing may interrupt the final record: signals wait until it is written.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
         try:
-            write_record(run_dir, record)
+            record = _finish(run_dir, state["record"], status, exit_code, signum, reason)
         finally:
             lock.release()
-    console.info(f"{record.id} {status} after {times.format_duration(duration)} "
-                 f"({reason})")
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    detail = "" if reason == f"exit {exit_code}" else f": {reason}"
+    console.info(f"{record.id} {status} after {times.format_duration(record.duration)} "
+                 f"(exit {exit_code}{detail})")
     return exit_code
+
+
+def _finish(run_dir: Path, record: RunRecord, status: str, exit_code: int,
+            signum: int | None, reason: str) -> RunRecord:
+    """Write the run's final status; a failure to write (a full disk) is said, not raised."""
+    ended = times.now_iso()
+    last = record.last_attempt
+    assert last is not None
+    record = record.with_attempt(replace(last, ended=ended, status=status,
+                                         exit_code=exit_code, signal=signum, reason=reason))
+    record = replace(record, status=status, ended=ended, exit_code=exit_code, signal=signum,
+                     duration=record.attempts_duration(), heartbeat=ended)
+    try:
+        write_record(run_dir, record)
+    except OSError as exc:
+        console.error(f"cannot write the final record of {record.id} to {run_dir} "
+                      f"({exc.strerror}); it will read `lost` — free some space, then "
+                      f"`xpm resume {record.id}` if it should go on")
+    return record
 

@@ -5,14 +5,18 @@ Only click is imported here at start-up; each command imports what it needs when
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any
 
 import click
 
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, XpmError
+from .errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Terminated, XpmError
 from .version import __version__
+
+# Failures of the machine, not of xpm: a full disk, a quota, permissions, a read-only mount.
+_ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -306,19 +310,27 @@ def main(argv: list[str] | None = None) -> int:
         hint = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
         console.error(f"{exc.format_message()}{hint}")
         return EXIT_USAGE
-    except click.exceptions.Abort:
-        return EXIT_INTERRUPTED
+    except click.exceptions.Abort as exc:  # click's form of KeyboardInterrupt
+        cause = exc.__cause__
+        return 128 + cause.signum if isinstance(cause, Terminated) else EXIT_INTERRUPTED
     except click.ClickException as exc:
         console.error(exc.format_message())
         return exc.exit_code
     except XpmError as exc:
         console.error(str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
         return 0
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRORS:
+            return _report_internal(exc)
+        where = f" {exc.filename}" if exc.filename else ""
+        console.error(f"cannot write or read{where}: {exc.strerror}; free some space or fix "
+                      "the permissions, then try again")
+        return EXIT_ERROR
     except Exception as exc:
         return _report_internal(exc)
     finally:

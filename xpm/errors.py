@@ -17,6 +17,11 @@ class XpmError(Exception):
 
     exit_code = EXIT_ERROR
 
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
 
 class UsageError(XpmError):
     """The command line itself is wrong."""
@@ -26,3 +31,24 @@ class UsageError(XpmError):
 
 class RunBusyError(XpmError):
     """Another process holds the run's lock."""
+
+
+class Terminated(KeyboardInterrupt):
+    """xpm received SIGTERM or SIGHUP while no command was running: it stops the way
+    Ctrl-C stops it, so that cleanup runs and the record says what happened."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def stop_on_termination() -> None:
+    """From now on, SIGTERM and SIGHUP raise Terminated (as SIGINT raises
+    KeyboardInterrupt) instead of killing xpm on the spot."""
+    import signal
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handler)

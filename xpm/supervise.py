@@ -54,9 +54,7 @@ class Outcome:
 
 
 class CommandNotFound(XpmError):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    """The command could not be started (exit 127 or 126, as a shell would)."""
 
 
 def _child_setup(controlling_terminal: bool) -> Callable[[], None]:
@@ -118,7 +116,7 @@ def _spawn_error(argv: list[str], exc: OSError) -> CommandNotFound:
             return CommandNotFound(f"`{name}` exists but could not be started: the "
                                    "interpreter on its #! line was not found; fix that line", 126)
         return CommandNotFound(f"command not found: `{name}`; check the command and your PATH",
-                               127)
+                               exit_code=127)
     if isinstance(exc, PermissionError):
         return CommandNotFound(f"command `{name}` is not executable; check its permissions "
                                f"(chmod +x {name})", 126)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shlex
 import signal
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,85 @@ def test_detach_returns_at_once_and_runs_in_background(project: Path, tmp_path: 
     go.touch()
     wait_for(lambda: record(project, "bg/1")["status"] == "completed", what="the run to end")
     assert (project / "results" / "bg" / "1" / "output.log").read_text() == "done\n"
+
+
+def test_detach_of_a_command_that_cannot_start(project: Path) -> None:
+    result = run_xpm("run", "-n", "bg", "--detach", "--", "no-such-command-xyz")
+    assert result.code == 127, result
+    assert "did not start: command not found: `no-such-command-xyz`" in result.err
+    assert record(project, "bg/1")["status"] == "failed"
+
+
+def test_detached_supervisor_is_in_a_session_of_its_own(project: Path, report: Path,
+                                                        tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    assert run_xpm("run", "-n", "bg", "--detach", "--", *child(f"wait={go}")).code == 0
+    wait_for(report.exists, what="the command")
+    supervisor = record(project, "bg/1")["attempts"][0]["pid"]
+    assert os.getsid(supervisor) == supervisor != os.getsid(0)
+    go.touch()
+    wait_for(lambda: record(project, "bg/1")["status"] == "completed", what="the end")
+
+
+def test_sigterm_while_preparing_leaves_no_half_made_run(project: Path, tmp_path: Path) -> None:
+    # a slow nvidia-smi holds xpm in its preparations; SIGTERM arrives then
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    started = tmp_path / "smi-started"
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(f"#!/bin/sh\ntouch {started}\nsleep 30\n")
+    smi.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    proc = spawn_xpm("run", "-n", "early", "--", *child(), env=env)
+    wait_for(started.exists, what="xpm to ask nvidia-smi")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    assert not (project / "results" / "early" / "1").exists()
+
+
+def test_end_line_gives_the_exit_code(project: Path) -> None:
+    result = run_xpm("run", "-n", "seg", "--", *child("signal=SIGSEGV"))
+    assert result.code == 139
+    assert "seg/1 killed after" in result.err and "(exit 139: killed by SIGSEGV)" in result.err
+    result = run_xpm("run", "-n", "ok", "--", *child())
+    assert "(exit 0)" in result.err
+
+
+def test_a_script_without_interpreter_line(project: Path) -> None:
+    script = project / "noshebang.sh"
+    script.write_text("echo hi\n")
+    script.chmod(0o755)
+    result = run_xpm("run", "-n", "ns", "--", "./noshebang.sh")
+    assert result.code == 126, result
+    assert "not a program the system can start" in result.err and "Traceback" not in result.err
+    assert record(project, "ns/1")["status"] == "failed"
+    bad = project / "bad.sh"
+    bad.write_text("#!/nonexistent/interpreter\necho hi\n")
+    bad.chmod(0o755)
+    result = run_xpm("run", "-n", "ns", "--", "./bad.sh")
+    assert result.code == 126 and "interpreter on its #! line was not found" in result.err
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB file system (tmpfs; needs root), unmounted afterwards."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_does_not_end_the_run(project: Path, small_disk: Path) -> None:
+    (project / "xpm.yaml").write_text(f"results_dir: {small_disk / 'results'}\n")
+    code = "import sys; print('x' * 1_000_000); sys.exit(3)"
+    result = run_xpm("run", "-n", "full", "--", sys.executable, "-c", code)
+    assert result.code == 3, result  # the command ran to its end
+    assert "cannot write" in result.err and "Traceback" not in result.err
+    assert "internal error" not in result.err
+    assert not list((small_disk / "results" / "full" / "1").glob(".*.tmp"))

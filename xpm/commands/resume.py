@@ -9,7 +9,7 @@ from .. import checkpoints, console, times
 from ..attempt import execute
 from ..catalog import entries
 from ..environment import hostname
-from ..errors import XpmError
+from ..errors import XpmError, stop_on_termination
 from ..lock import RunLock, heartbeat_is_stale, mark_lost
 from ..project import Project, load_project
 from ..record import COMPLETED, PATCH_FILE, QUEUED, RUNNING, RunRecord, read_record
@@ -81,6 +81,7 @@ def _still_running_elsewhere(record: RunRecord) -> str | None:
 
 
 def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
+    stop_on_termination()
     current = load_project()
     ref = resolve(current.results_dir, run) if run else latest_started(current)
     lock = RunLock(ref.path)

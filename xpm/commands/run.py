@@ -14,7 +14,7 @@ from .. import console, gitinfo, times
 from ..attempt import execute
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
 from ..environment import summary
-from ..errors import UsageError, XpmError
+from ..errors import UsageError, XpmError, stop_on_termination
 from ..lock import RunLock
 from ..project import Project, find_root, load_project
 from ..record import (
@@ -184,6 +184,7 @@ def run(
     detach: bool,
     require_clean: bool,
 ) -> int:
+    stop_on_termination()
     # git runs while the project file and configs are read
     git_capture = gitinfo.Capture(find_root(Path.cwd()) or Path.cwd())
     project = load_project()
@@ -210,6 +211,15 @@ def _detach(project: Project, ref: RunRef) -> int:
     with os.fdopen(read_fd, "rb") as ready:
         answer = ready.read()
     if answer != b"ok":
+        from ..record import CorruptRecord, read_record
+
+        try:
+            record = read_record(ref.path)
+        except CorruptRecord:
+            record = None
+        last = record.last_attempt if record else None
+        if record is not None and last is not None and last.reason:
+            raise XpmError(f"run {ref.id} did not start: {last.reason}", record.exit_code)
         raise XpmError(f"the background supervisor of {ref.id} did not start; "
                        f"see `xpm show {ref.id}` and {ref.path / 'output.log'}")
     console.info(f"run {ref.id} started in the background in {ref.path}; "
@@ -222,6 +232,7 @@ def supervise_detached(run_dir: Path) -> int:
     """The hidden `xpm _supervise RUN_DIR`: run a prepared run with output to files only."""
     from ..record import read_record
 
+    stop_on_termination()
     record = read_record(run_dir)
     project = load_project(Path(record.cwd))
     ready_fd = int(os.environ.pop("XPM_READY_FD", "-1"))
