@@ -137,3 +137,72 @@ def test_api_does_not_need_torch() -> None:
             "print('torch' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False False", out.stderr
+
+
+def test_saving_keeps_the_suffix_at_the_end_of_the_temporary_path(project: Path,
+                                                                 tmp_path: Path) -> None:
+    script = project / "save.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import xpm
+
+        run = xpm.current_run()
+        with run.saving(10, ".weights.h5") as path:
+            assert path.name.endswith(".weights.h5") and path.name.startswith("."), path
+            path.write_text("w")
+        print(run.checkpoint.name)
+    """))
+    result = run_xpm("run", "-n", "sfx", "--", sys.executable, "save.py")
+    assert result.code == 0, result
+    assert result.out.strip() == "step-00000010.weights.h5"
+
+
+def test_copied_folder_keeps_its_projects_checkpoint_patterns(project: Path,
+                                                              tmp_path: Path) -> None:
+    (project / "xpm.yaml").write_text("checkpoints: ['ckpt/*.bin']\n")
+    script = "import os, pathlib; d = pathlib.Path(os.environ['XPM_RUN_DIR']) / 'ckpt'; " \
+             "d.mkdir(); (d / 's5.bin').write_text('x')"
+    assert run_xpm("run", "-n", "pat", "--", sys.executable, "-c", script).code == 0
+    run_dir = project / "results" / "pat" / "1"
+    assert xpm.load_run(run_dir).checkpoint == run_dir / "ckpt" / "s5.bin"
+    copy = tmp_path / "copy" / "1"
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(project)  # the project is gone: the record still knows the patterns
+    assert xpm.load_run(copy).checkpoint == copy / "ckpt" / "s5.bin"
+
+
+def test_meta_and_record_apply_liveness(project: Path) -> None:
+    from dataclasses import replace
+
+    from xpm.record import read_record, write_record
+
+    assert run_xpm("run", "-n", "m", "--", sys.executable, "-c", "pass").code == 0
+    run_dir = project / "results" / "m" / "1"
+    write_record(run_dir, replace(read_record(run_dir), status="running"))
+    run = xpm.load_run(run_dir)
+    assert run.meta["status"] == "lost"
+    assert run.record.status == "lost"
+
+
+def test_load_python_config_can_import_its_neighbours(tmp_path: Path) -> None:
+    (tmp_path / "helper_mod_xpm.py").write_text("WIDTH = 7\n")
+    (tmp_path / "net.py").write_text(
+        "import helper_mod_xpm\n\ndef load(config):\n    return helper_mod_xpm.WIDTH\n")
+    assert xpm.load(tmp_path / "net.py", {}) == 7
+    assert str(tmp_path) not in sys.path
+
+
+def test_the_readme_training_loop_runs(project: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## The Python API"):]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start:section.index("\n```", start)]
+    (project / "train.py").write_text(code)
+    result = run_xpm("run", "-n", "readme", "-s", "train.steps=200", "-s", "train.lr=0.1",
+                     "--", sys.executable, "train.py")
+    assert result.code == 0, result
+    run = xpm.load_run(project / "results" / "readme" / "1")
+    assert [m["step"] for m in run.metrics()][-1] == 200
+    assert [step for step, _ in run.checkpoints()] == [50, 100, 150, 200]
+    last = [line for line in result.out.splitlines() if line.startswith("w = ")][-1]
+    assert abs(float(last.split("=")[1]) - 3) < 0.5

@@ -13,6 +13,7 @@ from xpm.checkpoints import find, newest, step_of
 @pytest.mark.parametrize("name, step", [
     ("model.ckpt-1000", 1000), ("epoch=3-step=500.ckpt", 500), ("step-00000050.json", 50),
     ("ckpt_100.pth.tar", 100), ("last.ckpt", None), ("model.safetensors", None),
+    ("weights-100.h5", 100), ("weights-99.hdf5", 99), ("checkpoint-1000", 1000),
 ])
 def test_step_of(name: str, step: int | None) -> None:
     assert step_of(name) == step

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,15 +87,22 @@ class Run:
         return f"<xpm.Run {self.id} at {self.dir}>"
 
     # ---------------------------------------------------------------- identity
-    @property
-    def record(self) -> RunRecord:
+    def _read(self) -> RunRecord:
+        from .lock import reconcile
+
+        self._meta = reconcile(self.dir, read_record(self.dir))
         return self._meta
 
     @property
+    def record(self) -> RunRecord:
+        """The run record, read afresh, liveness applied (never `running` when nothing runs
+        it)."""
+        return self._read()
+
+    @property
     def meta(self) -> dict[str, Any]:
-        """run.json as a dict (read again on each access, so it stays current)."""
-        self._meta = read_record(self.dir)
-        return self._meta.to_json()
+        """run.json as a dict, read afresh, liveness applied."""
+        return self._read().to_json()
 
     @property
     def id(self) -> str:
@@ -114,10 +123,7 @@ class Run:
     @property
     def status(self) -> str:
         """The status with liveness applied: never `running` when nothing runs it."""
-        from .lock import reconcile
-
-        self._meta = reconcile(self.dir, read_record(self.dir))
-        return self._meta.status
+        return self._read().status
 
     @property
     def attempt(self) -> int:
@@ -135,6 +141,8 @@ class Run:
 
     # ---------------------------------------------------------------- checkpoints
     def _patterns(self) -> tuple[str, ...]:
+        """The checkpoint patterns of the run's project when it is at hand, else those
+        recorded in run.json (a folder copied elsewhere), else the defaults."""
         from .project import DEFAULT_CHECKPOINT_PATTERNS, find_root, load_project
 
         cwd = Path(self._meta.cwd) if self._meta.cwd else None
@@ -143,7 +151,7 @@ class Run:
                 return load_project(cwd).settings.checkpoints
             except XpmError:
                 pass
-        return DEFAULT_CHECKPOINT_PATTERNS
+        return self._meta.checkpoint_patterns or DEFAULT_CHECKPOINT_PATTERNS
 
     def checkpoints(self) -> list[tuple[int | None, Path]]:
         """Finished checkpoints as (step, path), oldest first."""
@@ -170,7 +178,10 @@ class Run:
         A crash mid-save leaves only a `.tmp` entry, which is never taken for a checkpoint.
         """
         final = self.checkpoint_path(step, suffix)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        # hidden and marked .tmp (never taken for a checkpoint), yet ending in `suffix`, for
+        # libraries that insist on their extension (numpy.save, Keras' .weights.h5)
+        stem = final.name[: len(final.name) - len(suffix)]
+        tmp = final.with_name(f".{stem}.{os.getpid()}.tmp{suffix}")
         try:
             yield tmp
             if not tmp.exists():
@@ -250,7 +261,13 @@ def load(path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Any:
         if spec is None or spec.loader is None:
             raise XpmError(f"cannot import `{file}`")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        folder = str(file.resolve().parent)
+        sys.path.insert(0, folder)  # it may import the modules beside it
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
         function = getattr(module, "load", None)
         if not callable(function):
             raise XpmError(f"`{file}` has no `load(config, ...)` function; define one")

@@ -1,7 +1,8 @@
 """Finding checkpoints in a run folder.
 
 A checkpoint is a file or folder matched by the checkpoint patterns (xpm.yaml
-`checkpoints:`, relative to the run folder). Its step is the last integer in its name;
+`checkpoints:`, relative to the run folder). Its step is the last integer in its name,
+not counting file-type extensions (`weights-100.h5` is step 100);
 the newest is the highest step, ties broken by modification time; one with no integer
 in its name counts as older than any with a step. TensorFlow's multi-file checkpoints
 (`model.ckpt-1000.index`, `.data-00000-of-00001`, `.meta`) count once, as their prefix
@@ -23,6 +24,7 @@ from .project import DEFAULT_CHECKPOINT_PATTERNS
 UNFINISHED_SUFFIXES = (".tmp", ".partial", "~", ".incomplete", ".lock")
 _TF_PART = re.compile(r"^(?P<prefix>.+-\d+)\.(?:index|meta|data-\d+-of-\d+)$")
 _INTEGER = re.compile(r"\d+")
+_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,9}$")  # .pt .h5 .hdf5 .tar .json ...
 _TMP = re.compile(r"\.tmp[.\-_]")
 
 
@@ -36,8 +38,15 @@ class Checkpoint(NamedTuple):
 
 
 def step_of(name: str) -> int | None:
-    """The last integer in a name: `model.ckpt-1000` → 1000, `epoch=3-step=500.ckpt` → 500."""
-    numbers = _INTEGER.findall(name)
+    """The last integer in a name, file-type extensions aside: `model.ckpt-1000` → 1000,
+    `epoch=3-step=500.ckpt` → 500, `weights-100.h5` → 100 (not the 5 of `.h5`)."""
+    stem = name
+    while True:
+        match = _EXTENSION.search(stem)
+        if not match or match.start() == 0:
+            break
+        stem = stem[: match.start()]
+    numbers = _INTEGER.findall(stem)
     return int(numbers[-1]) if numbers else None
 
 

@@ -129,6 +129,7 @@ class RunRecord:
     tags: tuple[str, ...] = ()
     note: str | None = None
     config_files: tuple[str, ...] = ()
+    checkpoint_patterns: tuple[str, ...] = ()
     attempts: tuple[Attempt, ...] = ()
     git: GitState | None = None
     heartbeat: str | None = None
@@ -193,6 +194,7 @@ class RunRecord:
             tags=tuple(data.get("tags") or ()),
             note=data.get("note"),
             config_files=tuple(data.get("config_files") or ()),
+            checkpoint_patterns=tuple(data.get("checkpoint_patterns") or ()),
             attempts=tuple(Attempt.from_json(a) for a in data.get("attempts") or ()),
             git=GitState.from_json(git) if isinstance(git, dict) else None,
             heartbeat=data.get("heartbeat"),

@@ -61,6 +61,26 @@ def test_init_in_a_non_empty_git_repository(tmp_path: Path) -> None:
     assert "xpm.yaml" in git(target, "status", "--porcelain")
 
 
+def test_force_keeps_the_projects_gitignore_and_readme(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("data/\n*.ckpt\n")
+    (tmp_path / "README.md").write_text("# My project\n")
+    (tmp_path / "train.py").write_text("mine\n")
+    result = run_xpm("init", "--force", cwd=tmp_path)
+    assert result.code == 0, result
+    assert (tmp_path / ".gitignore").read_text() == "data/\n*.ckpt\n# xpm run folders\n" \
+        "results/\n__pycache__/\n"
+    assert (tmp_path / "README.md").read_text() == "# My project\n"
+    assert (tmp_path / "train.py").read_text() != "mine\n"
+    assert "kept your README.md" in result.err
+
+
+def test_an_existing_readme_is_no_clash(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# Mine\n")
+    assert run_xpm("init", cwd=tmp_path).code == 0
+    assert (tmp_path / "README.md").read_text() == "# Mine\n"
+    assert (tmp_path / "train.py").exists()
+
+
 def test_init_into_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     result = run_xpm("init", "f", cwd=tmp_path)

@@ -11,6 +11,7 @@ from ..errors import XpmError
 # Template files stored under another name (a wheel and some tools drop dotfiles).
 RENAMED = {"gitignore": ".gitignore"}
 MERGED = {".gitignore"}  # an existing one gets the missing lines appended, never replaced
+KEPT = {"README.md"}  # an existing one is the project's own: left alone, even with --force
 
 
 def templates_root() -> Path:
@@ -43,7 +44,9 @@ def init(directory: str, template: str, force: bool) -> int:
     if target.exists() and not target.is_dir():
         raise XpmError(f"`{target}` exists and is not a folder; choose another DIR")
     files = template_files(template)
-    clashes = [rel for rel in files if rel not in MERGED and (target / rel).exists()]
+    kept = [rel for rel in files if rel in KEPT and (target / rel).exists()]
+    clashes = [rel for rel in files
+               if rel not in MERGED and rel not in kept and (target / rel).exists()]
     if clashes and not force:
         raise XpmError(f"{len(clashes)} file(s) already exist in {target}: "
                        f"{', '.join(clashes)}; nothing was written (use --force to overwrite)")
@@ -51,8 +54,10 @@ def init(directory: str, template: str, force: bool) -> int:
         target.mkdir(parents=True, exist_ok=True)
         for rel, source in files.items():
             dest = target / rel
+            if rel in kept:
+                continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if rel in MERGED and dest.exists() and not force:
+            if rel in MERGED and dest.exists():
                 _append_missing_lines(dest, source)
             else:
                 shutil.copyfile(source, dest)
@@ -60,8 +65,10 @@ def init(directory: str, template: str, force: bool) -> int:
         raise XpmError(f"cannot write the project into `{target}` ({exc.strerror}); "
                        "check the folder's permissions") from None
     where = "here" if target.resolve() == Path.cwd().resolve() else str(target)
+    written = [rel for rel in files if rel not in kept]
     console.info(f"created an xpm project ({template} template) {'in ' if where != 'here' else ''}"
-                 f"{where}: {', '.join(files)}")
+                 f"{where}: {', '.join(written)}"
+                 + (f" (kept your {', '.join(kept)})" if kept else ""))
     step = "" if where == "here" else f"cd {target} && "
     console.info(f"next: {step}xpm run")
     return 0

@@ -161,6 +161,7 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
             cwd=str(plan.project.root), created=times.now_iso(), seed=plan.seed,
             config=plan.config, xpm_version=__version__, tags=tags, note=note,
             config_files=copied, git=git,
+            checkpoint_patterns=plan.project.settings.checkpoints,
             heartbeat_interval=plan.project.settings.heartbeat_interval, host=host["host"],
             user=host["user"], platform=host["platform"], python=host["python"],
             python_executable=host["python_executable"],
