@@ -35,6 +35,14 @@ def trap(spec):
     signal.signal(getattr(signal, name), handler)
 
 
+def has_controlling_terminal():
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR))
+    except OSError:
+        return False
+    return True
+
+
 def main():
     actions = sys.argv[1:]
     for action in actions:
@@ -45,7 +53,7 @@ def main():
     report = os.environ.get("CHILD_REPORT")
     if report:
         data = {"argv": sys.argv, "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid(),
-                "isatty": os.isatty(1)}
+                "isatty": os.isatty(1), "ctty": has_controlling_terminal()}
         tmp = report + ".tmp"
         with open(tmp, "w") as f:
             json.dump(data, f)

@@ -111,6 +111,7 @@ def test_a_terminal_gets_a_pseudo_terminal(project: Path, report: Path) -> None:
         [sys.executable, "-m", "xpm", "run", "-n", "tty", "--", *child("print=a\rb")], project)
     assert code == 0, shown
     assert read_json(report)["isatty"] is True
+    assert read_json(report)["ctty"] is True  # /dev/tty works: the pty controls the command
     log = (project / "results" / "tty" / "1" / "output.log").read_bytes()
     assert log == b"a\rb\n"  # exactly what the command wrote: no \r\n translation
     assert b"a\rb" in shown
