@@ -87,7 +87,7 @@ def test_claimed_refuses_a_held_lock(results: Path) -> None:
     holder = RunLock(run)
     assert holder.try_acquire()
     try:
-        with pytest.raises(RunBusyError, match="in use by pid 4242"), claimed(run, "a/1"):
+        with pytest.raises(RunBusyError, match="in use by xpm \\(pid 4242"), claimed(run, "a/1"):
             raise AssertionError("must not get here")
     finally:
         holder.release()

@@ -93,7 +93,7 @@ def claimed(run_dir: Path, run_id: str) -> Iterator[str]:
     """
     lock = RunLock(run_dir)
     try:
-        taken = lock.try_acquire(purpose="xpm clean")
+        taken = lock.try_acquire()
     except OSError as exc:
         raise XpmError(f"cannot lock run `{run_id}` ({exc.strerror}); "
                        "check the permissions of its folder") from None

@@ -191,7 +191,7 @@ def test_real_statuses_and_a_lost_run(project: Path, report: Path) -> None:
     result = run_xpm("clean", "-y")
     assert result.code == 0, result
     assert sorted(os.listdir(results_of(project) / ".trash" / "r")) == ["2", "3", "4", "5"]
-    assert sorted(os.listdir(results_of(project) / "r")) == [".highest", "1"]
+    assert sorted(os.listdir(results_of(project) / "r")) == [".highest", ".highest.lock", "1"]
     assert read_json(in_trash(project, "r/5") / "run.json")["status"] == "lost"
     assert "moved 4 runs" in result.err
 
@@ -523,7 +523,7 @@ def test_a_running_run_is_never_touched(project: Path, report: Path, tmp_path: P
                  [str(run_dir)], ["live/1", "--checkpoints", "--keep", "0"]):
         result = run_xpm("clean", "-y", *args)
         assert result.code == 1, (args, result)
-        assert "left alone: run `live/1` is in use by pid" in result.err, args
+        assert "left alone: run `live/1` is in use by xpm run (pid" in result.err, args
         assert tree(run_dir / "checkpoints") == checkpoints
         assert (run_dir / "run.json").exists()
     for args in ([], ["live"], ["--keep-last", "0"], ["--older-than", "0s"],
@@ -544,7 +544,7 @@ def test_a_run_alive_on_another_host_is_left_alone(project: Path) -> None:
     for args in (["a/1"], ["--status", "running"], ["a/1", "--checkpoints", "--keep", "0"]):
         result = run_xpm("clean", "-y", *args)
         assert result.code == 1, result
-        assert "in use by pid 999999 on gpu-node-7" in result.err
+        assert "in use by xpm (pid 999999 on gpu-node-7" in result.err
     assert run_dir.is_dir()
 
 
