@@ -701,6 +701,20 @@ def test_bad_input_changes_nothing(project: Path, tmp_path: Path, args: list[str
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("pattern", ["/tmp/x/*", "../*", "ckpt**"])
+def test_an_unusable_checkpoint_pattern_is_refused(project: Path, tmp_path: Path,
+                                                   pattern: str) -> None:
+    (project / "xpm.yaml").write_text(f"checkpoints: ['{pattern}']\n")
+    make_run(project, "a", "failed", files={"checkpoints/m_1.pt": "1"})
+    before = tree(tmp_path)
+    for args in (["a/1", "--checkpoints", "--keep", "0"], ["a/1"]):
+        result = run_xpm("clean", "-y", *args)
+        assert result.code == 1, result
+        assert result.err.count("\n") == 1 and "internal error" not in result.err, result
+        assert f"xpm.yaml: `checkpoints` pattern `{pattern}` " in result.err
+        assert tree(tmp_path) == before
+
+
 def test_unknown_run_or_name(project: Path, tmp_path: Path) -> None:
     make_run(project, "a", "failed")
     before = tree(tmp_path)
