@@ -216,32 +216,32 @@ def test_table_shows_each_run_status_size_and_total(project: Path) -> None:
 
 def test_the_footer_says_what_will_happen_and_the_last_line_what_did(project: Path) -> None:
     """Before anything moves the table speaks of the future; after, the last line of the past."""
-    make_run(project, "a", "failed", files={"big.bin": b"y" * 3000})
-    make_run(project, "b", "completed", files={"checkpoints/m_1.pt": "1",
-                                               "checkpoints/m_2.pt": "2"})
-    size = format_size(size_of(results_of(project) / "a" / "1"))
-    one = format_size(size_of(results_of(project) / "b" / "1" / "checkpoints" / "m_1.pt"))
-    cases = [
-        ([], f"1 run ({size}) will be moved to results/.trash;",
-         f"moved 1 run ({size}) to results/.trash;"),
-        (["--empty-trash"],
-         f"1 run in results/.trash will be deleted for good, freeing {size}",
-         f"deleted 1 run from the trash for good, freeing {size}"),
-        (["--checkpoints", "--keep", "1", "b"],
-         f"1 checkpoint in 1 run will be deleted for good, freeing {one} (checkpoints skip",
-         f"deleted 1 checkpoint in 1 run for good, freeing {one}"),
-        (["--purge", "b/1"], "1 run will be deleted for good, freeing",
-         "deleted 1 run for good, freeing"),
-    ]
-    for args, footer, last in cases:
+    def check(args: list[str], footer: str, last: str) -> None:
         shown = run_xpm("clean", "--dry-run", *args)
         assert shown.code == 0, shown
-        assert footer.replace("will", "would") in shown.err, (args, shown)
+        assert footer.replace(" will ", " would ") in shown.err, (args, shown)
         done = run_xpm("clean", "-y", *args)
         assert done.code == 0, done
         lines = done.err.splitlines()
         assert footer in lines[0] and last in lines[-1], (args, done)
         assert ": moved to" not in lines[0] and "freed: deleted" not in lines[0], (args, done)
+
+    make_run(project, "a", "failed", files={"big.bin": b"y" * 3000})
+    make_run(project, "b", "completed", files={"checkpoints/m_1.pt": "1",
+                                               "checkpoints/m_2.pt": "2"})
+    size = format_size(size_of(results_of(project) / "a" / "1"))
+    check([], f"1 run ({size}) will be moved to results/.trash;",
+          f"moved 1 run ({size}) to results/.trash;")
+    size = format_size(size_of(in_trash(project, "a/1")))
+    check(["--empty-trash"], f"1 run in results/.trash will be deleted for good, freeing {size}",
+          f"deleted 1 run from the trash for good, freeing {size}")
+    size = format_size(size_of(results_of(project) / "b" / "1" / "checkpoints" / "m_1.pt"))
+    check(["--checkpoints", "--keep", "1", "b"],
+          f"1 checkpoint in 1 run will be deleted for good, freeing {size} (checkpoints skip",
+          f"deleted 1 checkpoint in 1 run for good, freeing {size}")
+    size = format_size(size_of(results_of(project) / "b" / "1"))
+    check(["--purge", "b/1"], f"1 run will be deleted for good, freeing {size}",
+          f"deleted 1 run for good, freeing {size}")
 
 
 def test_dry_run_changes_nothing(project: Path, tmp_path: Path) -> None:
