@@ -87,3 +87,27 @@ def test_no_integer_counts_as_oldest(tmp_path: Path) -> None:
     write(tmp_path / "checkpoints" / "last.ckpt", mtime=3000)
     write(tmp_path / "checkpoints" / "step-5.ckpt", mtime=1000)
     assert [c.path.name for c in find(tmp_path)] == ["last.ckpt", "step-5.ckpt"]
+
+
+
+@pytest.mark.parametrize("pattern", [
+    "{neighbour}/*", "/abs/*", "~/x", "..", "../*", "../2/*", "../**/*.pt", "a/../../*", "",
+    ".", "./", "x**", "**x/*.pt", "bad\0name/*",
+])
+def test_a_pattern_never_raises_nor_reaches_out(tmp_path: Path, pattern: str) -> None:
+    run_dir = tmp_path / "results" / "a" / "1"
+    neighbour = tmp_path / "results" / "a" / "2"
+    write(run_dir / "checkpoints" / "step-7" / "w.bin")
+    write(neighbour / "step-9.pt")
+    pattern = pattern.format(neighbour=neighbour)
+    found = find(run_dir, [pattern, "checkpoints/*"])
+    assert [c.path for c in found] == [run_dir / "checkpoints" / "step-7"]
+    assert newest(run_dir, [pattern]) is None
+
+
+def test_the_run_folder_itself_is_never_a_checkpoint(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "5"
+    write(run_dir / "checkpoints" / "step-7.pt")
+    assert [c.path for c in find(run_dir, ["**"])] == [run_dir / "checkpoints"]
+    assert [c.path for c in find(run_dir, ["**/*.pt", "**/"])] == [
+        run_dir / "checkpoints", run_dir / "checkpoints" / "step-7.pt"]

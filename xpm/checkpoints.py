@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from .project import DEFAULT_CHECKPOINT_PATTERNS
+from .project import DEFAULT_CHECKPOINT_PATTERNS, checkpoint_pattern_problem
 
 UNFINISHED_SUFFIXES = (".tmp", ".partial", "~", ".incomplete", ".lock")
 _TF_PART = re.compile(r"^(?P<prefix>.+-\d+)\.(?:index|meta|data-\d+-of-\d+)$")
@@ -66,9 +66,17 @@ def is_unfinished(path: Path) -> bool:
 
 
 def _matches(run_dir: Path, patterns: Iterable[str]) -> set[Path]:
+    """What the patterns match strictly inside the run folder. A pattern that cannot be
+    used (absolute, leading out with `..`, malformed: xpm.yaml refuses these) matches
+    nothing; an error while reading the folders ends only that pattern's search."""
     found: set[Path] = set()
     for pattern in patterns:
-        found.update(run_dir.glob(pattern))
+        if checkpoint_pattern_problem(pattern):
+            continue
+        try:
+            found.update(p for p in run_dir.glob(pattern) if p != run_dir)
+        except (OSError, ValueError, NotImplementedError):
+            continue
     return found
 
 
@@ -85,7 +93,11 @@ def find(run_dir: Path, patterns: Iterable[str] = DEFAULT_CHECKPOINT_PATTERNS
             index = path.with_name(tf.group("prefix") + ".index")
             if prefix in checkpoints or is_unfinished(index):
                 continue
-            checkpoints[prefix] = Checkpoint(step_of(prefix.name), prefix, index.stat().st_mtime)
+            try:
+                mtime = index.stat().st_mtime
+            except OSError:  # deleted meanwhile
+                continue
+            checkpoints[prefix] = Checkpoint(step_of(prefix.name), prefix, mtime)
             continue
         parents = [p.name for p in path.relative_to(run_dir).parents if p.name]
         if any(_looks_unfinished(name) for name in parents):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .config import parse_yaml, read_text
@@ -90,7 +90,7 @@ def parse_settings(data: Any, path: Path) -> Settings:
         name=_string(data, "name", path),
         command=_command(data.get("command"), path),
         configs=_strings(data, "configs", path),
-        checkpoints=_strings(data, "checkpoints", path) or DEFAULT_CHECKPOINT_PATTERNS,
+        checkpoints=_patterns(data, path) or DEFAULT_CHECKPOINT_PATTERNS,
         require_clean=_bool(git, "require_clean", path),
         grace_period=_number(data, "grace_period", path, 10.0),
         heartbeat_interval=_number(data, "heartbeat_interval", path, 30.0),
@@ -117,6 +117,35 @@ def _strings(data: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _fail(path, f"`{key}` must be a string or a list of strings")
     return tuple(value)
+
+
+def checkpoint_pattern_problem(pattern: str) -> str | None:
+    """Why a checkpoint pattern cannot be used (the end of a sentence), or None. Patterns
+    are globs relative to the run folder, naming things inside it."""
+    parts = PurePosixPath(pattern).parts
+    if pattern.startswith(("/", "~")):
+        return ("is not relative to the run folder; patterns name files inside each run "
+                "folder, e.g. `checkpoints/*.pt`")
+    if ".." in parts:
+        return ("leads out of the run folder with `..`; patterns name files inside each run "
+                "folder, e.g. `checkpoints/*.pt`")
+    if not parts:
+        return "names the run folder itself; name files inside it, e.g. `checkpoints/*.pt`"
+    if any("**" in part and part != "**" for part in parts):
+        return "has `**` inside a name; `**` must be a whole part, e.g. `**/*.pt`"
+    if "\0" in pattern:
+        return "contains a NUL character; remove it"
+    return None
+
+
+def _patterns(data: dict[str, Any], path: Path) -> tuple[str, ...]:
+    patterns = _strings(data, "checkpoints", path)
+    for pattern in patterns:
+        problem = checkpoint_pattern_problem(pattern)
+        if problem:
+            shown = pattern.replace("\0", "\\0")
+            raise _fail(path, f"`checkpoints` pattern `{shown}` {problem}")
+    return patterns
 
 
 def _command(value: Any, path: Path) -> tuple[str, ...]:

@@ -210,8 +210,38 @@ def test_table_shows_each_run_status_size_and_total(project: Path) -> None:
     assert rows[2] == ["a/2", "killed", "3d", "ago", *format_size(size_of(two)).split()]
     assert size_of(one) + size_of(two) >= 25000  # what the files take on disk
     total = format_size(size_of(one) + size_of(two))
-    assert f"2 runs, {total}: moved to results/.trash" in result.err
+    assert f"2 runs ({total}) would be moved to results/.trash;" in result.err
     assert "dry run: nothing changed" in result.err
+
+
+def test_the_footer_says_what_will_happen_and_the_last_line_what_did(project: Path) -> None:
+    """Before anything moves the table speaks of the future; after, the last line of the past."""
+    def check(args: list[str], footer: str, last: str) -> None:
+        shown = run_xpm("clean", "--dry-run", *args)
+        assert shown.code == 0, shown
+        assert footer.replace(" will ", " would ") in shown.err, (args, shown)
+        done = run_xpm("clean", "-y", *args)
+        assert done.code == 0, done
+        lines = done.err.splitlines()
+        assert footer in lines[0] and last in lines[-1], (args, done)
+        assert ": moved to" not in lines[0] and "freed: deleted" not in lines[0], (args, done)
+
+    make_run(project, "a", "failed", files={"big.bin": b"y" * 3000})
+    make_run(project, "b", "completed", files={"checkpoints/m_1.pt": "1",
+                                               "checkpoints/m_2.pt": "2"})
+    size = format_size(size_of(results_of(project) / "a" / "1"))
+    check([], f"1 run ({size}) will be moved to results/.trash;",
+          f"moved 1 run ({size}) to results/.trash;")
+    size = format_size(size_of(in_trash(project, "a/1")))
+    check(["--empty-trash"], f"1 run in results/.trash will be deleted for good, freeing {size}",
+          f"deleted 1 run from the trash for good, freeing {size}")
+    size = format_size(size_of(results_of(project) / "b" / "1" / "checkpoints" / "m_1.pt"))
+    check(["--checkpoints", "--keep", "1", "b"],
+          f"1 checkpoint in 1 run will be deleted for good, freeing {size} (checkpoints skip",
+          f"deleted 1 checkpoint in 1 run for good, freeing {size}")
+    size = format_size(size_of(results_of(project) / "b" / "1"))
+    check(["--purge", "b/1"], f"1 run will be deleted for good, freeing {size}",
+          f"deleted 1 run for good, freeing {size}")
 
 
 def test_dry_run_changes_nothing(project: Path, tmp_path: Path) -> None:
@@ -524,6 +554,7 @@ def test_a_running_run_is_never_touched(project: Path, report: Path, tmp_path: P
         result = run_xpm("clean", "-y", *args)
         assert result.code == 1, (args, result)
         assert "left alone: run `live/1` is in use by xpm run (pid" in result.err, args
+        assert result.err.splitlines()[-1].endswith("the selected run is in use"), args
         assert tree(run_dir / "checkpoints") == checkpoints
         assert (run_dir / "run.json").exists()
     for args in ([], ["live"], ["--keep-last", "0"], ["--older-than", "0s"],
@@ -546,6 +577,40 @@ def test_a_run_alive_on_another_host_is_left_alone(project: Path) -> None:
         assert result.code == 1, result
         assert "in use by xpm (pid 999999 on gpu-node-7" in result.err
     assert run_dir.is_dir()
+
+
+def test_when_the_runs_are_in_use_the_last_line_says_so(project: Path) -> None:
+    for name in ("a", "b"):
+        make_run(project, name, "running", attempt_host="gpu-node-7",
+                 files={"checkpoints/m_1.pt": "1", "checkpoints/m_2.pt": "2"})
+    make_run(project, "c", "completed")
+    make_run(project, "d", "completed", files={"checkpoints/m_1.pt": "1"})
+    cases = [
+        (["a/1"], "nothing cleaned: the selected run is in use"),
+        (["a/1", "b/1", "--purge"], "nothing cleaned: the 2 selected runs are in use"),
+        (["a/1", "--checkpoints", "--keep", "0"], "nothing thinned: the selected run is in use"),
+        (["a/1", "b/1", "--checkpoints", "--keep", "0"],
+         "nothing thinned: the 2 selected runs are in use"),
+        (["a/1", "c/1", "d/1", "--checkpoints", "--keep", "1"],
+         "nothing thinned: of the 3 selected runs, 1 is in use, 1 has no checkpoints and 1 "
+         "keeps all its checkpoints under these rules"),
+    ]
+    for args, last in cases:
+        result = run_xpm("clean", "-y", *args)
+        assert result.code == 1, (args, result)
+        assert result.err.count("left alone: run `") == args.count("a/1") + args.count("b/1")
+        assert result.err.splitlines()[-1] == f"xpm: {last}", (args, result)
+    for args, last in [(["c/1", "--checkpoints", "--keep", "0"],
+                        "nothing to thin: the selected run has no checkpoints"),
+                       (["--checkpoints", "--keep", "1"], "nothing to thin: of the 2 selected "
+                        "runs, 1 has no checkpoints and 1 keeps all its checkpoints under these "
+                        "rules"),
+                       (["--checkpoints", "--keep", "1", "--status", "lost"],
+                        "nothing to thin: no run matches")]:
+        result = run_xpm("clean", "-y", *args)
+        assert result.code == 0, (args, result)
+        assert result.err.splitlines()[-1] == f"xpm: {last}", (args, result)
+    assert (results_of(project) / "a" / "1" / "checkpoints" / "m_1.pt").exists()
 
 
 def test_a_lost_run_on_this_host_is_taken(project: Path) -> None:
@@ -699,6 +764,20 @@ def test_bad_input_changes_nothing(project: Path, tmp_path: Path, args: list[str
     assert message in result.err, result
     assert "Traceback" not in result.err
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("pattern", ["/tmp/x/*", "../*", "ckpt**"])
+def test_an_unusable_checkpoint_pattern_is_refused(project: Path, tmp_path: Path,
+                                                   pattern: str) -> None:
+    (project / "xpm.yaml").write_text(f"checkpoints: ['{pattern}']\n")
+    make_run(project, "a", "failed", files={"checkpoints/m_1.pt": "1"})
+    before = tree(tmp_path)
+    for args in (["a/1", "--checkpoints", "--keep", "0"], ["a/1"]):
+        result = run_xpm("clean", "-y", *args)
+        assert result.code == 1, result
+        assert result.err.count("\n") == 1 and "internal error" not in result.err, result
+        assert f"xpm.yaml: `checkpoints` pattern `{pattern}` " in result.err
+        assert tree(tmp_path) == before
 
 
 def test_unknown_run_or_name(project: Path, tmp_path: Path) -> None:

@@ -103,6 +103,17 @@ def gather(results: Path, args: Sequence[str], criteria: Criteria,
     return sorted(chosen.values(), key=lambda e: (e.ref.name, e.ref.number))
 
 
+def in_use(count: int) -> str:
+    """Why nothing was done when every selected run is in use."""
+    return ("the selected run is in use" if count == 1 else
+            f"the {count} selected runs are in use")
+
+
+def will(dry_run: bool) -> str:
+    """The tense of a table's footer: what will happen, or on a dry run what would."""
+    return "would" if dry_run else "will"
+
+
 def drop_busy(chosen: list[Entry]) -> tuple[list[Entry], int]:
     """The runs not in use, and how many were left alone because they are."""
     free: list[Entry] = []
@@ -190,18 +201,18 @@ def _remove(results: Path, args: Sequence[str], criteria: Criteria, purge: bool,
             dry_run: bool, yes: bool) -> int:
     chosen, left = drop_busy(gather(results, args, criteria))
     if not chosen:
-        console.info(_nothing(criteria))
+        console.info(f"nothing cleaned: {in_use(left)}" if left else _nothing(criteria))
         return 1 if left else 0
     sized = sizes([e.ref.path for e in chosen])
     total = format_size(sum(sized))
     runs = plural(len(chosen), "run")
     bin_ = console.path(trash.folder(results))
     if purge:
-        footer = f"{runs}, {total} freed: deleted for good"
+        footer = f"{runs} {will(dry_run)} be deleted for good, freeing {total}"
         question = f"Delete {runs} for good, freeing {total}?"
     else:
-        footer = (f"{runs}, {total}: moved to {bin_} (`xpm restore RUN` puts one back; "
-                  "`xpm clean --empty-trash` frees the space)")
+        footer = (f"{runs} ({total}) {will(dry_run)} be moved to {bin_}; `xpm restore RUN` "
+                  "puts one back, `xpm clean --empty-trash` frees the space")
         question = f"Move {runs} ({total}) to {bin_}?"
     run_table(chosen, sized, footer)
     if not go_ahead(question, dry_run, yes):
@@ -217,8 +228,10 @@ def _remove(results: Path, args: Sequence[str], criteria: Criteria, purge: bool,
 
     done, more = each(chosen, act)
     freed = format_size(sum(size_of_run[e.id] for e in done))
-    if purge:
+    if purge and done:
         console.info(f"deleted {plural(len(done), 'run')} for good, freeing {freed}")
+    elif purge:
+        console.info("deleted no runs")
     elif done:
         console.info(f"moved {plural(len(done), 'run')} ({freed}) to {bin_}; "
                      f"`xpm restore {done[0].id}` puts one back, `xpm clean --empty-trash` "
@@ -255,7 +268,8 @@ def _empty_trash(results: Path, args: Sequence[str], dry_run: bool, yes: bool) -
     rows += [[path.name, "deleting", "", format_size(s)]
              for path, s in zip(leftovers, sized[len(trashed):], strict=True)]
     console.table(["RUN", "STATUS", "ENDED", "SIZE"], rows,
-                  footer=f"{count} in {console.path(bin_)}, {total} freed: deleted for good")
+                  footer=f"{count} in {console.path(bin_)} {will(dry_run)} be deleted for "
+                         f"good, freeing {total}")
     if not go_ahead(f"Delete {count} in the trash for good, freeing {total}?", dry_run, yes):
         return 0
     size_of_run = {e.id: s for e, s in zip(trashed, sized, strict=False)}

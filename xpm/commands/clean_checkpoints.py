@@ -26,7 +26,7 @@ from ..project import Project
 from ..pruning import Best, Decision, Rule, best_step, parse_best
 from ..removal import is_real_folder, remove, within
 from ..selection import Criteria
-from .clean import drop_busy, each, gather, go_ahead, plural
+from .clean import drop_busy, each, gather, go_ahead, plural, will
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,31 @@ def _kept(plan: Plan) -> str:
     return "; ".join(parts) or "none"
 
 
+def _nothing(args: Sequence[str], criteria: Criteria, busy: int, bare: int, unknown: int,
+             whole: int, metric: str) -> str:
+    """Why no checkpoint goes, counting the selected runs by what keeps theirs: in use,
+    no checkpoints, no best step known, or all kept by the rules."""
+    why = [(n, one, many) for n, one, many in (
+        (busy, "is in use", "are in use"),
+        (bare, "has no checkpoints", "have no checkpoints"),
+        (unknown, f"logs no `{metric}` with a step", f"log no `{metric}` with a step"),
+        (whole, "keeps all its checkpoints under these rules",
+         "keep all their checkpoints under these rules"),
+    ) if n]
+    if not why:
+        if criteria.given:
+            return "nothing to thin: no run matches"
+        return "nothing to thin: no finished runs" + (" of those names" if args else "")
+    head = "nothing thinned" if busy else "nothing to thin"
+    if len(why) == 1:
+        n, one, many = why[0]
+        return f"{head}: the selected run {one}" if n == 1 else (
+            f"{head}: the {n} selected runs {many}")
+    parts = [f"{n} {one if n == 1 else many}" for n, one, many in why]
+    total = busy + bare + unknown + whole
+    return f"{head}: of the {total} selected runs, {', '.join(parts[:-1])} and {parts[-1]}"
+
+
 def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
          keep_best: str | None, keep_every: int | None, dry_run: bool, yes: bool) -> int:
     best = parse_best(keep_best) if keep_best is not None else None
@@ -165,9 +190,9 @@ def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
         console.info(f"left alone: `{entry.id}` logs no `{metric}` with a step in "
                      "metrics.jsonl, so its best checkpoint is unknown")
     if not plans:
-        console.info("nothing to thin: " + ("the selected runs keep all their checkpoints "
-                                            "under these rules" if with_checkpoints else
-                                            "the selected runs have no checkpoints"))
+        unknown = len(unknown_best)
+        console.info(_nothing(args, criteria, left, len(chosen) - with_checkpoints, unknown,
+                              with_checkpoints - unknown, metric))
         return 1 if left else 0
 
     size: dict[Path, int] = {}
@@ -182,12 +207,14 @@ def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
     rows = [[p.entry.id, p.entry.status, f"{len(p.doomed)} of {len(p.decisions)}", _kept(p),
              format_size(sum(size[c.path] for c in p.doomed))] for p in plans]
     console.table(["RUN", "STATUS", "DELETE", "KEEP", "FREES"], rows,
-                  footer=f"{what}, {total} freed: deleted for good (checkpoints skip the trash)")
+                  footer=f"{what} {will(dry_run)} be deleted for good, freeing {total} "
+                         "(checkpoints skip the trash)")
     if not go_ahead(f"Delete {what} for good, freeing {total}?", dry_run, yes):
         return 1 if left else 0
 
     by_id = {p.entry.id: p for p in plans}
     deleted: list[Checkpoint] = []
+    thinned: set[str] = set()
     problems = 0
 
     def act(entry: Entry, _: str) -> bool:
@@ -214,11 +241,13 @@ def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
                 problems += 1
                 continue
             deleted.append(checkpoint)
+            thinned.add(entry.id)
         return True
 
-    done, more = each([p.entry for p in plans], act)
+    _, more = each([p.entry for p in plans], act)
     freed = format_size(sum(size[c.path] for c in deleted))
     console.info(f"deleted {plural(len(deleted), 'checkpoint')} in "
-                 f"{plural(len(done), 'run')} for good, freeing {freed}")
+                 f"{plural(len(thinned), 'run')} for good, freeing {freed}" if deleted else
+                 "deleted no checkpoints")
     return 1 if left + more + problems else 0
 
