@@ -111,3 +111,10 @@ def test_the_run_folder_itself_is_never_a_checkpoint(tmp_path: Path) -> None:
     assert [c.path for c in find(run_dir, ["**"])] == [run_dir / "checkpoints"]
     assert [c.path for c in find(run_dir, ["**/*.pt", "**/"])] == [
         run_dir / "checkpoints", run_dir / "checkpoints" / "step-7.pt"]
+
+
+def test_the_run_folders_own_files_are_never_checkpoints(tmp_path: Path) -> None:
+    for name in ("run.json", "config.yaml", "environment.json", "output.log", "metrics.jsonl",
+                 "git.patch", "configs/model.yaml", "model-3.bin"):
+        write(tmp_path / name)
+    assert [c.path.name for c in find(tmp_path, ["*", "configs/*"])] == ["model-3.bin"]

@@ -20,7 +20,20 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .project import DEFAULT_CHECKPOINT_PATTERNS, checkpoint_pattern_problem
+from .record import (
+    CONFIG_FILE,
+    CONFIGS_DIR,
+    ENVIRONMENT_FILE,
+    LOCK_FILE,
+    METRICS_FILE,
+    OUTPUT_FILE,
+    PATCH_FILE,
+    RECORD_FILE,
+)
 
+# The run folder's own files are never checkpoints, whatever a pattern matches.
+RUN_FILES = (RECORD_FILE, CONFIG_FILE, ENVIRONMENT_FILE, OUTPUT_FILE, METRICS_FILE, PATCH_FILE,
+             CONFIGS_DIR, LOCK_FILE)
 UNFINISHED_SUFFIXES = (".tmp", ".partial", "~", ".incomplete", ".lock")
 _TF_PART = re.compile(r"^(?P<prefix>.+-\d+)\.(?:index|meta|data-\d+-of-\d+)$")
 _INTEGER = re.compile(r"\d+")
@@ -70,11 +83,13 @@ def _matches(run_dir: Path, patterns: Iterable[str]) -> set[Path]:
     used (absolute, leading out with `..`, malformed: xpm.yaml refuses these) matches
     nothing; an error while reading the folders ends only that pattern's search."""
     found: set[Path] = set()
+    own = {run_dir / name for name in RUN_FILES}
     for pattern in patterns:
         if checkpoint_pattern_problem(pattern):
             continue
         try:
-            found.update(p for p in run_dir.glob(pattern) if p != run_dir)
+            found.update(p for p in run_dir.glob(pattern)
+                         if p != run_dir and p not in own and not own.intersection(p.parents))
         except (OSError, ValueError, NotImplementedError):
             continue
     return found
