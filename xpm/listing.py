@@ -30,7 +30,9 @@ from .record import ACTIVE, METRICS_FILE, RECORD_FILE
 from .store import run_names, run_numbers
 
 CACHE_DIR = ".cache"
-FORMAT = 1  # bump when RunInfo's fields change: older caches are then ignored
+# Bump when RunInfo's fields, or what counts as corrupt, change: older caches are then
+# ignored. 2: a record with a wrongly typed field is corrupt.
+FORMAT = 2
 
 Kept = tuple[int, list[int], "list[int] | None", RunInfo]
 

@@ -28,7 +28,7 @@ from tests.conftest import (
     wait_for,
     xpm_argv,
 )
-from tests.records import write_run
+from tests.records import WRONG_FIELDS, write_run, write_wrong
 from xpm import times
 from xpm.cli import main
 
@@ -225,6 +225,50 @@ def test_corrupt_folders_are_listed_not_fatal(
     problems = {r["id"]: r["problem"] for r in ls_json(capsys, "bad")}
     assert all(problems.values()) and len(problems) == 3
     assert ids(capsys, "--status", "corrupt") == ["bad/3", "bad/2", "bad/1"]
+
+
+@pytest.mark.parametrize(("fields", "field"), WRONG_FIELDS)
+def test_a_wrongly_typed_record_is_corrupt_naming_the_field(
+        project: Path, capsys: pytest.CaptureFixture[str], fields: dict[str, Any],
+        field: str) -> None:
+    write_run(project, "ok", config={"lr": 0.1})
+    write_wrong(project, "bad", fields)
+    write_run(project, "ok", config={"lr": 0.2})
+    says = f"is not a run record (`{field}` is"
+    code, out, err = ls(capsys)
+    assert code == 0, err
+    assert {r[0]: r[1] for r in table(out)[1:]} == {"ok/2": "completed", "bad/1": "corrupt",
+                                                   "ok/1": "completed"}
+    assert f"warning: bad/1 is corrupt: `{project / 'results' / 'bad' / '1' / 'run.json'}` " \
+        f"{says}" in err and err.count("\n") == 1
+    runs = {r["id"]: r for r in ls_json(capsys)}
+    assert runs["bad/1"]["status"] == "corrupt" and says in runs["bad/1"]["problem"]
+    assert runs["bad/1"]["config"] == {} and runs["bad/1"]["started"] is None
+    code, out, err = ls(capsys, "--csv")
+    assert code == 0 and {r["id"]: r["status"] for r in csv.DictReader(io.StringIO(out))} == {
+        "ok/2": "completed", "bad/1": "corrupt", "ok/1": "completed"}
+    for where in ("status=completed", "config.lr>0", "started>2000-01-01", "tag!=x"):
+        code, out, err = ls(capsys, "--json", "-w", where)
+        assert code == 0, (where, err)
+    assert ids(capsys, "--sort", "started") == ["ok/1", "ok/2", "bad/1"]
+    assert ids(capsys, "--since", "1d") == ["ok/2", "ok/1"]
+    assert ids(capsys, "--status", "corrupt") == ["bad/1"]
+
+
+def test_a_cache_from_before_wrong_types_were_corrupt_is_not_believed(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_json = write_wrong(project, "bad", {"started": 5}) / "run.json"
+    # What an earlier xpm cached for that run (its fields as they were, started 5) under
+    # the identity of its run.json: it listed the runs, then failed on them.
+    st = run_json.stat()
+    fields: list[Any] = ["completed", None, "2024-05-01T10:00:00.000+00:00", 5, None, 10.0,
+                         0, None, 1, [], None, 7, "host", "user", None, None, None, [], {}]
+    row = [1, [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns], None, fields]
+    cache = project / "results" / ".cache" / "ls" / "bad.jsonl"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"format": 1, "sections": []}) + "\n" + json.dumps(row) + "\n")
+    code, out, err = ls(capsys)
+    assert code == 0 and table(out)[1][:2] == ["bad/1", "corrupt"], err
 
 
 @pytest.mark.slow
