@@ -36,6 +36,17 @@ def test_run_names_then_numbers(project: Path) -> None:
     assert values("xpm ls c") == ["cifar"]  # ls takes names only
 
 
+def test_names_linked_to_folders_elsewhere(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "scratch" / "big").mkdir(parents=True)
+    (project / "results").mkdir()
+    (project / "results" / "big").symlink_to(tmp_path / "scratch" / "big")
+    write_run(project, "big")
+    write_run(project, "bag")
+    assert values("xpm show b") == ["bag", "big"]
+    assert values("xpm log big/") == ["big/1"]
+    assert values("xpm ls bi") == ["big"]
+
+
 def test_zsh_and_fish_describe_runs(project: Path) -> None:
     write_run(project, "mlp", status="failed")
     write_run(project, "mlp", status="running")  # this host, no lock: shown lost

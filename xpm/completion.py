@@ -32,7 +32,7 @@ def complete_names(incomplete: str) -> list[CompletionItem]:
     from .store import run_names
 
     try:
-        names = run_names(_results_dir())
+        names = run_names(_results_dir(), follow_links=True)
     except Exception:  # completion must never break the shell
         return []
     return [CompletionItem(n) for n in names if n.startswith(incomplete)]
@@ -71,14 +71,15 @@ def _complete_runs(incomplete: str) -> list[CompletionItem]:
     results = _results_dir()
     name, slash, number = incomplete.partition("/")
     if not slash:
-        items = [CompletionItem(n) for n in run_names(results) if n.startswith(name)]
+        items = [CompletionItem(n) for n in run_names(results, follow_links=True)
+                 if n.startswith(name)]
         if len(items) == 1:  # one name: offer its runs too, so that TAB goes on to NAME/N
             only = items[0].value
             refs = [RunRef(only, n, results / only / str(n))
                     for n in reversed(run_numbers(results, only))]
             return items + _described(refs)
         return items
-    if name not in run_names(results):
+    if name not in run_names(results, follow_links=True):
         return [CompletionItem(incomplete, type="dir")]
     refs = [RunRef(name, n, results / name / str(n))
             for n in reversed(run_numbers(results, name))

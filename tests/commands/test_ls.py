@@ -331,6 +331,25 @@ def test_listing_cache_never_disagrees_with_the_folders(
     assert (project / "results" / ".cache").is_dir() and ids(capsys, "-a") == ["c/1"]
 
 
+def test_runs_under_a_linked_name_folder_are_listed(
+        project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scratch = tmp_path / "scratch" / "big"
+    scratch.mkdir(parents=True)
+    (project / "results").mkdir()
+    (project / "results" / "big").symlink_to(scratch)  # runs kept on a bigger disk
+    (project / "results" / "gone").symlink_to(tmp_path / "nowhere")  # a dangling link
+    (project / "results" / "loop").symlink_to(project / "results" / "loop")
+    assert run_xpm("run", "-n", "big", "--", *child()).code == 0
+    assert (scratch / "1" / "run.json").is_file()
+    write_run(project, "small")
+    assert ids(capsys) == ["big/1", "small/1"]
+    [run] = ls_json(capsys, "big")
+    assert run["status"] == "completed" and run["path"] == str(project / "results/big/1")
+    assert ids(capsys, "b*") == ["big/1"]
+    code, out, err = ls(capsys)
+    assert code == 0 and "big/1" in out and err == ""
+
+
 def test_names_must_exist_and_be_names(project: Path) -> None:
     write_run(project, "exp")
     before = tree(project)

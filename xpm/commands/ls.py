@@ -154,7 +154,7 @@ def _names(results: Path, patterns: tuple[str, ...]) -> list[str] | None:
     """The run names the patterns select, or None for every name."""
     if not patterns:
         return None
-    available = run_names(results)
+    available = run_names(results, follow_links=True)
     chosen: dict[str, None] = {}
     for pattern in patterns:
         if "/" in pattern.rstrip("/"):
