@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from tests.conftest import (
 from tests.records import WRONG_FIELDS, write_run, write_wrong
 from xpm import times
 from xpm.cli import main
+from xpm.record import GitState
 
 LOG_METRICS = ("import xpm\nrun = xpm.current_run()\n"
                "for step in range(1, 4):\n"
@@ -405,6 +407,52 @@ def test_a_terminal_gets_a_fitted_colored_table(project: Path) -> None:
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert all(len(line) <= 70 for line in plain.splitlines())
     assert "tty/2" in plain and "tty/1" in plain
+
+
+def test_an_80_column_terminal_never_splits_ids_statuses_or_times(project: Path) -> None:
+    commit = GitState(commit="54e94ea1b2c3d4e5f60718293a4b5c6d7e8f9012", branch="main",
+                      dirty=True)
+    statuses = ["completed", "failed", "interrupted", "completed", "killed"]
+    for n, status in enumerate(statuses):
+        write_run(project, "sweep-learning-rate", status=status, git=commit,
+                  tags=("baseline", "long-run") if n % 2 else ("sweep",),
+                  config={"model": {"lr": 10 ** -n, "width": 64 * (n + 1)},
+                          "data": {"path": f"/datasets/imagenet/train-{n}", "batch": 32 * n},
+                          "optimizer": ["adam", "sgd"][n % 2], "warmup_steps": 100 * n},
+                  metrics=[{"step": 1, "loss": 1 / (n + 1), "acc": 0.5 + n / 10,
+                            "val_loss": 0.7 / (n + 1)}])
+    env = {**os.environ, "COLUMNS": "80"}
+    code, shown = run_in_pty(xpm_argv("ls"), env=env, stderr=subprocess.DEVNULL)
+    assert code == 0
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", shown.decode()).replace("\r", "").splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    header = lines[0].split()
+    assert header[:5] == ["id", "status", "started", "duration", "commit"], lines
+    for n, status in enumerate(statuses):
+        row = next(line for line in lines if line.startswith(f"sweep-learning-rate/{n + 1} "))
+        assert row.split()[1:5] == [status, "1h", "ago", "10.0s"] and " 54e94ea* " in row
+    # 5 + tags + 3 metrics + 6 config keys that differ; those that do not fit are named
+    hidden = 15 - len(header)
+    assert hidden > 0
+    note = " ".join(" ".join(lines[6:]).split())
+    assert f"{hidden} columns hidden to fit (" in note and "--columns, --json" in note
+    # Whatever is cut ends in an ellipsis; a pipe still gets every column whole.
+    assert "tags" not in header or re.search(r" baseline,(long-run|\S*…) ", lines[2])
+    result = run_xpm("ls")
+    assert len(table(result.out)[0]) == 15 and "/datasets/imagenet/train-4" in result.out
+
+
+def test_picked_columns_are_fitted_too(project: Path) -> None:
+    write_run(project, "fit", status="interrupted", config={"path": "/data/" + "x" * 80})
+    env = {**os.environ, "COLUMNS": "50"}
+    code, shown = run_in_pty(xpm_argv("ls", "--columns", "id,status,config.path,duration"),
+                             env=env, stderr=subprocess.DEVNULL)
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", shown.decode()).replace("\r", "").splitlines()
+    assert code == 0 and all(len(line) <= 50 for line in lines), lines
+    assert lines[0].split() == ["id", "status", "config.path", "duration"]
+    assert lines[1].startswith("fit/1  interrupted  /data/xx")
+    assert lines[1].rstrip().endswith("…  10.0s")
+    assert len(lines) == 2
 
 
 def test_committed_runs_show_short_commits(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
