@@ -7,6 +7,7 @@ stderr, prefixed with ``xpm:``. rich is imported only by the functions that draw
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -216,18 +217,38 @@ def fit(columns: Sequence[str], rows: Sequence[Sequence[str]], fixed: Sequence[b
 def json_array(items: Iterable[Any]) -> None:
     """A JSON array on stdout, one compact object per line, written as the items come."""
     write = sys.stdout.write
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    encode = encoder.encode  # made once
     separator = "[\n"
     for item in items:
         write(separator)
-        write(encode(item))
+        try:
+            write(encode(item))
+        except ValueError:  # a non-finite number
+            write(encode(standard(item)))
         separator = ",\n"
     write("[]\n" if separator == "[\n" else "\n]\n")
 
 
 def json_document(data: Any) -> None:
     """One JSON value on stdout, indented for people."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a non-finite number
+        text = json.dumps(standard(data), indent=2, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write(text + "\n")
+
+
+def standard(value: Any) -> Any:
+    """The value with every non-finite number as the string "inf", "-inf" or "nan": JSON
+    (RFC 8259) has no such numbers, and most readers refuse Python's `NaN`/`Infinity`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: standard(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [standard(v) for v in value]
+    return value
 
 
 def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -267,8 +267,8 @@ class Condition(NamedTuple):
         return self._same(actual)
 
     def _same(self, actual: Any) -> bool:
-        if is_number(actual) and is_number(self.value):
-            return bool(actual == self.value)
+        if is_number(actual) and is_number(self.value):  # nan=nan finds a diverged loss
+            return bool(actual == self.value) or (actual != actual and self.value != self.value)
         if isinstance(actual, tuple):
             actual = list(actual)
         if type(actual) is type(self.value) and actual == self.value:
@@ -358,7 +358,8 @@ def sort_key(field: Field) -> Callable[[RunInfo], tuple[int, Any]]:
 
 
 def order(infos: list[RunInfo], field: Field | None, reverse: bool) -> list[RunInfo]:
-    """Sorted by `field` ascending (descending with `reverse`), runs without it last.
+    """Sorted by `field` ascending (descending with `reverse`), runs without it (or with
+    nan, which has no order) last.
 
     Without a field: newest first (by start, or creation for runs not started yet), and
     `reverse` gives oldest first. Ties keep the newest-first order.
@@ -369,10 +370,14 @@ def order(infos: list[RunInfo], field: Field | None, reverse: bool) -> list[RunI
     newest_first.sort(key=_time_key, reverse=not reverse if field is None else True)
     if field is None:
         return newest_first
-    present = [i for i in newest_first if field.get(i) is not None]
-    missing = [i for i in newest_first if field.get(i) is None]
+    present = [i for i in newest_first if not _missing(field.get(i))]
+    missing = [i for i in newest_first if _missing(field.get(i))]
     present.sort(key=sort_key(field), reverse=reverse)
     return present + missing
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (type(value) is float and value != value)  # None or nan
 
 
 def _run_number(info: RunInfo) -> int:

@@ -195,6 +195,40 @@ def test_sorting(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert ids(capsys, "--sort", "started") == ["s/1", "s/2", "s/3"]
 
 
+def strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: NaN and Infinity are not numbers there."""
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_numbers_are_standard_in_json_and_csv(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    start = times.now() - timedelta(hours=5)
+    for n, loss in enumerate((0.5, float("nan"), float("inf"), float("-inf"))):
+        write_run(project, "d", metrics=[{"step": 1, "loss": 1.0}, {"step": 2, "loss": loss}],
+                  config={"clip": float("inf") if n == 2 else 1.0},
+                  started=start + timedelta(minutes=n))
+    code, out, err = ls(capsys, "--json")
+    assert code == 0, err
+    runs = {r["id"]: r for r in strict_json(out)}
+    assert [runs[f"d/{n}"]["metrics"]["loss"] for n in (1, 2, 3, 4)] == [0.5, "nan", "inf",
+                                                                         "-inf"]
+    assert runs["d/3"]["config"] == {"clip": "inf", "seed": 7}
+    code, out, _ = ls(capsys, "--csv", "--columns", "id,metrics.loss,config.clip")
+    assert out.splitlines() == ["id,metrics.loss,config.clip", "d/4,-inf,1.0", "d/3,inf,inf",
+                                "d/2,nan,1.0", "d/1,0.5,1.0"]
+    rows = {r[0]: r for r in table(ls(capsys)[1])}
+    assert rows["d/2"][4] == "nan" and rows["d/3"][4] == "inf" and rows["d/4"][4] == "-inf"
+    # nan has no order: it sorts with the runs that lack the metric, last either way
+    assert ids(capsys, "--sort", "metrics.loss") == ["d/4", "d/1", "d/3", "d/2"]
+    assert ids(capsys, "--sort", "metrics.loss", "-r") == ["d/3", "d/1", "d/4", "d/2"]
+    assert ids(capsys, "-w", "metrics.loss=nan") == ["d/2"]
+    assert ids(capsys, "-w", "metrics.loss>100") == ["d/3"]
+    assert ids(capsys, "-w", "config.clip=inf") == ["d/3"]
+
+
 def test_relative_times_and_durations(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_run(project, "t", started=times.now() - timedelta(hours=3, minutes=1), duration=125)
     write_run(project, "t", started=times.now() - timedelta(days=40), duration=3 * 86400)

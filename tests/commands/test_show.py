@@ -69,6 +69,34 @@ def test_show_everything_about_a_real_run(repo: Path, capsys: pytest.CaptureFixt
         assert expected in text, expected
 
 
+DIVERGES = """
+import xpm
+run = xpm.current_run()
+for step, loss in enumerate([1.0, 0.5, float("inf"), float("nan")], 1):
+    run.log(step=step, loss=loss, grad=float("nan"), acc=step / 10)
+"""
+
+
+def test_non_finite_metrics_are_shown(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_xpm("run", "-n", "d", "--", sys.executable, "-c", DIVERGES)
+    assert result.code == 0, result
+    assert main(["show", "d", "--json"]) == 0
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    facts = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert facts["metrics"] == {
+        "loss": {"last": "nan", "min": 0.5, "max": "inf", "samples": 4, "last_step": 4},
+        "grad": {"last": "nan", "min": "nan", "max": "nan", "samples": 4, "last_step": 4},
+        "acc": {"last": 0.4, "min": 0.1, "max": 0.4, "samples": 4, "last_step": 4},
+    }
+    assert main(["show", "d"]) == 0
+    text = capsys.readouterr().out
+    assert "\n  loss  last nan  min 0.5  max inf  (4 values, last at step 4)\n" in text
+    assert "\n  grad  last nan  min nan  max nan  (4 values, last at step 4)\n" in text
+
+
 def test_run_references(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(3):
         write_run(project, "r")

@@ -27,7 +27,7 @@ def show(run: str, as_json: bool) -> int:
     record = entry.record
     run_dir = ref.path
     checkpoints = find(run_dir, project.settings.checkpoints)
-    summary = metrics.summarize(metrics.read(run_dir))
+    summary = metrics.summarize(metrics.read(run_dir), non_finite=True)
     output = run_dir / OUTPUT_FILE
     tail = last_lines(output, LAST_LINES)
     facts: dict[str, Any] = {
