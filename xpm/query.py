@@ -34,6 +34,7 @@ OPERATORS = ("!=", "<=", ">=", "==", "!~", "=", "<", ">", "~")
 FIELD_HELP = ("id, name, number, status, started, ended, duration, exit_code, tags, note, "
               "seed, host, git.commit, git.dirty, config.KEY or metrics.NAME")
 
+_OPERATOR_CHARS = "=!<>~"
 _CONDITION = re.compile(r"^\s*(?P<field>[^=!<>~]*?)\s*(?P<op>!=|<=|>=|==|!~|=|<|>|~)"
                         r"\s*(?P<value>.*?)\s*$", re.S)
 
@@ -285,10 +286,18 @@ class Condition(NamedTuple):
         elif is_number(actual) and is_number(self.value):
             left, right = actual, self.value
         elif isinstance(actual, str) and not is_number(self.value):
-            left, right = actual, self.raw
+            left, right = actual, self.value if isinstance(self.value, str) else self.raw
         else:
             return False
         return bool(_ORDER[self.op](left, right))
+
+
+def _one_operator(op: str, value: str) -> str:
+    """`<` and `<3` → `<3`; `=` and `>3` → `>=3`: the operator and value likely meant."""
+    for guess in (op + value[0], value[0] + op):
+        if guess in OPERATORS:
+            return guess + value[1:].lstrip(_OPERATOR_CHARS)
+    return op + value.lstrip(_OPERATOR_CHARS)
 
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
@@ -314,6 +323,14 @@ def parse_condition(text: str, statuses: tuple[str, ...] = ()) -> Condition:
     op = "=" if match.group("op") == "==" else match.group("op")
     raw = match.group("value")
     field = parse_field(match.group("field"), f"--where `{text}`")
+    name = match.group("field")
+    if op not in ("~", "!~") and raw and raw[0] in _OPERATOR_CHARS:  # config.lr<<3, lr=>3
+        raise UsageError(f"--where `{text}`: the value `{raw}` begins with an operator; did "
+                         f"you mean --where '{name}{_one_operator(op, raw)}'? (Quote a value "
+                         f"that does begin with `{raw[0]}` as JSON text: {name}{op}\"{raw}\")")
+    if op in ("<", "<=", ">", ">=") and not raw:
+        raise UsageError(f"--where `{text}` has no value after `{op}`; e.g. --where "
+                         f"'{name}{op}0.01'")
     value = parse_value(raw)
     pattern = None
     moment = None

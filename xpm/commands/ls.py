@@ -136,6 +136,9 @@ def _drain(runs: list[RunInfo]) -> Iterator[RunInfo]:
 
 def _statuses(given: tuple[str, ...]) -> set[str]:
     wanted = {s.strip() for text in given for s in text.split(",") if s.strip()}
+    if given and not wanted:
+        raise UsageError(f"--status `{given[0]}` names no status; use one or more of "
+                         f"{', '.join(ALL_STATUSES)} (comma-separated)")
     unknown = sorted(wanted - set(ALL_STATUSES))
     if unknown:
         raise UsageError(f"--status `{unknown[0]}` is not a status; use one or more of "
