@@ -60,3 +60,39 @@ def write_run(
     if output is not None:
         (ref.path / OUTPUT_FILE).write_bytes(output)
     return ref.path
+
+
+# run.json fields of the wrong type, and the field each problem names.
+WRONG_FIELDS = [
+    ({"config": [1]}, "config"),
+    ({"git": "x"}, "git"),
+    ({"git": {"commit": 5, "branch": "main", "dirty": False}}, "git.commit"),
+    ({"git": {"commit": "abc", "branch": "main", "dirty": "yes"}}, "git.dirty"),
+    ({"started": 5}, "started"),
+    ({"started": "garbage"}, "started"),
+    ({"started": "2024-05-01T10:00:00"}, "started"),  # no timezone
+    ({"ended": ["2024"]}, "ended"),
+    ({"created": None}, "created"),
+    ({"duration": "x"}, "duration"),
+    ({"exit_code": "0"}, "exit_code"),
+    ({"seed": 1.5}, "seed"),
+    ({"tags": "abc"}, "tags"),
+    ({"tags": [1]}, "tags"),
+    ({"note": 5}, "note"),
+    ({"host": ["a"]}, "host"),
+    ({"command": "python train.py"}, "command"),
+    ({"attempts": [5]}, "attempts[0]"),
+    ({"attempts": [{"number": 1, "kind": "start", "pid": 1}]}, "attempts[0].started"),
+    ({"heartbeat": 5}, "heartbeat"),
+    ({"status": "running", "heartbeat": "soon"}, "heartbeat"),  # what liveness reads
+    ({"duration": float("nan")}, "duration"),
+]
+
+
+def write_wrong(project: Path, name: str, fields: dict[str, Any]) -> Path:
+    """A run folder whose run.json is valid JSON with some fields replaced."""
+    run_dir = write_run(project, name)
+    data = json.loads((run_dir / "run.json").read_text())
+    data.update(fields)
+    (run_dir / "run.json").write_text(json.dumps(data))
+    return run_dir

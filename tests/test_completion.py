@@ -36,6 +36,61 @@ def test_run_names_then_numbers(project: Path) -> None:
     assert values("xpm ls c") == ["cifar"]  # ls takes names only
 
 
+def test_names_linked_to_folders_elsewhere(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "scratch" / "big").mkdir(parents=True)
+    (project / "results").mkdir()
+    (project / "results" / "big").symlink_to(tmp_path / "scratch" / "big")
+    write_run(project, "big")
+    write_run(project, "bag")
+    assert values("xpm show b") == ["bag", "big"]
+    assert values("xpm log big/") == ["big/1"]
+    assert values("xpm ls bi") == ["big"]
+
+
+def test_diff_resume_and_clean_complete_runs(project: Path, tmp_path: Path) -> None:
+    for _ in range(2):
+        write_run(project, "mnist")
+    write_run(project, "mlp", status="failed")
+    assert values("xpm diff mnist/1 mn") == ["mnist", "mnist/2", "mnist/1"]
+    assert values("xpm diff --code mnist/") == ["mnist/2", "mnist/1"]
+    assert values("xpm resume ml") == ["mlp", "mlp/1"]
+    assert values("xpm resume mnist/2") == ["mnist/2"]
+    assert values("xpm clean m") == ["mlp", "mnist"]
+    assert values("xpm clean --keep-last 1 mnist/") == ["mnist/2", "mnist/1"]
+    assert values("xpm clean --checkpoints --keep 1 mnist/1") == ["mnist/1"]
+    (tmp_path / "scratch" / "big").mkdir(parents=True)
+    (project / "results" / "big").symlink_to(tmp_path / "scratch" / "big")
+    write_run(project, "big")
+    assert values("xpm show b") == ["big", "big/1"]
+    assert values("xpm clean b") == []  # clean leaves runs behind links alone
+
+
+def test_clean_completes_the_statuses_it_takes(project: Path) -> None:
+    assert values("xpm clean --status fa") == ["failed"]
+    assert values("xpm clean --status c") == ["completed"]  # never `corrupt`
+    assert values("xpm clean --status failed,k") == ["failed,killed"]
+    assert values("xpm clean --status failed,lost,") == [
+        "failed,lost,queued", "failed,lost,running", "failed,lost,completed",
+        "failed,lost,interrupted", "failed,lost,killed"]
+    assert values("xpm ls --status c") == ["completed", "corrupt"]
+
+
+def test_restore_completes_the_runs_in_the_trash(project: Path) -> None:
+    write_run(project, "mlp", status="failed")
+    write_run(project, "mlp", status="failed")
+    write_run(project, "cnn", status="killed")
+    write_run(project, "kept")
+    assert run_xpm("clean", "-y").code == 0
+    assert values("xpm restore ") == ["cnn", "mlp"]
+    assert values("xpm restore m") == ["mlp", "mlp/2", "mlp/1"]
+    assert values("xpm restore mlp/1 mlp/") == ["mlp/2", "mlp/1"]
+    assert values("xpm restore k") == []  # not in the trash
+    assert complete("fish", "xpm restore cnn/") == ["plain,cnn/1\tkilled, 1h ago"]
+    assert values("xpm clean --empty-trash c") == ["cnn", "cnn/1"]
+    assert values("xpm clean c") == ["cnn"]  # the name stays, its run is in the trash
+    assert values("xpm clean k") == ["kept", "kept/1"]
+
+
 def test_zsh_and_fish_describe_runs(project: Path) -> None:
     write_run(project, "mlp", status="failed")
     write_run(project, "mlp", status="running")  # this host, no lock: shown lost

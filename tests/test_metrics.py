@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from xpm.metrics import last_values, tail_values
+from xpm.metrics import MetricSummary, last_values, summarize, tail_values
 
 
 def write(run_dir: Path, rows: list[dict[str, Any]], tail: str = "") -> None:
@@ -100,3 +100,14 @@ def test_agrees_with_a_full_parse_of_the_block(tmp_path: Path, seed: int) -> Non
         write(tmp_path, rows, tail)
         window = rng.choice([40, 300, 1000, 4096, 100_000])
         assert tail_values(tmp_path, window) == expected(tmp_path, window), (trial, window)
+
+
+def test_summaries_of_non_finite_values() -> None:
+    nan, inf = float("nan"), float("inf")
+    rows = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": nan}, {"step": 3, "loss": -inf},
+            {"step": 4, "loss": 1.0}, {"step": 5, "loss": nan}]
+    assert summarize(rows) == {"loss": MetricSummary(1.0, 1.0, 2.0, 2, 4)}  # finite only
+    [(last, least, most, samples, step)] = summarize(rows, non_finite=True).values()
+    assert last != last and (least, most, samples, step) == (-inf, 2.0, 5, 5)
+    [summary] = summarize([{"g": nan}, {"g": nan}], non_finite=True).values()
+    assert all(v != v for v in summary[:3]) and summary.samples == 2

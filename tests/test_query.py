@@ -76,6 +76,22 @@ def test_a_number_never_orders_against_text() -> None:
     assert matches("config.version=1.10", info(config={"version": "1.10"}))
 
 
+def test_a_value_beginning_with_an_operator_is_written_as_json_text() -> None:
+    run = info(config={"token": "<pad>", "op": "=", "expr": ">=1"})
+    assert matches('config.token="<pad>"', run) and not matches('config.token!="<pad>"', run)
+    assert matches('config.op="="', run)
+    assert matches('config.expr<">=2"', run) and not matches('config.expr>">=2"', run)
+    assert matches("config.token~^<pa", run)  # a regular expression is taken as it is
+    assert matches("config.op~=", run)
+
+
+def test_nan_equals_nan() -> None:
+    run = info(metrics={"loss": float("nan"), "acc": float("inf")})
+    assert matches("metrics.loss=nan", run) and not matches("metrics.loss!=nan", run)
+    assert matches("metrics.acc=inf", run) and not matches("metrics.acc=nan", run)
+    assert not matches("metrics.loss<1", run) and not matches("metrics.loss>1", run)
+
+
 def test_times_compare_as_times() -> None:
     run = info(started="2024-05-01T12:00:00.000+02:00")
     assert matches("started>2024-05-01T09:59+00:00", run)
@@ -95,6 +111,14 @@ def test_times_compare_as_times() -> None:
     ("tags<3", "tags compare only with"),
     ("started>yesterday", "is not a date or time"),
     ("config.a[x]=1", "malformed index"),
+    ("config.lr<<3", "the value `<3` begins with an operator; did you mean --where "
+                     "'config.lr<3'?"),
+    ("config.lr=>3", "did you mean --where 'config.lr>=3'?"),
+    ("config.lr=<3", "did you mean --where 'config.lr<=3'?"),
+    ("config.lr!==3", "did you mean --where 'config.lr!=3'?"),
+    ("config.lr>=<1", "did you mean --where 'config.lr>=1'?"),
+    ("config.lr<", "has no value after `<`"),
+    ("config.lr>= ", "has no value after `>=`"),
 ])
 def test_malformed_conditions_are_usage_errors(text: str, says: str) -> None:
     with pytest.raises(UsageError, match=r"--where `.*`") as caught:

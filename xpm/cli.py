@@ -38,6 +38,47 @@ def _command_after_dashes(given: tuple[str, ...] = ()) -> tuple[str, ...]:
     return given + after
 
 
+def _complete_run(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from .completion import complete_runs
+
+    return complete_runs(incomplete)
+
+
+def _complete_name(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from .completion import complete_names
+
+    return complete_names(incomplete)
+
+
+def _complete_status(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from .completion import complete_statuses
+
+    return complete_statuses(incomplete)
+
+
+def _complete_clean_target(ctx: click.Context, param: click.Parameter, incomplete: str
+                           ) -> list[Any]:
+    """Runs and names clean takes: not through links; in the trash with --empty-trash."""
+    from .completion import complete_runs
+
+    return complete_runs(incomplete, trash=bool(ctx.params.get("empty_trash")),
+                         follow_links=False)
+
+
+def _complete_clean_status(ctx: click.Context, param: click.Parameter, incomplete: str
+                           ) -> list[Any]:
+    from .completion import complete_statuses
+
+    return complete_statuses(incomplete, corrupt=False)
+
+
+def _complete_trashed(ctx: click.Context, param: click.Parameter, incomplete: str
+                      ) -> list[Any]:
+    from .completion import complete_runs
+
+    return complete_runs(incomplete, trash=True)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="xpm")
 def cli() -> None:
@@ -88,7 +129,7 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
 
 
 @cli.command(cls=WithCommand, context_settings=CONTEXT)
-@click.argument("run", required=False)
+@click.argument("run", required=False, shell_complete=_complete_run)
 @click.option("--force", is_flag=True, help="Resume a completed (or queued) run too.")
 def resume(run: str | None, force: bool) -> int:
     """Continue RUN (default: the latest started) from its newest checkpoint.
@@ -104,8 +145,8 @@ def resume(run: str | None, force: bool) -> int:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("runs", nargs=-1, metavar="[RUN|NAME]...")
-@click.option("--status", metavar="S,...",
+@click.argument("runs", nargs=-1, metavar="[RUN|NAME]...", shell_complete=_complete_clean_target)
+@click.option("--status", metavar="S,...", shell_complete=_complete_clean_status,
               help="Take runs with these statuses (default: failed,lost,interrupted,killed).")
 @click.option("--keep-last", type=int, metavar="K", help="Keep the K newest runs of each name.")
 @click.option("--older-than", metavar="AGE", help="Take runs that ended at least AGE ago "
@@ -147,7 +188,7 @@ def clean(runs: tuple[str, ...], status: str | None, keep_last: int | None,
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("runs", nargs=-1, metavar="[RUN]...")
+@click.argument("runs", nargs=-1, metavar="[RUN]...", shell_complete=_complete_trashed)
 def restore(runs: tuple[str, ...]) -> int:
     """Put runs back from results/.trash; with no RUN, list what the trash holds."""
     from .commands.restore import restore as command
@@ -156,7 +197,7 @@ def restore(runs: tuple[str, ...]) -> int:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("runs", nargs=-1, metavar="RUN RUN [RUN]...")
+@click.argument("runs", nargs=-1, metavar="RUN RUN [RUN]...", shell_complete=_complete_run)
 @click.option("--code", is_flag=True,
               help="Also compare the runs' code: commit + git.patch of each, as a patch.")
 @click.option("--all", "everything", is_flag=True,
@@ -182,24 +223,6 @@ def diff(runs: tuple[str, ...], code: bool, everything: bool, as_json: bool, exi
 
     return command(runs, code=code, everything=everything, as_json=as_json,
                    exit_code=exit_code, only=only, tolerance=tolerance)
-
-
-def _complete_run(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    from .completion import complete_runs
-
-    return complete_runs(incomplete)
-
-
-def _complete_name(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    from .completion import complete_names
-
-    return complete_names(incomplete)
-
-
-def _complete_status(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    from .completion import complete_statuses
-
-    return complete_statuses(incomplete)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -1,4 +1,5 @@
-"""Shell completion of run references: names, `NAME/N`, and folder paths.
+"""Shell completion of run references: names, `NAME/N`, and folder paths; of the runs in
+the trash for `xpm restore`; and of statuses.
 
 click calls these while the shell asks for candidates (`_XPM_COMPLETE=bash_complete`),
 so they read only folder names (plus, for a few candidates, each run's status for zsh's
@@ -32,14 +33,15 @@ def complete_names(incomplete: str) -> list[CompletionItem]:
     from .store import run_names
 
     try:
-        names = run_names(_results_dir())
+        names = run_names(_results_dir(), follow_links=True)
     except Exception:  # completion must never break the shell
         return []
     return [CompletionItem(n) for n in names if n.startswith(incomplete)]
 
 
-def complete_statuses(incomplete: str) -> list[CompletionItem]:
-    """Statuses for `--status`, after any already typed (`failed,lo` → `failed,lost`)."""
+def complete_statuses(incomplete: str, corrupt: bool = True) -> list[CompletionItem]:
+    """Statuses for `--status`, after any already typed (`failed,lo` → `failed,lost`);
+    `corrupt` among them when the command takes it (`ls` does, `clean` does not)."""
     from click.shell_completion import CompletionItem
 
     from .catalog import CORRUPT
@@ -47,41 +49,52 @@ def complete_statuses(incomplete: str) -> list[CompletionItem]:
 
     done, _, last = incomplete.rpartition(",")
     prefix = f"{done}," if done else ""
-    return [CompletionItem(prefix + s) for s in (*STATUSES, CORRUPT) if s.startswith(last)]
+    typed = {s.strip().lower() for s in done.split(",")}
+    offered = (*STATUSES, CORRUPT) if corrupt else STATUSES
+    return [CompletionItem(prefix + s) for s in offered
+            if s.startswith(last.lower()) and s not in typed]
 
 
-def complete_runs(incomplete: str) -> list[CompletionItem]:
+def complete_runs(incomplete: str, trash: bool = False, follow_links: bool = True
+                  ) -> list[CompletionItem]:
     """Names (a name alone means its newest run), then `NAME/N` once a `/` is typed;
-    paths when the text looks like one."""
+    paths when the text looks like one. With `trash`, the runs in results/.trash (what
+    `xpm restore` and `xpm clean --empty-trash` take). Without `follow_links`, names that
+    are symbolic links are left out (`xpm clean` leaves their runs alone)."""
     from click.shell_completion import CompletionItem
 
     if incomplete.startswith((".", "/", "~")) or incomplete.count("/") > 1:
         return [CompletionItem(incomplete, type="dir")]
     try:
-        return _complete_runs(incomplete)
+        root = _results_dir()
+        if trash:
+            from .store import TRASH_DIR
+
+            root, follow_links = root / TRASH_DIR, False
+        return _complete_runs(incomplete, root, follow_links)
     except Exception:  # completion must never break the shell
         return []
 
 
-def _complete_runs(incomplete: str) -> list[CompletionItem]:
+def _complete_runs(incomplete: str, root: Path, follow_links: bool) -> list[CompletionItem]:
     from click.shell_completion import CompletionItem
 
     from .store import RunRef, run_names, run_numbers
 
-    results = _results_dir()
+    names = run_names(root, follow_links)
     name, slash, number = incomplete.partition("/")
     if not slash:
-        items = [CompletionItem(n) for n in run_names(results) if n.startswith(name)]
+        items = [CompletionItem(n) for n in names if n.startswith(name)]
         if len(items) == 1:  # one name: offer its runs too, so that TAB goes on to NAME/N
             only = items[0].value
-            refs = [RunRef(only, n, results / only / str(n))
-                    for n in reversed(run_numbers(results, only))]
+            refs = [RunRef(only, n, root / only / str(n))
+                    for n in reversed(run_numbers(root, only))]
             return items + _described(refs)
         return items
-    if name not in run_names(results):
+    if name not in names:
         return [CompletionItem(incomplete, type="dir")]
-    refs = [RunRef(name, n, results / name / str(n))
-            for n in reversed(run_numbers(results, name))
+    refs = [RunRef(name, n, root / name / str(n))
+            for n in reversed(run_numbers(root, name))
             if str(n).startswith(number)]
     return _described(refs)
 

@@ -7,6 +7,7 @@ stderr, prefixed with ``xpm:``. rich is imported only by the functions that draw
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -106,6 +107,8 @@ def rich_console(stderr: bool = False) -> Console:
 
 
 RICH_ROWS = 2000  # above this, rich's layout takes seconds: a terminal gets plain rows too
+GAP = 2  # between two columns of a table
+CUT_MIN = 10  # a cut column keeps at least this many characters (and its whole header)
 
 
 def table(
@@ -113,37 +116,59 @@ def table(
     rows: Sequence[Sequence[str]],
     styles: Sequence[Sequence[str | None]] | None = None,
     footer: str | None = None,
+    fixed: Sequence[bool] | None = None,
+    hidden_hint: str | None = None,
 ) -> None:
     """A table fitted to the terminal, or plain tab-free aligned rows for a pipe.
 
     Plain rows are written as they are laid out (memory stays that of `rows`); on a
-    terminal they keep their styles as colors.
+    terminal they keep their styles as colors. With `fixed` (a flag a column), a terminal
+    never cuts the fixed columns (ids, statuses, times) and cuts the others with an
+    ellipsis; columns that do not fit are hidden (see `fit`), a line under the table
+    naming them and saying `hidden_hint` (how to see them). Without it, rich folds every
+    column.
     """
     if stdout_is_terminal() and len(rows) <= RICH_ROWS:
         from rich.table import Table
         from rich.text import Text
 
-        t = Table(box=None, pad_edge=False, header_style="bold")
-        for c in columns:
-            t.add_column(c, overflow="fold")
-        for i, row in enumerate(rows):
-            row_styles = styles[i] if styles else [None] * len(row)
-            t.add_row(*(Text(v, style=s or "") for v, s in zip(row, row_styles, strict=True)))
         console = rich_console()
+        widths: list[int | None] = [None] * len(columns)
+        shown = list(range(len(columns)))
+        if fixed is not None:
+            widths = fit(columns, rows, fixed, console.width)
+            shown = [i for i, w in enumerate(widths) if w is not None]
+        t = Table(box=None, pad_edge=False, header_style="bold")
+        for i in shown:
+            if fixed is None:
+                t.add_column(columns[i], overflow="fold")
+            elif fixed[i]:
+                t.add_column(columns[i], no_wrap=True, overflow="ellipsis")
+            else:
+                t.add_column(columns[i], no_wrap=True, overflow="ellipsis", width=widths[i])
+        for n, row in enumerate(rows):
+            row_styles = styles[n] if styles else [None] * len(row)
+            t.add_row(*(Text(row[i], style=row_styles[i] or "") for i in shown))
         console.print(t)
+        hidden = [c for c, w in zip(columns, widths, strict=True) if fixed and w is None]
+        if hidden:
+            names = ", ".join(hidden[:3]) + (", …" if len(hidden) > 3 else "")
+            console.print(f"{len(hidden)} column{'s' if len(hidden) != 1 else ''} hidden to "
+                          f"fit ({names})" + (f"; {hidden_hint}" if hidden_hint else ""),
+                          style="dim")
         if footer:
             console.print(footer, style="dim")
         return
-    widths = [len(c) for c in columns]
+    sizes = [len(c) for c in columns]
     for row in rows:
         for i, v in enumerate(row):
-            if len(v) > widths[i]:
-                widths[i] = len(v)
+            if len(v) > sizes[i]:
+                sizes[i] = len(v)
     color = bool(styles) and _use_color(sys.stdout)
     write = sys.stdout.write
-    write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    write("  ".join(c.ljust(w) for c, w in zip(columns, sizes, strict=True)).rstrip() + "\n")
     for n, row in enumerate(rows):
-        cells = [v.ljust(w) for v, w in zip(row, widths, strict=True)]
+        cells = [v.ljust(w) for v, w in zip(row, sizes, strict=True)]
         if color:
             assert styles is not None
             cells = [f"\x1b[{_ANSI[s]}m{c}\x1b[0m" if s in _ANSI else c
@@ -153,21 +178,77 @@ def table(
         info(footer)
 
 
+def fit(columns: Sequence[str], rows: Sequence[Sequence[str]], fixed: Sequence[bool],
+        width: int) -> list[int | None]:
+    """Each column's width in a table `width` characters wide, None for a hidden one.
+
+    Fixed columns are whole or hidden: from left to right, each is shown while it fits
+    (the first of them always). Then the others, from left to right, each while at least
+    CUT_MIN characters of it (its whole header, or all of it when narrower) fit. The room
+    left is shared among those cut, the least cut first, so that as many as can are whole.
+    """
+    from rich.cells import cell_len
+
+    natural = [cell_len(c) for c in columns]
+    for row in rows:
+        for i, cell in enumerate(row):
+            size = cell_len(cell)
+            if size > natural[i]:
+                natural[i] = size
+    least = [n if fixed[i] else min(n, max(cell_len(columns[i]), CUT_MIN))
+             for i, n in enumerate(natural)]
+    widths: list[int | None] = [None] * len(columns)
+    empty = width + GAP  # each column shown takes its width and a gap; the first, no gap
+    room = empty
+    for is_fixed in (True, False):
+        for i, n in enumerate(least):
+            if fixed[i] == is_fixed and (n + GAP <= room or room == empty):
+                widths[i] = n
+                room -= n + GAP
+    cut = sorted((i for i, w in enumerate(widths) if w is not None and w < natural[i]),
+                 key=lambda i: natural[i] - least[i])
+    for k, i in enumerate(cut):
+        more = min(natural[i] - least[i], max(room, 0) // (len(cut) - k))
+        widths[i] = least[i] + more
+        room -= more
+    return widths
+
+
 def json_array(items: Iterable[Any]) -> None:
     """A JSON array on stdout, one compact object per line, written as the items come."""
     write = sys.stdout.write
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    encode = encoder.encode  # made once
     separator = "[\n"
     for item in items:
         write(separator)
-        write(encode(item))
+        try:
+            write(encode(item))
+        except ValueError:  # a non-finite number
+            write(encode(standard(item)))
         separator = ",\n"
     write("[]\n" if separator == "[\n" else "\n]\n")
 
 
 def json_document(data: Any) -> None:
     """One JSON value on stdout, indented for people."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a non-finite number
+        text = json.dumps(standard(data), indent=2, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write(text + "\n")
+
+
+def standard(value: Any) -> Any:
+    """The value with every non-finite number as the string "inf", "-inf" or "nan": JSON
+    (RFC 8259) has no such numbers, and most readers refuse Python's `NaN`/`Infinity`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: standard(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [standard(v) for v in value]
+    return value
 
 
 def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -30,15 +30,18 @@ from .record import ACTIVE, METRICS_FILE, RECORD_FILE
 from .store import run_names, run_numbers
 
 CACHE_DIR = ".cache"
-FORMAT = 1  # bump when RunInfo's fields change: older caches are then ignored
+# Bump when RunInfo's fields, or what counts as corrupt, change: older caches are then
+# ignored. 2: a record with a wrongly typed field is corrupt.
+FORMAT = 2
 
 Kept = tuple[int, list[int], "list[int] | None", RunInfo]
 
 
 def infos(results_dir: Path, names: list[str] | None = None) -> Iterator[RunInfo]:
-    """Every run in the tree (or of `names`), by name then number, metrics included."""
+    """Every run in the tree (or of `names`), by name then number, metrics included; a
+    name that is a link to a folder elsewhere (results/big -> /scratch/big) included."""
     shared: dict[Any, Any] = {}  # one object for equal values met in many runs (memory)
-    for name in names if names is not None else run_names(results_dir):
+    for name in names if names is not None else run_names(results_dir, follow_links=True):
         yield from _infos_of(results_dir, name, shared)
 
 

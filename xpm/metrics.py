@@ -43,10 +43,10 @@ def read(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any, non_finite: bool = False) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if non_finite or math.isfinite(value) else None
 
 
 def last_values(run_dir: Path) -> dict[str, Any]:
@@ -133,19 +133,24 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return row if isinstance(row, dict) else None
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, MetricSummary]:
-    """Last, min, max and number of samples of each numeric metric."""
+def summarize(rows: list[dict[str, Any]], non_finite: bool = False
+              ) -> dict[str, MetricSummary]:
+    """Last, min, max and number of samples of each numeric metric (finite values only).
+
+    With `non_finite`, inf, -inf and nan count too (a loss that diverged): the last value
+    may be one of them, min and max pass over nan (nan when every value is nan)."""
     out: dict[str, MetricSummary] = {}
     for row in rows:
         step = row.get("step") if isinstance(row.get("step"), int) else None
         for key, value in row.items():
-            number = _number(value)
+            number = _number(value, non_finite)
             if key in RESERVED or number is None:
                 continue
             seen = out.get(key)
             if seen is None:
                 out[key] = MetricSummary(number, number, number, 1, step)
             else:
-                out[key] = MetricSummary(number, min(seen.min, number), max(seen.max, number),
-                                         seen.samples + 1, step)
+                least = number if seen.min != seen.min or number < seen.min else seen.min
+                most = number if seen.max != seen.max or number > seen.max else seen.max
+                out[key] = MetricSummary(number, least, most, seen.samples + 1, step)
     return out

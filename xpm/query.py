@@ -34,6 +34,7 @@ OPERATORS = ("!=", "<=", ">=", "==", "!~", "=", "<", ">", "~")
 FIELD_HELP = ("id, name, number, status, started, ended, duration, exit_code, tags, note, "
               "seed, host, git.commit, git.dirty, config.KEY or metrics.NAME")
 
+_OPERATOR_CHARS = "=!<>~"
 _CONDITION = re.compile(r"^\s*(?P<field>[^=!<>~]*?)\s*(?P<op>!=|<=|>=|==|!~|=|<|>|~)"
                         r"\s*(?P<value>.*?)\s*$", re.S)
 
@@ -267,8 +268,8 @@ class Condition(NamedTuple):
         return self._same(actual)
 
     def _same(self, actual: Any) -> bool:
-        if is_number(actual) and is_number(self.value):
-            return bool(actual == self.value)
+        if is_number(actual) and is_number(self.value):  # nan=nan finds a diverged loss
+            return bool(actual == self.value) or (actual != actual and self.value != self.value)
         if isinstance(actual, tuple):
             actual = list(actual)
         if type(actual) is type(self.value) and actual == self.value:
@@ -285,10 +286,18 @@ class Condition(NamedTuple):
         elif is_number(actual) and is_number(self.value):
             left, right = actual, self.value
         elif isinstance(actual, str) and not is_number(self.value):
-            left, right = actual, self.raw
+            left, right = actual, self.value if isinstance(self.value, str) else self.raw
         else:
             return False
         return bool(_ORDER[self.op](left, right))
+
+
+def _one_operator(op: str, value: str) -> str:
+    """`<` and `<3` → `<3`; `=` and `>3` → `>=3`: the operator and value likely meant."""
+    for guess in (op + value[0], value[0] + op):
+        if guess in OPERATORS:
+            return guess + value[1:].lstrip(_OPERATOR_CHARS)
+    return op + value.lstrip(_OPERATOR_CHARS)
 
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
@@ -314,6 +323,14 @@ def parse_condition(text: str, statuses: tuple[str, ...] = ()) -> Condition:
     op = "=" if match.group("op") == "==" else match.group("op")
     raw = match.group("value")
     field = parse_field(match.group("field"), f"--where `{text}`")
+    name = match.group("field")
+    if op not in ("~", "!~") and raw and raw[0] in _OPERATOR_CHARS:  # config.lr<<3, lr=>3
+        raise UsageError(f"--where `{text}`: the value `{raw}` begins with an operator; did "
+                         f"you mean --where '{name}{_one_operator(op, raw)}'? (Quote a value "
+                         f"that does begin with `{raw[0]}` as JSON text: {name}{op}\"{raw}\")")
+    if op in ("<", "<=", ">", ">=") and not raw:
+        raise UsageError(f"--where `{text}` has no value after `{op}`; e.g. --where "
+                         f"'{name}{op}0.01'")
     value = parse_value(raw)
     pattern = None
     moment = None
@@ -358,7 +375,8 @@ def sort_key(field: Field) -> Callable[[RunInfo], tuple[int, Any]]:
 
 
 def order(infos: list[RunInfo], field: Field | None, reverse: bool) -> list[RunInfo]:
-    """Sorted by `field` ascending (descending with `reverse`), runs without it last.
+    """Sorted by `field` ascending (descending with `reverse`), runs without it (or with
+    nan, which has no order) last.
 
     Without a field: newest first (by start, or creation for runs not started yet), and
     `reverse` gives oldest first. Ties keep the newest-first order.
@@ -369,10 +387,14 @@ def order(infos: list[RunInfo], field: Field | None, reverse: bool) -> list[RunI
     newest_first.sort(key=_time_key, reverse=not reverse if field is None else True)
     if field is None:
         return newest_first
-    present = [i for i in newest_first if field.get(i) is not None]
-    missing = [i for i in newest_first if field.get(i) is None]
+    present = [i for i in newest_first if not _missing(field.get(i))]
+    missing = [i for i in newest_first if _missing(field.get(i))]
     present.sort(key=sort_key(field), reverse=reverse)
     return present + missing
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (type(value) is float and value != value)  # None or nan
 
 
 def _run_number(info: RunInfo) -> int:

@@ -115,15 +115,25 @@ def run_numbers(results_dir: Path, name: str) -> list[int]:
     return sorted(_numbers(results_dir / name))
 
 
-def run_names(results_dir: Path) -> list[str]:
+def run_names(results_dir: Path, follow_links: bool = False) -> list[str]:
+    """The folders of results_dir not starting with a dot. A symbolic link to a folder
+    (results/big -> /scratch/big) counts only with `follow_links`: reading commands go
+    through it, `xpm clean` never does."""
     try:
         with os.scandir(results_dir) as entries:
             return sorted(
                 e.name for e in entries
-                if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+                if not e.name.startswith(".") and _is_folder(e, follow_links)
             )
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _is_folder(entry: os.DirEntry[str], follow_links: bool) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=follow_links)
+    except OSError:  # a link in a loop, a folder we may not look into
+        return False
 
 
 def scan(results_dir: Path, names: list[str] | None = None) -> Iterator[RunRef]:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,9 +29,10 @@ from tests.conftest import (
     wait_for,
     xpm_argv,
 )
-from tests.records import write_run
+from tests.records import WRONG_FIELDS, write_run, write_wrong
 from xpm import times
 from xpm.cli import main
+from xpm.record import GitState
 
 LOG_METRICS = ("import xpm\nrun = xpm.current_run()\n"
                "for step in range(1, 4):\n"
@@ -193,6 +195,40 @@ def test_sorting(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert ids(capsys, "--sort", "started") == ["s/1", "s/2", "s/3"]
 
 
+def strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: NaN and Infinity are not numbers there."""
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_numbers_are_standard_in_json_and_csv(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    start = times.now() - timedelta(hours=5)
+    for n, loss in enumerate((0.5, float("nan"), float("inf"), float("-inf"))):
+        write_run(project, "d", metrics=[{"step": 1, "loss": 1.0}, {"step": 2, "loss": loss}],
+                  config={"clip": float("inf") if n == 2 else 1.0},
+                  started=start + timedelta(minutes=n))
+    code, out, err = ls(capsys, "--json")
+    assert code == 0, err
+    runs = {r["id"]: r for r in strict_json(out)}
+    assert [runs[f"d/{n}"]["metrics"]["loss"] for n in (1, 2, 3, 4)] == [0.5, "nan", "inf",
+                                                                         "-inf"]
+    assert runs["d/3"]["config"] == {"clip": "inf", "seed": 7}
+    code, out, _ = ls(capsys, "--csv", "--columns", "id,metrics.loss,config.clip")
+    assert out.splitlines() == ["id,metrics.loss,config.clip", "d/4,-inf,1.0", "d/3,inf,inf",
+                                "d/2,nan,1.0", "d/1,0.5,1.0"]
+    rows = {r[0]: r for r in table(ls(capsys)[1])}
+    assert rows["d/2"][4] == "nan" and rows["d/3"][4] == "inf" and rows["d/4"][4] == "-inf"
+    # nan has no order: it sorts with the runs that lack the metric, last either way
+    assert ids(capsys, "--sort", "metrics.loss") == ["d/4", "d/1", "d/3", "d/2"]
+    assert ids(capsys, "--sort", "metrics.loss", "-r") == ["d/3", "d/1", "d/4", "d/2"]
+    assert ids(capsys, "-w", "metrics.loss=nan") == ["d/2"]
+    assert ids(capsys, "-w", "metrics.loss>100") == ["d/3"]
+    assert ids(capsys, "-w", "config.clip=inf") == ["d/3"]
+
+
 def test_relative_times_and_durations(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_run(project, "t", started=times.now() - timedelta(hours=3, minutes=1), duration=125)
     write_run(project, "t", started=times.now() - timedelta(days=40), duration=3 * 86400)
@@ -225,6 +261,50 @@ def test_corrupt_folders_are_listed_not_fatal(
     problems = {r["id"]: r["problem"] for r in ls_json(capsys, "bad")}
     assert all(problems.values()) and len(problems) == 3
     assert ids(capsys, "--status", "corrupt") == ["bad/3", "bad/2", "bad/1"]
+
+
+@pytest.mark.parametrize(("fields", "field"), WRONG_FIELDS)
+def test_a_wrongly_typed_record_is_corrupt_naming_the_field(
+        project: Path, capsys: pytest.CaptureFixture[str], fields: dict[str, Any],
+        field: str) -> None:
+    write_run(project, "ok", config={"lr": 0.1})
+    write_wrong(project, "bad", fields)
+    write_run(project, "ok", config={"lr": 0.2})
+    says = f"is not a run record (`{field}` is"
+    code, out, err = ls(capsys)
+    assert code == 0, err
+    assert {r[0]: r[1] for r in table(out)[1:]} == {"ok/2": "completed", "bad/1": "corrupt",
+                                                   "ok/1": "completed"}
+    assert f"warning: bad/1 is corrupt: `{project / 'results' / 'bad' / '1' / 'run.json'}` " \
+        f"{says}" in err and err.count("\n") == 1
+    runs = {r["id"]: r for r in ls_json(capsys)}
+    assert runs["bad/1"]["status"] == "corrupt" and says in runs["bad/1"]["problem"]
+    assert runs["bad/1"]["config"] == {} and runs["bad/1"]["started"] is None
+    code, out, err = ls(capsys, "--csv")
+    assert code == 0 and {r["id"]: r["status"] for r in csv.DictReader(io.StringIO(out))} == {
+        "ok/2": "completed", "bad/1": "corrupt", "ok/1": "completed"}
+    for where in ("status=completed", "config.lr>0", "started>2000-01-01", "tag!=x"):
+        code, out, err = ls(capsys, "--json", "-w", where)
+        assert code == 0, (where, err)
+    assert ids(capsys, "--sort", "started") == ["ok/1", "ok/2", "bad/1"]
+    assert ids(capsys, "--since", "1d") == ["ok/2", "ok/1"]
+    assert ids(capsys, "--status", "corrupt") == ["bad/1"]
+
+
+def test_a_cache_from_before_wrong_types_were_corrupt_is_not_believed(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_json = write_wrong(project, "bad", {"started": 5}) / "run.json"
+    # What an earlier xpm cached for that run (its fields as they were, started 5) under
+    # the identity of its run.json: it listed the runs, then failed on them.
+    st = run_json.stat()
+    fields: list[Any] = ["completed", None, "2024-05-01T10:00:00.000+00:00", 5, None, 10.0,
+                         0, None, 1, [], None, 7, "host", "user", None, None, None, [], {}]
+    row = [1, [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns], None, fields]
+    cache = project / "results" / ".cache" / "ls" / "bad.jsonl"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"format": 1, "sections": []}) + "\n" + json.dumps(row) + "\n")
+    code, out, err = ls(capsys)
+    assert code == 0 and table(out)[1][:2] == ["bad/1", "corrupt"], err
 
 
 @pytest.mark.slow
@@ -287,6 +367,25 @@ def test_listing_cache_never_disagrees_with_the_folders(
     assert (project / "results" / ".cache").is_dir() and ids(capsys, "-a") == ["c/1"]
 
 
+def test_runs_under_a_linked_name_folder_are_listed(
+        project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scratch = tmp_path / "scratch" / "big"
+    scratch.mkdir(parents=True)
+    (project / "results").mkdir()
+    (project / "results" / "big").symlink_to(scratch)  # runs kept on a bigger disk
+    (project / "results" / "gone").symlink_to(tmp_path / "nowhere")  # a dangling link
+    (project / "results" / "loop").symlink_to(project / "results" / "loop")
+    assert run_xpm("run", "-n", "big", "--", *child()).code == 0
+    assert (scratch / "1" / "run.json").is_file()
+    write_run(project, "small")
+    assert ids(capsys) == ["big/1", "small/1"]
+    [run] = ls_json(capsys, "big")
+    assert run["status"] == "completed" and run["path"] == str(project / "results/big/1")
+    assert ids(capsys, "b*") == ["big/1"]
+    code, out, err = ls(capsys)
+    assert code == 0 and "big/1" in out and err == ""
+
+
 def test_names_must_exist_and_be_names(project: Path) -> None:
     write_run(project, "exp")
     before = tree(project)
@@ -294,6 +393,9 @@ def test_names_must_exist_and_be_names(project: Path) -> None:
         (["ls", "nope"], 1, "no run named `nope`"),
         (["ls", "exp/1"], 2, "takes run names or globs, not `exp/1`; `xpm show exp/1`"),
         (["ls", "--status", "done"], 2, "--status `done` is not a status"),
+        (["ls", "--status", ","], 2, "--status `,` names no status"),
+        (["ls", "-w", "config.lr<<3"], 2, "did you mean --where 'config.lr<3'?"),
+        (["ls", "-w", "config.lr<"], 2, "--where `config.lr<` has no value after `<`"),
         (["ls", "--where", "config.lr"], 2, "is not FIELD OP VALUE"),
         (["ls", "--where", "lr<1"], 2, "unknown field `lr`"),
         (["ls", "--sort", "speed"], 2, "--sort `speed`: unknown field `speed`"),
@@ -342,6 +444,52 @@ def test_a_terminal_gets_a_fitted_colored_table(project: Path) -> None:
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert all(len(line) <= 70 for line in plain.splitlines())
     assert "tty/2" in plain and "tty/1" in plain
+
+
+def test_an_80_column_terminal_never_splits_ids_statuses_or_times(project: Path) -> None:
+    commit = GitState(commit="54e94ea1b2c3d4e5f60718293a4b5c6d7e8f9012", branch="main",
+                      dirty=True)
+    statuses = ["completed", "failed", "interrupted", "completed", "killed"]
+    for n, status in enumerate(statuses):
+        write_run(project, "sweep-learning-rate", status=status, git=commit,
+                  tags=("baseline", "long-run") if n % 2 else ("sweep",),
+                  config={"model": {"lr": 10 ** -n, "width": 64 * (n + 1)},
+                          "data": {"path": f"/datasets/imagenet/train-{n}", "batch": 32 * n},
+                          "optimizer": ["adam", "sgd"][n % 2], "warmup_steps": 100 * n},
+                  metrics=[{"step": 1, "loss": 1 / (n + 1), "acc": 0.5 + n / 10,
+                            "val_loss": 0.7 / (n + 1)}])
+    env = {**os.environ, "COLUMNS": "80"}
+    code, shown = run_in_pty(xpm_argv("ls"), env=env, stderr=subprocess.DEVNULL)
+    assert code == 0
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", shown.decode()).replace("\r", "").splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    header = lines[0].split()
+    assert header[:5] == ["id", "status", "started", "duration", "commit"], lines
+    for n, status in enumerate(statuses):
+        row = next(line for line in lines if line.startswith(f"sweep-learning-rate/{n + 1} "))
+        assert row.split()[1:5] == [status, "1h", "ago", "10.0s"] and " 54e94ea* " in row
+    # 5 + tags + 3 metrics + 6 config keys that differ; those that do not fit are named
+    hidden = 15 - len(header)
+    assert hidden > 0
+    note = " ".join(" ".join(lines[6:]).split())
+    assert f"{hidden} columns hidden to fit (" in note and "--columns, --json" in note
+    # Whatever is cut ends in an ellipsis; a pipe still gets every column whole.
+    assert "tags" not in header or re.search(r" baseline,(long-run|\S*…) ", lines[2])
+    result = run_xpm("ls")
+    assert len(table(result.out)[0]) == 15 and "/datasets/imagenet/train-4" in result.out
+
+
+def test_picked_columns_are_fitted_too(project: Path) -> None:
+    write_run(project, "fit", status="interrupted", config={"path": "/data/" + "x" * 80})
+    env = {**os.environ, "COLUMNS": "50"}
+    code, shown = run_in_pty(xpm_argv("ls", "--columns", "id,status,config.path,duration"),
+                             env=env, stderr=subprocess.DEVNULL)
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", shown.decode()).replace("\r", "").splitlines()
+    assert code == 0 and all(len(line) <= 50 for line in lines), lines
+    assert lines[0].split() == ["id", "status", "config.path", "duration"]
+    assert lines[1].startswith("fit/1  interrupted  /data/xx")
+    assert lines[1].rstrip().endswith("…  10.0s")
+    assert len(lines) == 2
 
 
 def test_committed_runs_show_short_commits(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import child, record, run_xpm, tree
-from tests.records import write_run
+from tests.records import WRONG_FIELDS, write_run, write_wrong
 from xpm.cli import main
 
 TRAIN = """
@@ -69,6 +69,34 @@ def test_show_everything_about_a_real_run(repo: Path, capsys: pytest.CaptureFixt
         assert expected in text, expected
 
 
+DIVERGES = """
+import xpm
+run = xpm.current_run()
+for step, loss in enumerate([1.0, 0.5, float("inf"), float("nan")], 1):
+    run.log(step=step, loss=loss, grad=float("nan"), acc=step / 10)
+"""
+
+
+def test_non_finite_metrics_are_shown(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_xpm("run", "-n", "d", "--", sys.executable, "-c", DIVERGES)
+    assert result.code == 0, result
+    assert main(["show", "d", "--json"]) == 0
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    facts = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert facts["metrics"] == {
+        "loss": {"last": "nan", "min": 0.5, "max": "inf", "samples": 4, "last_step": 4},
+        "grad": {"last": "nan", "min": "nan", "max": "nan", "samples": 4, "last_step": 4},
+        "acc": {"last": 0.4, "min": 0.1, "max": 0.4, "samples": 4, "last_step": 4},
+    }
+    assert main(["show", "d"]) == 0
+    text = capsys.readouterr().out
+    assert "\n  loss  last nan  min 0.5  max inf  (4 values, last at step 4)\n" in text
+    assert "\n  grad  last nan  min nan  max nan  (4 values, last at step 4)\n" in text
+
+
 def test_run_references(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(3):
         write_run(project, "r")
@@ -96,6 +124,44 @@ def test_a_corrupt_run_shows_what_is_there(project: Path,
     assert "c/1 is corrupt:" in err and "is not valid JSON" in err
     facts = show_json(capsys, "c/1")
     assert facts["record"] is None and "not valid JSON" in facts["problem"]
+
+
+@pytest.mark.parametrize(("fields", "field"), WRONG_FIELDS)
+def test_a_wrongly_typed_record_is_shown_corrupt_naming_the_field(
+        project: Path, capsys: pytest.CaptureFixture[str], fields: dict[str, Any],
+        field: str) -> None:
+    run_dir = write_wrong(project, "w", fields)
+    (run_dir / "output.log").write_text("it ran\n")
+    says = f"`{run_dir / 'run.json'}` is not a run record (`{field}` is"
+    assert main(["show", "w/1"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(r"\n  status +corrupt\n", out) and "  it ran\n" in out
+    assert re.search(r"\n  problem +" + re.escape(says), out)
+    assert err.startswith(f"xpm: warning: w/1 is corrupt: {says}") and err.count("\n") == 1
+    facts = show_json(capsys, "w/1")
+    assert facts["status"] == "corrupt" and facts["record"] is None
+    assert facts["problem"].startswith(says)
+
+
+def test_an_environment_json_of_other_shapes_is_shown_as_far_as_it_goes(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = write_run(project, "e")
+    (run_dir / "environment.json").write_text(json.dumps({
+        "python": 3.11, "platform": "Linux", "cpu_count": "many", "distributions": "x",
+        "gpus": ["A100", {"name": "H100"}], "variables": {"CUDA_VISIBLE_DEVICES": "0",
+                                                         "SLURM_JOB_ID": 7}}))
+    facts = show_json(capsys, "e")
+    assert facts["environment"] == {
+        "python": None, "implementation": None, "platform": "Linux", "machine": None,
+        "cpu_count": None, "distributions": None, "gpus": [{"name": "H100"}],
+        "variables": {"CUDA_VISIBLE_DEVICES": "0"}}
+    assert main(["show", "e"]) == 0
+    text = capsys.readouterr().out
+    assert "\nenvironment\n  platform              Linux\n  gpus                  H100\n" \
+        "  CUDA_VISIBLE_DEVICES  0\n" in text
+    (run_dir / "environment.json").write_text(json.dumps({"variables": ["x"], "gpus": 5}))
+    assert main(["show", "e"]) == 0
+    assert "\nenvironment\n  gpus  none\n" in capsys.readouterr().out
 
 
 def test_a_run_without_output_or_extras(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

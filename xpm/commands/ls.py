@@ -136,6 +136,9 @@ def _drain(runs: list[RunInfo]) -> Iterator[RunInfo]:
 
 def _statuses(given: tuple[str, ...]) -> set[str]:
     wanted = {s.strip() for text in given for s in text.split(",") if s.strip()}
+    if given and not wanted:
+        raise UsageError(f"--status `{given[0]}` names no status; use one or more of "
+                         f"{', '.join(ALL_STATUSES)} (comma-separated)")
     unknown = sorted(wanted - set(ALL_STATUSES))
     if unknown:
         raise UsageError(f"--status `{unknown[0]}` is not a status; use one or more of "
@@ -154,7 +157,7 @@ def _names(results: Path, patterns: tuple[str, ...]) -> list[str] | None:
     """The run names the patterns select, or None for every name."""
     if not patterns:
         return None
-    available = run_names(results)
+    available = run_names(results, follow_links=True)
     chosen: dict[str, None] = {}
     for pattern in patterns:
         if "/" in pattern.rstrip("/"):
@@ -302,42 +305,52 @@ class FlatConfigs:
         return keys
 
 
+# Fields whose cells are short and must be read whole: never cut on a terminal.
+_WHOLE = {"id", "name", "number", "status", "created", "started", "ended", "duration",
+          "exit_code", "signal", "attempts", "seed", "commit", "dirty"}
+_HIDDEN_HINT = "see them with --columns, --json or in a pipe (xpm ls | less -S)"
+
+
 def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str) -> None:
     reference = times.now()
-    columns: list[tuple[str, Callable[[RunInfo], str]]]
+    # header, cell, whole (a short value never cut on a terminal; the others may be cut
+    # or, from the right, hidden)
+    columns: list[tuple[str, Callable[[RunInfo], str], bool]]
     if fields is not None:
-        columns = [(f.text, _display(f, reference)) for f in fields]
+        columns = [(f.text, _display(f, reference), f.kind in ("plain", "git")
+                    and str(f.parts[0]) in _WHOLE) for f in fields]
     else:
         columns = [
-            ("id", lambda i: i.id),
-            ("status", lambda i: i.status),
-            ("started", lambda i: _ago(i.when, reference)),
-            ("duration", lambda i: times.format_duration(i.duration)),
+            ("id", lambda i: i.id, True),
+            ("status", lambda i: i.status, True),
+            ("started", lambda i: _ago(i.when, reference), True),
+            ("duration", lambda i: times.format_duration(i.duration), True),
         ]
         if any(i.commit for i in shown):
-            columns.append(("commit", _commit))
+            columns.append(("commit", _commit, True))
         if any(i.tags for i in shown):
-            columns.append(("tags", lambda i: ",".join(i.tags)))
+            columns.append(("tags", lambda i: ",".join(i.tags), False))
         names: dict[str, None] = {}
         for info in shown:
             names.update(dict.fromkeys(info.metrics or {}))
         for name in names:
-            columns.append((name, _metric_getter(name)))
+            columns.append((name, _metric_getter(name), False))
         configs = FlatConfigs()
         for key, top in configs.varying([i.config for i in shown]).items():
-            columns.append((key, _config_getter(configs, top, key)))
+            columns.append((key, _config_getter(configs, top, key), False))
     # Equal cells (statuses, dates, config values) share one str: 100,000 rows fit.
     shared: list[dict[str, str]] = [{} for _ in columns]
     rows = [[cells.setdefault(text, text)
-             for cells, text in zip(shared, (show(i) for _, show in columns), strict=True)]
+             for cells, text in zip(shared, (show(i) for _, show, _ in columns), strict=True)]
             for i in _drain(shown)]
     del shared
-    status_at = next((n for n, (h, _) in enumerate(columns) if h == "status"), None)
+    status_at = next((n for n, (h, _, _) in enumerate(columns) if h == "status"), None)
     styles = None
     if status_at is not None and console.stdout_is_terminal():
         styles = [[console.status_style(row[status_at]) if n == status_at else None
                    for n in range(len(row))] for row in rows]
-    console.table([h for h, _ in columns], rows, styles, footer or None)
+    console.table([h for h, _, _ in columns], rows, styles, footer or None,
+                  fixed=[whole for _, _, whole in columns], hidden_hint=_HIDDEN_HINT)
 
 
 def _metric_getter(name: str) -> Callable[[RunInfo], str]:

@@ -27,7 +27,7 @@ def show(run: str, as_json: bool) -> int:
     record = entry.record
     run_dir = ref.path
     checkpoints = find(run_dir, project.settings.checkpoints)
-    summary = metrics.summarize(metrics.read(run_dir))
+    summary = metrics.summarize(metrics.read(run_dir), non_finite=True)
     output = run_dir / OUTPUT_FILE
     tail = last_lines(output, LAST_LINES)
     facts: dict[str, Any] = {
@@ -87,17 +87,24 @@ def _environment(run_dir: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict):
         return None
-    distributions = data.get("distributions") or {}
-    return {
-        "python": data.get("python"),
-        "implementation": data.get("implementation"),
-        "platform": data.get("platform"),
-        "machine": data.get("machine"),
-        "cpu_count": data.get("cpu_count"),
+    distributions = data.get("distributions")
+    gpus = data.get("gpus") or []
+    variables = data.get("variables") or {}
+    return {  # what is not of its type (a file edited by hand) is left out
+        "python": _text(data.get("python")),
+        "implementation": _text(data.get("implementation")),
+        "platform": _text(data.get("platform")),
+        "machine": _text(data.get("machine")),
+        "cpu_count": data.get("cpu_count") if type(data.get("cpu_count")) is int else None,
         "distributions": len(distributions) if isinstance(distributions, dict) else None,
-        "gpus": data.get("gpus") or [],
-        "variables": data.get("variables") or {},
+        "gpus": [g for g in gpus if isinstance(g, dict)] if isinstance(gpus, list) else [],
+        "variables": {k: v for k, v in variables.items() if isinstance(v, str)}
+        if isinstance(variables, dict) else {},
     }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # ------------------------------------------------------------------------- text
@@ -159,11 +166,12 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
         console.fields("config", [(k, as_text(v)) for k, v in flatten(record.config).items()])
     env = facts["environment"]
     if env is not None:
-        pairs = [("python", f"{env['python']} {env['implementation'] or ''}".strip()),
+        pairs = [("python", " ".join(v for v in (env["python"], env["implementation"]) if v)),
                  ("platform", env["platform"] or ""),
                  ("cpus", str(env["cpu_count"] or "")),
-                 ("packages", f"{env['distributions']} distributions"),
-                 ("gpus", "; ".join(g.get("name", "?") for g in env["gpus"]) or "none")]
+                 ("packages", f"{env['distributions']} distributions"
+                  if env["distributions"] is not None else ""),
+                 ("gpus", "; ".join(str(g.get("name", "?")) for g in env["gpus"]) or "none")]
         pairs += [(k, v) for k, v in env["variables"].items()]
         console.fields("environment", [(k, v) for k, v in pairs if v])
     cks = facts["checkpoints"]
