@@ -7,7 +7,7 @@ runs each action in order:
     exit=N          exit with code N
     print=TEXT      print TEXT on stdout;  eprint=TEXT on stderr
     sleep=S         sleep S seconds
-    wait=PATH       wait until PATH exists
+    wait=PATH       wait until PATH exists (two minutes at most)
     signal=NAME     kill itself with signal NAME
     trap=NAME:PATH  on signal NAME, write PATH and exit 0 (handlers set before anything else)
     ignore=NAME     ignore signal NAME
@@ -68,8 +68,11 @@ def main():
             print(value, file=sys.stderr, flush=True)
         elif key == "sleep":
             time.sleep(float(value))
-        elif key == "wait":
+        elif key == "wait":  # at most two minutes: a failed test must not leave it behind
+            deadline = time.monotonic() + 120
             while not os.path.exists(value):
+                if time.monotonic() > deadline:
+                    sys.exit("gave up waiting for " + value)
                 time.sleep(0.01)
         elif key == "signal":
             os.kill(os.getpid(), getattr(signal, value))
