@@ -99,13 +99,6 @@ def _separate(log: Path, attempt: Attempt) -> None:
         f.write(newline + line.encode())
 
 
-def display_path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def execute(
     project: Project,
     run_dir: Path,
@@ -114,7 +107,6 @@ def execute(
     kind: str,
     checkpoint: str | None,
     echo: bool,
-    slurm_job_id: str | None = None,
     on_running: Callable[[], None] | None = None,
 ) -> int:
     """Run the record's command once; the lock must be held and is released at the end.
@@ -133,8 +125,7 @@ def execute(
         raise
     started = times.now_iso()
     attempt = Attempt(number=number, kind=kind, started=started, host=hostname(),
-                      pid=os.getpid(), command=tuple(argv), checkpoint=checkpoint,
-                      slurm_job_id=slurm_job_id)
+                      pid=os.getpid(), command=tuple(argv), checkpoint=checkpoint)
     record = replace(record, status=RUNNING, started=record.started or started, ended=None,
                      exit_code=None, signal=None, heartbeat=started).with_attempt(attempt)
     state = {"record": record}
@@ -153,7 +144,7 @@ def execute(
         if number > 1:
             _separate(run_dir / OUTPUT_FILE, attempt)
         console.info(f"{'resuming' if number > 1 else 'run'} {record.id} "
-                     f"in {display_path(run_dir)}"
+                     f"in {console.path(run_dir)}"
                      + (f" (attempt {number})" if number > 1 else ""))
         supervisor = Supervisor(
             argv=argv, cwd=project.root,

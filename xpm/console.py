@@ -10,7 +10,6 @@ import json
 import math
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -290,6 +289,8 @@ def progress(description: str, total: int, delay: float = 0.4
     if total <= 0 or not sys.stderr.isatty():
         yield lambda: None
         return
+    import threading
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

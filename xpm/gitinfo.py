@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from .errors import XpmError
 from .record import PATCH_FILE, GitState
@@ -36,12 +36,11 @@ def strip_credentials(url: str) -> str:
     return scheme + keep + url[match.end():]
 
 
-def _git(args: list[str], cwd: Path, stdin: int = subprocess.DEVNULL
-         ) -> subprocess.Popen[bytes]:
+def _git(args: list[str], cwd: Path, stdin: int = subprocess.DEVNULL,
+         stdout: int | IO[bytes] = subprocess.PIPE) -> subprocess.Popen[bytes]:
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
     return subprocess.Popen(
-        ["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=stdin, env=env,
+        ["git", *args], cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, stdin=stdin, env=env,
     )
 
 
@@ -141,43 +140,48 @@ def _pick_remote(config_lines: str) -> str | None:
 
 def save_patch(state: GitState, run_dir: Path) -> GitState:
     """Write uncommitted changes to tracked files to run_dir/git.patch (when dirty)."""
-    if not state.dirty or state.root is None:
+    args = _patch_args(state)
+    if args is None or state.root is None:
         return state
-    patch = _write_patch(Path(state.root), state.commit, run_dir / PATCH_FILE)
-    return replace(state, patch=patch)
+    path = run_dir / PATCH_FILE
+    with open(path, "wb") as out:
+        proc = _git(args, Path(state.root), stdout=out)
+        _, err = proc.communicate()
+    if proc.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise _diff_failed(state.root, err)
+    return replace(state, patch=PATCH_FILE)
 
 
 def current_patch(state: GitState) -> bytes:
     """The uncommitted changes of the working tree now, as git.patch would hold them."""
-    if state.root is None:
+    args = _patch_args(state)
+    if args is None or state.root is None:
         return b""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / PATCH_FILE
-        return path.read_bytes() if _write_patch(Path(state.root), state.commit, path) else b""
-
-
-def _write_patch(toplevel: Path, commit: str | None, path: Path) -> str | None:
-    base = commit
-    if base is None:  # no commits yet: everything tracked is new
-        code, out = _finish(_git(["hash-object", "-t", "tree", "/dev/null"], toplevel))
-        base = out.decode().strip() if code == 0 else None
-        if base is None:
-            return None
-    # working tree vs the commit, for tracked files: staged and unstaged changes together
-    args = ["diff", "--binary", "--no-color", "--no-ext-diff", base]
-    with open(path, "wb") as out_file:
-        proc = subprocess.Popen(
-            ["git", *args], cwd=toplevel, stdout=out_file, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"),
-        )
-        _, err = proc.communicate()
+    proc = _git(args, Path(state.root))
+    out, err = proc.communicate()
     if proc.returncode != 0:
-        path.unlink(missing_ok=True)
-        raise XpmError(f"git diff failed in {toplevel} ({err.decode(errors='replace').strip()}); "
-                       "check the repository with `git status`")
-    return path.name
+        raise _diff_failed(state.root, err)
+    return out
+
+
+def _patch_args(state: GitState) -> list[str] | None:
+    """`git diff` of the working tree against the commit, for tracked files: staged and
+    unstaged changes together (against the empty tree before the first commit)."""
+    if not state.dirty or state.root is None:
+        return None
+    base = state.commit
+    if base is None:
+        code, out = _finish(_git(["hash-object", "-t", "tree", "/dev/null"], Path(state.root)))
+        if code != 0:
+            return None
+        base = out.decode().strip()
+    return ["diff", "--binary", "--no-color", "--no-ext-diff", base]
+
+
+def _diff_failed(root: str, err: bytes) -> XpmError:
+    return XpmError(f"git diff failed in {root} ({err.decode(errors='replace').strip()}); "
+                    "check the repository with `git status`")
 
 
 def _submodules(toplevel: Path) -> dict[str, str]:

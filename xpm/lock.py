@@ -64,12 +64,6 @@ class RunLock:
     def release(self) -> None:
         self._lock.release(force=True)
 
-    def __enter__(self) -> RunLock:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
-
 
 def holder(run_dir: Path) -> str:
     """Who holds the run's lock, as its holder wrote it into the lock file (else as the
@@ -119,14 +113,23 @@ def heartbeat_is_stale(record: RunRecord) -> bool:
     return age > STALE_HEARTBEATS * record.heartbeat_interval
 
 
+def on_this_host(record: RunRecord) -> bool:
+    attempt = record.last_attempt
+    return attempt is not None and attempt.host == hostname()
+
+
 def looks_lost(run_dir: Path, record: RunRecord) -> bool:
     """A `running` record that nothing runs: lock free here, or heartbeat stale elsewhere."""
     if record.status != RUNNING:
         return False
-    attempt = record.last_attempt
-    if attempt is not None and attempt.host == hostname():
-        return not is_held(run_dir)
-    return heartbeat_is_stale(record)
+    return not is_held(run_dir) if on_this_host(record) else heartbeat_is_stale(record)
+
+
+def lost_while_held(record: RunRecord) -> bool:
+    """Whether a `running` record is lost, as the holder of the run's lock sees it: on this
+    host, yes (nothing else holds the lock); from another host only when the heartbeat is
+    stale (a lock on a shared file system need not reach across hosts)."""
+    return record.status == RUNNING and (on_this_host(record) or heartbeat_is_stale(record))
 
 
 def mark_lost(record: RunRecord) -> RunRecord:

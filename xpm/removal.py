@@ -19,9 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .catalog import CORRUPT
-from .environment import hostname
 from .errors import RunBusyError, XpmError
-from .lock import RunLock, busy_message, heartbeat_is_stale
+from .lock import RunLock, busy_message, lost_while_held
 from .record import LOST, RUNNING, CorruptRecord, read_record
 
 
@@ -76,12 +75,7 @@ def status_while_held(run_dir: Path) -> str:
         record = read_record(run_dir)
     except CorruptRecord:
         return CORRUPT
-    if record.status != RUNNING:
-        return record.status
-    attempt = record.last_attempt
-    if attempt is not None and attempt.host == hostname():
-        return LOST
-    return LOST if heartbeat_is_stale(record) else RUNNING
+    return LOST if lost_while_held(record) else record.status
 
 
 @contextmanager

@@ -8,9 +8,8 @@ from pathlib import Path
 from .. import checkpoints, console, times
 from ..attempt import execute
 from ..catalog import entries
-from ..environment import hostname
 from ..errors import XpmError, stop_on_termination
-from ..lock import RunLock, heartbeat_is_stale, mark_lost
+from ..lock import RunLock, lost_while_held, mark_lost
 from ..project import Project, load_project
 from ..record import COMPLETED, PATCH_FILE, QUEUED, RUNNING, RunRecord, read_record
 from ..store import RunRef, resolve
@@ -71,15 +70,6 @@ def _short(commit: str | None) -> str:
     return commit[:10] if commit else "no commit"
 
 
-def _still_running_elsewhere(record: RunRecord) -> str | None:
-    """A `running` record from another host whose heartbeat is fresh: its supervisor may be
-    alive there (a lock on a shared file system does not tell). Returns the holder."""
-    last = record.last_attempt
-    if last is None or last.host == hostname() or heartbeat_is_stale(record):
-        return None
-    return f"pid {last.pid} on {last.host} (heartbeat at {record.heartbeat})"
-
-
 def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
     stop_on_termination()
     current = load_project()
@@ -90,11 +80,12 @@ def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
         record = read_record(ref.path)
         project = run_project(record, current)
         if record.status == RUNNING:
-            elsewhere = _still_running_elsewhere(record)
-            if elsewhere and not force:
-                raise XpmError(f"run `{record.id}` is running on another host: {elsewhere}; "
-                               "if that host is gone, use --force (or wait until the "
-                               "heartbeat is three intervals old)")
+            last = record.last_attempt
+            if not lost_while_held(record) and last is not None and not force:
+                raise XpmError(f"run `{record.id}` is running on another host: pid {last.pid} "
+                               f"on {last.host} (heartbeat at {record.heartbeat}); if that host "
+                               "is gone, use --force (or wait until the heartbeat is three "
+                               "intervals old)")
             record = mark_lost(record)  # we hold the lock: its supervisor is gone
         if record.status == COMPLETED and not force:
             raise XpmError(f"run `{record.id}` completed; resuming it reruns the command "

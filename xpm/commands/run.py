@@ -13,7 +13,6 @@ from typing import Any
 from .. import console, gitinfo, times
 from ..attempt import execute
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
-from ..environment import summary
 from ..errors import UsageError, XpmError, stop_on_termination
 from ..lock import RunLock
 from ..project import Project, find_root, load_project
@@ -153,9 +152,8 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
         copied = _copy_configs(plan.config_files, ref.path)
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
-        write_json_atomic(ref.path / ENVIRONMENT_FILE,
-                          environment.capture(plan.project.settings.env))
-        host = summary()
+        host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
+        write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
         record = RunRecord(
             name=ref.name, number=ref.number, status=QUEUED, command=plan.command,
             cwd=str(plan.project.root), created=times.now_iso(), seed=plan.seed,
