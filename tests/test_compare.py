@@ -142,7 +142,8 @@ def test_git_apart_missing_and_notes() -> None:
 @pytest.mark.parametrize(("name", "aim"), [
     ("loss", "min"), ("val_loss", "min"), ("error", "min"), ("perplexity", "min"),
     ("acc", "max"), ("val/accuracy", "max"), ("top5", "max"), ("hits@10", "max"),
-    ("f1", "max"), ("reward", "max"), ("mAP", "max"), ("lr", "min"), ("map_loss", "max"),
+    ("f1", "max"), ("reward", "max"), ("mAP", "max"), ("lr", "min"), ("map_loss", "min"),
+    ("top1_error", "min"), ("success_rate", "max"), ("hit_rate", "max"),
 ])
 def test_goal_of_a_metric(name: str, aim: str) -> None:
     assert goal(name) == aim

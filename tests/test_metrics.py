@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from xpm.metrics import MetricSummary, last_values, summarize, tail_values
+from xpm.metrics import MetricSummary, read, summarize, tail_values
 
 
 def write(run_dir: Path, rows: list[dict[str, Any]], tail: str = "") -> None:
@@ -41,7 +41,7 @@ def test_small_file_gives_the_same_as_reading_it_all(tmp_path: Path) -> None:
                      {"step": 1, "time": 1.0, "val_acc": 0.5},
                      {"step": 2, "time": 2.0, "loss": 0.7, "lr": 1e-05},
                      {"step": 3, "time": 3.0, "loss": 0.5, "lr": 0.05}])
-    assert tail_values(tmp_path) == last_values(tmp_path) == {
+    assert tail_values(tmp_path) == expected(tmp_path, 1 << 30) == {
         "loss": 0.5, "lr": 0.05, "val_acc": 0.5}
 
 
@@ -65,7 +65,7 @@ def test_a_torn_last_line_counts_the_line_before_it(tmp_path: Path) -> None:
 def test_only_the_final_block_is_read(tmp_path: Path) -> None:
     rows = [{"step": 0, "rare": 1.0}] + [{"step": s, "loss": 1 / s} for s in range(1, 2000)]
     write(tmp_path, rows)
-    assert "rare" in last_values(tmp_path)
+    assert any("rare" in row for row in read(tmp_path))  # in the file, not in its tail
     assert tail_values(tmp_path) == {"loss": 1 / 1999}
     assert tail_values(tmp_path, window=10) == {}  # no whole line in 10 bytes
 

@@ -9,7 +9,8 @@ import pytest
 
 from xpm.checkpoints import Checkpoint
 from xpm.errors import UsageError
-from xpm.pruning import MAX, MIN, Best, Rule, best_step, guess_mode, parse_best, thin
+from xpm.metrics import direction as guess_mode
+from xpm.pruning import MAX, MIN, Best, Rule, best_step, parse_best, thin
 
 
 def cps(*steps: int | None) -> list[Checkpoint]:
@@ -96,6 +97,7 @@ def test_best_step_skips_what_cannot_count() -> None:
     ("eval.mse", MIN), ("perplexity", MIN), ("wer", MIN), ("valloss", MIN),
     ("accuracy", MAX), ("val_acc", MAX), ("f1", MAX), ("eval/auc", MAX), ("mean_reward", MAX),
     ("lr", None), ("epoch", None), ("grad_norm", None), ("accent", None),
+    ("map_loss", MIN), ("success_rate", MAX), ("hit_rate", MAX), ("top5", MAX),
 ])
 def test_guess_mode(metric: str, mode: str | None) -> None:
     assert guess_mode(metric) == mode

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .config import flatten
 from .errors import XpmError
 from .gitinfo import NO_FACTS, CommitFacts
-from .metrics import RESERVED, summarize
+from .metrics import MIN, RESERVED, direction, summarize
+from .metrics import number as metric_number
 from .metrics import read as read_metrics
+from .metrics import step as metric_step
 from .record import ENVIRONMENT_FILE, RUNNING, CorruptRecord, RunRecord, read_record
 from .store import RunRef
 
@@ -41,13 +43,6 @@ NATURE_VARIABLES = frozenset({
     "SLURM_SUBMIT_TIME", "SLURM_JOB_UID",
 })
 NATURE_SLURM_KEYS = ("job_id", "jobid", "_time", "pid")
-# Words in a metric's name that mean "higher is better" (`val_acc`, `top5`, `hits@10`);
-# any other metric is a loss, an error, a perplexity...: lower is better.
-HIGHER_IS_BETTER = frozenset({
-    "acc", "accuracy", "f1", "auc", "auroc", "precision", "prec", "recall", "score", "bleu",
-    "rouge", "reward", "return", "map", "iou", "miou", "dice", "r2", "top", "correct", "ap",
-    "ndcg", "mrr", "psnr", "ssim", "hit", "hits",
-})
 
 
 class _Absent:
@@ -413,20 +408,11 @@ def environment_section(sides: Sequence[Side]) -> Section:
 
 def goal(metric: str) -> str:
     """`max` for accuracies, scores and rewards; `min` for losses, errors and the rest."""
-    for word in re.split(r"[^a-z0-9]+", metric.lower()):
-        if word in HIGHER_IS_BETTER or word.rstrip("0123456789") in HIGHER_IS_BETTER:
-            return "max"
-    return "min"
+    return direction(metric) or MIN
 
 
 def close(a: float, b: float, tolerance: float) -> bool:
     return a == b or abs(a - b) <= tolerance * max(abs(a), abs(b))
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def series(rows: Iterable[dict[str, Any]]) -> dict[str, dict[int, float]]:
@@ -435,11 +421,9 @@ def series(rows: Iterable[dict[str, Any]]) -> dict[str, dict[int, float]]:
     curves: dict[str, dict[int, float]] = {}
     counts: dict[str, int] = {}
     for row in rows:
-        step = row.get("step")
-        if isinstance(step, bool) or not isinstance(step, int):
-            step = None
+        step = metric_step(row)
         for key, value in row.items():
-            number = _finite(value)
+            number = metric_number(value)
             if key in RESERVED or number is None:
                 continue
             ordinal = counts.get(key, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,26 +44,54 @@ def read(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _number(value: Any, non_finite: bool = False) -> float | None:
+def number(value: Any, non_finite: bool = False) -> float | None:
+    """A metric's value as a float: a finite number (or any number, with `non_finite`),
+    never a boolean; None for anything else."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if non_finite or math.isfinite(value) else None
 
 
-def last_values(run_dir: Path) -> dict[str, Any]:
-    """The last value logged for each metric."""
-    last: dict[str, Any] = {}
-    for row in read(run_dir):
-        for key, value in row.items():
-            if key not in RESERVED:
-                last[key] = value
-    return last
+def step(row: dict[str, Any]) -> int | None:
+    """A row's integer step (a boolean is not a step)."""
+    value = row.get("step")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+MIN, MAX = "min", "max"
+_LOWER_SUBSTRINGS = ("loss", "error")
+_LOWER_WORDS = frozenset({
+    "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl", "wer", "cer", "fid", "regret",
+    "distance", "dist",
+})
+_HIGHER_WORDS = frozenset({
+    "acc", "accuracy", "f1", "auc", "auroc", "roc", "precision", "prec", "recall", "score",
+    "bleu", "rouge", "reward", "return", "map", "iou", "miou", "dice", "r2", "top", "correct",
+    "ap", "ndcg", "mrr", "psnr", "ssim", "hit", "hits", "success",
+})
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def direction(metric: str) -> str | None:
+    """MIN when lower is better (losses, errors), MAX when higher is (accuracies, scores,
+    rewards; `top5`, `hits@10`), None when the name does not tell. One rule for `xpm diff`'s
+    "best" and `xpm clean --keep-best`."""
+    lowered = metric.lower()
+    if any(word in lowered for word in _LOWER_SUBSTRINGS):
+        return MIN
+    words = _WORD.findall(lowered)
+    bases = {w.rstrip("0123456789") for w in words} | set(words)
+    if bases & _HIGHER_WORDS:
+        return MAX
+    if bases & _LOWER_WORDS:
+        return MIN
+    return None
 
 
 def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]:
     """The last value of each metric logged in the final `window` bytes of metrics.jsonl.
 
-    `last_values` reads the whole file; this costs the same for a file of 30 lines and of
+    `read` reads the whole file; this costs the same for a file of 30 lines and of
     3 million, which is what listing thousands of runs needs. A metric last logged before
     that block is not seen (`xpm show` reads the whole file).
 
@@ -141,16 +170,16 @@ def summarize(rows: list[dict[str, Any]], non_finite: bool = False
     may be one of them, min and max pass over nan (nan when every value is nan)."""
     out: dict[str, MetricSummary] = {}
     for row in rows:
-        step = row.get("step") if isinstance(row.get("step"), int) else None
-        for key, value in row.items():
-            number = _number(value, non_finite)
-            if key in RESERVED or number is None:
+        at = step(row)
+        for key, raw in row.items():
+            value = number(raw, non_finite)
+            if key in RESERVED or value is None:
                 continue
             seen = out.get(key)
             if seen is None:
-                out[key] = MetricSummary(number, number, number, 1, step)
+                out[key] = MetricSummary(value, value, value, 1, at)
             else:
-                least = number if seen.min != seen.min or number < seen.min else seen.min
-                most = number if seen.max != seen.max or number > seen.max else seen.max
-                out[key] = MetricSummary(number, least, most, seen.samples + 1, step)
+                least = value if seen.min != seen.min or value < seen.min else seen.min
+                most = value if seen.max != seen.max or value > seen.max else seen.max
+                out[key] = MetricSummary(value, least, most, seen.samples + 1, at)
     return out

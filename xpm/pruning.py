@@ -15,27 +15,13 @@ higher for parts such as `acc`, `f1`, `auc`, `score`, `reward`; any other name m
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import UsageError
-
-MIN, MAX = "min", "max"
-
-_LOWER_SUBSTRINGS = ("loss", "error")
-_LOWER_PARTS = frozenset({
-    "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl", "wer", "cer", "fid", "regret",
-    "distance", "dist",
-})
-_HIGHER_PARTS = frozenset({
-    "acc", "accuracy", "top1", "top5", "f1", "auc", "auroc", "roc", "precision", "recall",
-    "score", "bleu", "rouge", "map", "iou", "miou", "dice", "reward", "return", "r2", "psnr",
-    "ssim", "success",
-})
-_PART = re.compile(r"[a-z0-9]+")
+from .metrics import MAX, MIN, direction, number
+from .metrics import step as metric_step
 
 
 class HasStep(Protocol):
@@ -68,19 +54,6 @@ class Decision:
     reasons: tuple[str, ...]  # why it is kept: "newest", "best loss", "every 500", "no step"
 
 
-def guess_mode(metric: str) -> str | None:
-    """MIN for losses and errors, MAX for accuracies and scores, None when unclear."""
-    lowered = metric.lower()
-    parts = set(_PART.findall(lowered))
-    if any(s in lowered for s in _LOWER_SUBSTRINGS):
-        return MIN
-    if parts & _HIGHER_PARTS:
-        return MAX
-    if parts & _LOWER_PARTS:
-        return MIN
-    return None
-
-
 def parse_best(text: str) -> Best:
     """`val_loss`, `val_loss:min`, `accuracy:max` → Best; unclear directions must be given."""
     metric, sep, mode = text.strip().rpartition(":")
@@ -95,17 +68,11 @@ def parse_best(text: str) -> Best:
             raise UsageError(f"--keep-best `{text}`: `{mode}` is not min or max; write "
                              f"{metric}:min (lower is better) or {metric}:max (higher is better)")
         return Best(metric, mode)
-    guessed = guess_mode(metric)
+    guessed = direction(metric)
     if guessed is None:
         raise UsageError(f"--keep-best `{metric}`: cannot tell whether lower or higher is better; "
                          f"write {metric}:min or {metric}:max")
     return Best(metric, guessed)
-
-
-def _value(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def best_step(rows: Iterable[dict[str, Any]], best: Best) -> int | None:
@@ -113,9 +80,8 @@ def best_step(rows: Iterable[dict[str, Any]], best: Best) -> int | None:
     metric was never logged with an integer step and a finite value."""
     found: tuple[float, int] | None = None
     for row in rows:
-        step = row.get("step")
-        value = _value(row.get(best.metric))
-        if value is None or isinstance(step, bool) or not isinstance(step, int):
+        step, value = metric_step(row), number(row.get(best.metric))
+        if value is None or step is None:
             continue
         if found is None or (value < found[0] if best.mode == MIN else value > found[0]):
             found = (value, step)

@@ -360,8 +360,12 @@ def test_listing_cache_never_disagrees_with_the_folders(
 
     shutil.rmtree(project / "results" / "c" / "2")
     assert ids(capsys) == ["c/1"]
-    cache.write_text('{"format": 1, "sections": []}\n[1, "x", null, ["garbage"]]\nnot json\n')
+    from xpm.listing import FORMAT
+
+    cache.write_text(f'{{"format": {FORMAT}, "sections": []}}\nnot json\n'
+                     '[1, "x", null, ["garbage"]]\n')  # an unreadable line, a stale one
     assert ls_json(capsys)[0]["note"] == "rewritten in place"
+    assert "not json" not in cache.read_text() and "garbage" not in cache.read_text()
     cache.write_bytes(b"\x00\xff")
     assert ls_json(capsys)[0]["status"] == "failed"
     assert (project / "results" / ".cache").is_dir() and ids(capsys, "-a") == ["c/1"]
