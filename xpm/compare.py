@@ -13,7 +13,6 @@ code read as identical.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +26,7 @@ from .metrics import MIN, RESERVED, direction, summarize
 from .metrics import number as metric_number
 from .metrics import read as read_metrics
 from .metrics import step as metric_step
-from .record import ENVIRONMENT_FILE, RUNNING, CorruptRecord, RunRecord, read_record
+from .record import RunRecord, read_environment
 from .store import RunRef
 
 if TYPE_CHECKING:
@@ -160,32 +159,22 @@ def jsonable(value: Any) -> Any:
 
 def read_side(ref: RunRef) -> Side:
     """Read what `xpm diff` compares of one run; a corrupt record is an XpmError naming it."""
-    try:
-        record = read_record(ref.path)
-    except CorruptRecord as exc:
-        raise XpmError(f"cannot read run `{ref.id}`: {exc}; restore its run.json from a copy "
-                       f"or remove the run (`xpm clean {ref.id}`)") from None
-    if record.status == RUNNING:  # is it? (liveness: a run nothing runs is lost)
-        from .lock import reconcile
+    from .catalog import load_entry
 
-        record = reconcile(ref.path, record)
+    entry = load_entry(ref)  # liveness applied: a run nothing runs is lost
+    record = entry.record
+    if record is None:
+        problem = entry.problem or "it is still being created"
+        raise XpmError(f"cannot read run `{ref.id}`: {problem}; restore its run.json from a "
+                       f"copy or remove the run (`xpm clean {ref.id}`)")
     patch, patch_missing = None, False
     if record.git is not None and record.git.patch:
         try:
             patch = summarize_patch((ref.path / record.git.patch).read_bytes())
         except OSError:
             patch_missing = True
-    return Side(record.id, ref.path, record, _read_environment(ref.path),
+    return Side(record.id, ref.path, record, read_environment(ref.path),
                 tuple(read_metrics(ref.path)), patch, patch_missing)
-
-
-def _read_environment(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        with open(run_dir / ENVIRONMENT_FILE, "rb") as f:
-            data = json.loads(f.read())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def summarize_patch(data: bytes) -> PatchSummary:

@@ -252,6 +252,16 @@ def read_record_data(run_dir: Path | str) -> dict[str, Any]:
     return data
 
 
+def read_environment(run_dir: Path) -> dict[str, Any] | None:
+    """environment.json as a dict; None when it is missing, unreadable or not an object."""
+    try:
+        with open(run_dir / ENVIRONMENT_FILE, "rb") as f:
+            data = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_record(run_dir: Path) -> RunRecord:
     data = read_record_data(run_dir)
     try:

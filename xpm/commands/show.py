@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,10 @@ from .. import console, disk, metrics, times
 from ..catalog import CORRUPT, load_entry
 from ..checkpoints import find
 from ..config import flatten
-from ..logfile import last_lines
+from ..logfile import last_lines, size_of
 from ..project import load_project
 from ..query import as_text
-from ..record import ENVIRONMENT_FILE, OUTPUT_FILE, PATCH_FILE, RunRecord
+from ..record import OUTPUT_FILE, PATCH_FILE, RunRecord, read_environment
 from ..store import resolve
 
 LAST_LINES = 10
@@ -49,20 +48,13 @@ def show(run: str, as_json: bool) -> int:
         },
         "metrics": {name: s._asdict() for name, s in summary.items()},
         "disk_size": disk.size_of(run_dir),
-        "output": {"size": _size(output), "last_lines": tail},
+        "output": {"size": size_of(output), "last_lines": tail},
     }
     if as_json:
         console.json_document(facts)
     else:
         _print(facts, record)
     return 0
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None
 
 
 def _local(timestamp: float) -> Any:
@@ -75,17 +67,14 @@ def _git(record: RunRecord | None, run_dir: Path) -> dict[str, Any] | None:
     if record is None or record.git is None:
         return None
     data = record.to_json()["git"]
-    data["patch_size"] = _size(run_dir / record.git.patch) if record.git.patch else None
+    data["patch_size"] = size_of(run_dir / record.git.patch) if record.git.patch else None
     return dict(data)
 
 
 def _environment(run_dir: Path) -> dict[str, Any] | None:
     """The summary of environment.json: Python, platform, GPUs, variables, package count."""
-    try:
-        data = json.loads((run_dir / ENVIRONMENT_FILE).read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
+    data = read_environment(run_dir)
+    if data is None:
         return None
     distributions = data.get("distributions")
     gpus = data.get("gpus") or []
