@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .errors import UsageError
 from .record import (
     RECORD_FILE,
     RUNNING,
@@ -34,6 +35,7 @@ from .record import (
 from .store import RunRef, run_names, run_numbers, scan
 
 CORRUPT = "corrupt"
+LISTED_STATUSES = (*STATUSES, CORRUPT)  # what a listing can show
 
 
 @dataclass(frozen=True)
@@ -274,3 +276,21 @@ def raw_entries(results_dir: Path, names: list[str] | None = None, live: bool = 
         folder = os.path.join(results_dir, name)
         for number in run_numbers(results_dir, name):
             yield load_raw_at(name, number, f"{folder}/{number}", live)
+
+
+def parse_statuses(text: str, allowed: tuple[str, ...] = STATUSES) -> tuple[str, ...]:
+    """`failed,lost` → ('failed', 'lost'); an unknown status, or none, is a usage error."""
+    statuses: list[str] = []
+    for part in text.split(","):
+        status = part.strip().lower()
+        if not status:
+            continue
+        if status not in allowed:
+            raise UsageError(f"--status `{status}` is not a status; use one or more of "
+                             f"{', '.join(allowed)}, separated by commas")
+        if status not in statuses:
+            statuses.append(status)
+    if not statuses:
+        raise UsageError(f"--status `{text}` names no status; use one or more of "
+                         f"{', '.join(allowed)}, separated by commas")
+    return tuple(statuses)

@@ -44,13 +44,13 @@ def complete_statuses(incomplete: str, corrupt: bool = True) -> list[CompletionI
     `corrupt` among them when the command takes it (`ls` does, `clean` does not)."""
     from click.shell_completion import CompletionItem
 
-    from .catalog import CORRUPT
+    from .catalog import LISTED_STATUSES
     from .record import STATUSES
 
     done, _, last = incomplete.rpartition(",")
     prefix = f"{done}," if done else ""
     typed = {s.strip().lower() for s in done.split(",")}
-    offered = (*STATUSES, CORRUPT) if corrupt else STATUSES
+    offered = LISTED_STATUSES if corrupt else STATUSES
     return [CompletionItem(prefix + s) for s in offered
             if s.startswith(last.lower()) and s not in typed]
 

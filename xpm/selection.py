@@ -23,8 +23,8 @@ from pathlib import Path
 
 from . import console, times
 from .catalog import Entry
-from .errors import UsageError, XpmError
-from .record import ACTIVE, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, RECORD_FILE, STATUSES
+from .errors import XpmError
+from .record import ACTIVE, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, RECORD_FILE
 from .removal import is_real_folder, within
 from .store import TRASH_DIR, RunRef, resolve
 
@@ -50,24 +50,6 @@ class Criteria:
         if every_finished or self.keep_last is not None or self.older_than is not None:
             return FINISHED
         return DEFAULT_STATUSES
-
-
-def parse_statuses(text: str) -> tuple[str, ...]:
-    """`failed,lost` → ('failed', 'lost'); an unknown status is a usage error."""
-    statuses: list[str] = []
-    for part in text.split(","):
-        status = part.strip().lower()
-        if not status:
-            continue
-        if status not in STATUSES:
-            raise UsageError(f"--status `{status}` is not a status; use one or more of "
-                             f"{', '.join(STATUSES)}, separated by commas")
-        if status not in statuses:
-            statuses.append(status)
-    if not statuses:
-        raise UsageError(f"--status `{text}` names no status; use one or more of "
-                         f"{', '.join(STATUSES)}, separated by commas")
-    return tuple(statuses)
 
 
 def moment(entry: Entry) -> datetime | None:

@@ -8,14 +8,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import console, times, trash
-from ..catalog import Entry, entries, load_entry
+from ..catalog import Entry, entries, load_entry, parse_statuses
 from ..disk import format_size, size_of
 from ..errors import UsageError, XpmError
 from ..lock import busy_message
 from ..project import load_project
 from ..record import RUNNING
 from ..removal import claimed
-from ..selection import DEFAULT_STATUSES, Criteria, parse_statuses, select, targets
+from ..selection import DEFAULT_STATUSES, Criteria, select, targets
 
 
 def clean(

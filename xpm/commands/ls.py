@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import console, times
-from ..catalog import CORRUPT
+from ..catalog import CORRUPT, LISTED_STATUSES, parse_statuses
 from ..config import flatten
 from ..errors import UsageError, XpmError
 from ..listing import infos
@@ -25,11 +25,9 @@ from ..query import (
     parse_condition,
     parse_field,
 )
-from ..record import STATUSES
 from ..store import run_names
 
 DEFAULT_LIMIT = 30
-ALL_STATUSES = (*STATUSES, CORRUPT)
 CSV_FIELDS = (
     "id", "name", "number", "status", "created", "started", "ended", "duration", "exit_code",
     "signal", "attempts", "tags", "note", "seed", "host", "user", "git.commit", "git.branch",
@@ -60,9 +58,10 @@ def ls(
     if as_json and columns:
         raise UsageError("--columns picks the columns of the table and of --csv; "
                          "--json always prints every field")
-    keep = Filters(_statuses(statuses), tags,
+    wanted = {s for text in statuses for s in parse_statuses(text, LISTED_STATUSES)}
+    keep = Filters(wanted, tags,
                    times.now() - times.parse_age(since, "--since") if since else None,
-                   [parse_condition(w, ALL_STATUSES) for w in wheres])
+                   [parse_condition(w, LISTED_STATUSES) for w in wheres])
     sort_field = parse_field(sort, f"--sort `{sort}`") if sort else None
     column_fields = _columns(columns) if columns else None
     results = load_project().results_dir
@@ -133,18 +132,6 @@ def _drain(runs: list[RunInfo]) -> Iterator[RunInfo]:
 
 
 # ------------------------------------------------------------------------- options
-
-def _statuses(given: tuple[str, ...]) -> set[str]:
-    wanted = {s.strip() for text in given for s in text.split(",") if s.strip()}
-    if given and not wanted:
-        raise UsageError(f"--status `{given[0]}` names no status; use one or more of "
-                         f"{', '.join(ALL_STATUSES)} (comma-separated)")
-    unknown = sorted(wanted - set(ALL_STATUSES))
-    if unknown:
-        raise UsageError(f"--status `{unknown[0]}` is not a status; use one or more of "
-                         f"{', '.join(ALL_STATUSES)} (comma-separated)")
-    return wanted
-
 
 def _columns(text: str) -> list[Field]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
