@@ -5,10 +5,11 @@ missing or corrupt is an entry too (status `corrupt`, with the reason), never a 
 record is corrupt too when a field that listing, `show` or liveness read has the wrong
 type (`"started": 5`, `"config": [1]`): the reason names the field.
 
-Listing thousands of runs costs what reading their run.json files costs: `raw_entries`
-keeps each record as the JSON dict it is on disk, and builds a RunRecord (and looks at
-the lock) only for the few whose status is `running`, the only ones liveness can change.
-`entries` gives full RunRecords, for commands that act on runs.
+Listing thousands of runs costs what reading their run.json files costs: `load_raw_at`
+(what listing.infos reads through) keeps each record as the JSON dict it is on disk, and
+builds a RunRecord (and looks at the lock) only for the few whose status is `running`,
+the only ones liveness can change. `entries` gives full RunRecords, for commands that act
+on runs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .record import (
     read_record_data,
     upgrade,
 )
-from .store import RunRef, run_names, run_numbers, scan
+from .store import RunRef, scan
 
 CORRUPT = "corrupt"
 LISTED_STATUSES = (*STATUSES, CORRUPT)  # what a listing can show
@@ -230,21 +231,26 @@ def load_raw_at(name: str, number: int, path: str, live: bool = True) -> RawEntr
             return RawEntry(name, number, path, None, RUNNING, None)
         return RawEntry(name, number, path, None, CORRUPT, str(exc))
     if live and status == RUNNING:
-        entry = _live(RunRef(name, number, Path(path)), data)
-        return RawEntry(name, number, path, entry.record.to_json() if entry.record else None,
-                        entry.status, entry.problem)
+        entry = _entry(RunRef(name, number, Path(path)), data, live=True)
+        if entry.record is None:
+            return RawEntry(name, number, path, None, entry.status, entry.problem)
+        if entry.status != RUNNING:  # found lost (and corrected): the record changed
+            data = entry.record.to_json()
+        return RawEntry(name, number, path, data, entry.status)
     return RawEntry(name, number, path, data, status)
 
 
-def _live(ref: RunRef, data: dict[str, Any]) -> Entry:
-    from .lock import reconcile
-
+def _entry(ref: RunRef, data: dict[str, Any], live: bool) -> Entry:
+    """The Entry of a checked record's JSON; with `live`, liveness applied."""
     try:
         record = RunRecord.from_json(data)
     except (KeyError, TypeError, ValueError) as exc:
         return Entry(ref, None, CORRUPT, f"`{ref.path / RECORD_FILE}` is not a run record "
                                          f"({exc})")
-    record = reconcile(ref.path, record)
+    if live and record.status == RUNNING:
+        from .lock import reconcile
+
+        record = reconcile(ref.path, record)
     return Entry(ref, record, record.status)
 
 
@@ -252,14 +258,7 @@ def load_entry(ref: RunRef, live: bool = True) -> Entry:
     raw = load_raw(ref, live=False)
     if raw.data is None:
         return Entry(ref, None, raw.status, raw.problem)
-    if live and raw.status == RUNNING:
-        return _live(ref, raw.data)
-    try:
-        record = RunRecord.from_json(raw.data)
-    except (KeyError, TypeError, ValueError) as exc:
-        return Entry(ref, None, CORRUPT, f"`{ref.path / RECORD_FILE}` is not a run record "
-                                         f"({exc})")
-    return Entry(ref, record, record.status)
+    return _entry(ref, raw.data, live)
 
 
 def entries(results_dir: Path, names: list[str] | None = None, live: bool = True
@@ -267,15 +266,6 @@ def entries(results_dir: Path, names: list[str] | None = None, live: bool = True
     """Every run in the tree (or of `names`), by name then number."""
     for ref in scan(results_dir, names):
         yield load_entry(ref, live)
-
-
-def raw_entries(results_dir: Path, names: list[str] | None = None, live: bool = True
-                ) -> Iterator[RawEntry]:
-    """Every run in the tree (or of `names`), by name then number, as raw JSON dicts."""
-    for name in names if names is not None else run_names(results_dir):
-        folder = os.path.join(results_dir, name)
-        for number in run_numbers(results_dir, name):
-            yield load_raw_at(name, number, f"{folder}/{number}", live)
 
 
 def parse_statuses(text: str, allowed: tuple[str, ...] = STATUSES) -> tuple[str, ...]:

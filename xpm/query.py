@@ -31,8 +31,8 @@ GIT_FIELDS = ("commit", "branch", "dirty")
 TIME_FIELDS = ("created", "started", "ended")
 ALIASES = {"tag": "tags", "commit": "git.commit", "branch": "git.branch", "dirty": "git.dirty"}
 OPERATORS = ("!=", "<=", ">=", "==", "!~", "=", "<", ">", "~")
-FIELD_HELP = ("id, name, number, status, started, ended, duration, exit_code, tags, note, "
-              "seed, host, git.commit, git.dirty, config.KEY or metrics.NAME")
+FIELD_HELP = ", ".join((*PLAIN_FIELDS, *(f"git.{g}" for g in GIT_FIELDS))) + \
+    ", config.KEY or metrics.NAME"
 
 _OPERATOR_CHARS = "=!<>~"
 _CONDITION = re.compile(r"^\s*(?P<field>[^=!<>~]*?)\s*(?P<op>!=|<=|>=|==|!~|=|<|>|~)"
@@ -136,9 +136,7 @@ class Field(NamedTuple):
 
     def get(self, info: RunInfo) -> Any:
         """The field's value for a run; None when the run has no such field."""
-        if self.kind == "plain":
-            return info.id if self.parts[0] == "id" else getattr(info, str(self.parts[0]))
-        if self.kind == "git":
+        if self.kind in ("plain", "git"):  # RunInfo's attributes (id and path: properties)
             return getattr(info, str(self.parts[0]))
         if self.kind == "metrics":
             return (info.metrics or {}).get(str(self.parts[0]))
@@ -155,10 +153,6 @@ class Field(NamedTuple):
     @property
     def is_time(self) -> bool:
         return self.kind == "plain" and self.parts[0] in TIME_FIELDS
-
-    @property
-    def needs_metrics(self) -> bool:
-        return self.kind == "metrics"
 
 
 def parse_field(text: str, what: str) -> Field:
@@ -381,10 +375,10 @@ def order(infos: list[RunInfo], field: Field | None, reverse: bool) -> list[RunI
     Without a field: newest first (by start, or creation for runs not started yet), and
     `reverse` gives oldest first. Ties keep the newest-first order.
     """
-    # By number, then by time: runs started at the same moment (or never: corrupt ones)
-    # keep the newest number first.
-    newest_first = sorted(infos, key=_run_number, reverse=not reverse if field is None else True)
-    newest_first.sort(key=_time_key, reverse=not reverse if field is None else True)
+    # By time, then number: runs started at the same moment (or never: corrupt ones) keep
+    # the newest number first.
+    newest_first = sorted(infos, key=lambda i: (_time_key(i), i.number),
+                          reverse=not reverse if field is None else True)
     if field is None:
         return newest_first
     present = [i for i in newest_first if not _missing(field.get(i))]
@@ -395,10 +389,6 @@ def order(infos: list[RunInfo], field: Field | None, reverse: bool) -> list[RunI
 
 def _missing(value: Any) -> bool:
     return value is None or (type(value) is float and value != value)  # None or nan
-
-
-def _run_number(info: RunInfo) -> int:
-    return info.number
 
 
 def _time_key(info: RunInfo) -> float:

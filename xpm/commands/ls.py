@@ -20,7 +20,6 @@ from ..query import (
     Field,
     RunInfo,
     as_text,
-    is_number,
     order,
     parse_condition,
     parse_field,
@@ -192,10 +191,13 @@ def format_metric(value: Any) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A config value in a table cell: as YAML/JSON would write it."""
+    """A value in a table cell or CSV field: as YAML/JSON would write it (tags joined by
+    commas)."""
     kind = type(value)
     if kind is str:
         return value  # type: ignore[no-any-return]
+    if kind is tuple:
+        return ",".join(value)
     if kind is int or kind is float:
         return repr(value)
     if kind is bool:
@@ -222,8 +224,6 @@ def _display(field: Field, reference: datetime) -> Callable[[RunInfo], str]:
         return lambda i: _ago(field.get(i), reference)
     if field.kind == "plain" and name == "duration":
         return lambda i: times.format_duration(i.duration)
-    if field.kind == "plain" and name == "tags":
-        return lambda i: ",".join(i.tags)
     if field.kind == "git" and name == "commit":
         return _commit
     return lambda i: format_value(field.get(i))
@@ -316,7 +316,7 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str) -> Non
         if any(i.commit for i in shown):
             columns.append(("commit", _commit, True))
         if any(i.tags for i in shown):
-            columns.append(("tags", lambda i: ",".join(i.tags), False))
+            columns.append(("tags", lambda i: format_value(i.tags), False))
         names: dict[str, None] = {}
         for info in shown:
             names.update(dict.fromkeys(info.metrics or {}))
@@ -344,10 +344,8 @@ def _metric_getter(name: str) -> Callable[[RunInfo], str]:
     return lambda i: format_metric((i.metrics or {}).get(name))
 
 
-def _config_getter(configs: FlatConfigs, top: str, key: str,
-                   text: Callable[[Any], str] | None = None) -> Callable[[RunInfo], str]:
-    """The cell of config `key` (under top-level `top`) for a run, written by `text`."""
-    write = text or format_value
+def _config_getter(configs: FlatConfigs, top: str, key: str) -> Callable[[RunInfo], str]:
+    """The cell of config `key` (under top-level `top`) for a run."""
     # Shared sections: each formatted once (the entry keeps the section alive).
     by_section: dict[int, tuple[Any, str]] = {}
 
@@ -358,7 +356,7 @@ def _config_getter(configs: FlatConfigs, top: str, key: str,
             if known is not None:
                 return known[1]
         value = configs.value(info.config, top, key)
-        cell = "" if value is _MISSING else write(value)
+        cell = "" if value is _MISSING else format_value(value)
         if isinstance(section, dict):
             by_section[id(section)] = (section, cell)
         return cell
@@ -380,7 +378,7 @@ def _csv(shown: list[RunInfo], fields: list[Field] | None) -> None:
             metric_names.update(dict.fromkeys(info.metrics or {}))
         for key, top in keys.items():
             header.append(f"config.{key}")
-            getters.append(_config_getter(configs, top, key, _csv_value))
+            getters.append(_config_getter(configs, top, key))
         for name in metric_names:
             header.append(f"metrics.{name}")
             getters.append(_csv_getter(Field(f"metrics.{name}", "metrics", (name,))))
@@ -391,14 +389,4 @@ def _csv(shown: list[RunInfo], fields: list[Field] | None) -> None:
 
 
 def _csv_getter(field: Field) -> Callable[[RunInfo], str]:
-    return lambda info: _csv_value(field.get(info))
-
-
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, tuple):  # tags
-        return ",".join(value)
-    if is_number(value):
-        return repr(value)
-    return as_text(value)
+    return lambda info: format_value(field.get(info))
