@@ -22,6 +22,7 @@ from .catalog import CORRUPT
 from .errors import RunBusyError, XpmError
 from .lock import RunLock, busy_message, lost_while_held
 from .record import LOST, RUNNING, CorruptRecord, read_record
+from .store import TRASH_DIR, RunRef
 
 
 def within(root: Path, path: Path) -> Path | None:
@@ -49,6 +50,16 @@ def within(root: Path, path: Path) -> Path | None:
         if not stat.S_ISDIR(mode):  # a link (lstat does not follow it) or a file
             return None
     return current / rel.parts[-1]
+
+
+def run_folder(results_dir: Path, ref: RunRef, in_trash: bool = False) -> Path | None:
+    """The run's folder, spelled from the real results_dir, when it is exactly
+    results_dir/NAME/N (or results_dir/.trash/NAME/N), a real folder, with no link anywhere
+    on the way; else None. The one containment check everything that removes runs uses."""
+    path = within(results_dir, ref.path)
+    parts = (TRASH_DIR, ref.name, str(ref.number)) if in_trash else (ref.name, str(ref.number))
+    expected = Path(os.path.realpath(results_dir)).joinpath(*parts)
+    return path if path == expected and is_real_folder(path) else None
 
 
 def is_real_folder(path: Path) -> bool:

@@ -25,7 +25,7 @@ from . import console, times
 from .catalog import Entry
 from .errors import XpmError
 from .record import ACTIVE, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, RECORD_FILE
-from .removal import is_real_folder, within
+from .removal import is_real_folder, run_folder
 from .store import TRASH_DIR, RunRef, resolve
 
 DEFAULT_STATUSES = (FAILED, LOST, INTERRUPTED, KILLED)
@@ -110,12 +110,9 @@ def target(results_dir: Path, arg: str, in_trash: bool = False, names: bool = Tr
         if in_trash:
             raise XpmError(f"`{arg}` is not a run in {place}; {listing}") from None
         raise exc from None
-    real_results = Path(os.path.realpath(results_dir))
-    path = within(results_dir, ref.path)
-    parts = (TRASH_DIR, ref.name, str(ref.number)) if in_trash else (ref.name, str(ref.number))
-    if path == real_results.joinpath(*parts) and is_real_folder(path):
+    if run_folder(results_dir, ref, in_trash) is not None:
         return RunRef(ref.name, ref.number, root / ref.name / str(ref.number))
-    if not in_trash and path == real_results.joinpath(TRASH_DIR, ref.name, str(ref.number)):
+    if not in_trash and run_folder(results_dir, ref, in_trash=True) is not None:
         raise XpmError(f"`{arg}` is in the trash already; `xpm restore {ref.id}` puts it back "
                        f"and `xpm clean --empty-trash {ref.id}` deletes it for good")
     raise XpmError(f"`{arg}` is not a run folder in {place} (it is outside it, or reached "

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from .errors import XpmError
-from .removal import is_real_folder, remove, within
+from .removal import is_real_folder, remove, run_folder
 from .store import TRASH_DIR, RunRef, record_highest
 
 PURGING_PREFIX = ".purging-"
@@ -67,10 +67,8 @@ def _rename(source: Path, target: Path, what: str) -> None:
 def _checked(results_dir: Path, ref: RunRef, in_trash: bool) -> Path:
     """The run's folder, spelled from the real results_dir, when it is exactly
     results_dir/NAME/N (or .trash/NAME/N) with no link anywhere on the way."""
-    path = within(results_dir, ref.path)
-    parts = (TRASH_DIR, ref.name, str(ref.number)) if in_trash else (ref.name, str(ref.number))
-    expected = Path(os.path.realpath(results_dir)).joinpath(*parts)
-    if path != expected or not is_real_folder(path):
+    path = run_folder(results_dir, ref, in_trash)
+    if path is None:
         raise XpmError(f"`{ref.path}` is not a run folder inside `{results_dir}` (a symbolic "
                        "link, or outside it); xpm leaves it alone")
     return path

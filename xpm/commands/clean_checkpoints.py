@@ -24,7 +24,7 @@ from ..disk import format_size, size_of
 from ..errors import UsageError
 from ..project import Project
 from ..pruning import Best, Decision, Rule, best_step, parse_best
-from ..removal import is_real_folder, remove, within
+from ..removal import is_real_folder, remove, run_folder
 from ..selection import Criteria
 from .clean import drop_busy, each, gather, go_ahead, plural, will
 
@@ -47,12 +47,6 @@ def files_of(path: Path) -> list[Path]:
             return sorted(path.parent / e.name for e in found if part.match(e.name))
     except OSError:
         return []
-
-
-def _real_run_dir(results: Path, entry: Entry) -> Path | None:
-    path = within(results, entry.ref.path)
-    expected = Path(os.path.realpath(results)) / entry.ref.name / str(entry.ref.number)
-    return path if path == expected else None
 
 
 class _Clear:
@@ -84,7 +78,7 @@ class _Clear:
 
 def _found(results: Path, entry: Entry, patterns: Sequence[str]) -> list[Checkpoint]:
     """The run's checkpoints that may be deleted at all (no link on the way)."""
-    real = _real_run_dir(results, entry)
+    real = run_folder(results, entry.ref)
     if real is None:
         return []
     clear = _Clear(entry.ref.path, real)
@@ -219,7 +213,7 @@ def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
 
     def act(entry: Entry, _: str) -> bool:
         nonlocal problems
-        real = _real_run_dir(results, entry)
+        real = run_folder(results, entry.ref)
         ok, best_at = _best_at(entry, best, set())
         if real is None or not ok:
             console.warn(f"left alone: `{entry.id}` changed since it was listed")
