@@ -75,6 +75,11 @@ def out_raw(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
+def plural(count: int, word: str) -> str:
+    """`1 run`, `3 runs`."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def path(p: os.PathLike[str] | str) -> str:
     """A path as the user would type it: relative to the current folder when below it."""
     relative = os.path.relpath(p)
@@ -152,7 +157,7 @@ def table(
         hidden = [c for c, w in zip(columns, widths, strict=True) if fixed and w is None]
         if hidden:
             names = ", ".join(hidden[:3]) + (", …" if len(hidden) > 3 else "")
-            console.print(f"{len(hidden)} column{'s' if len(hidden) != 1 else ''} hidden to "
+            console.print(f"{plural(len(hidden), 'column')} hidden to "
                           f"fit ({names})" + (f"; {hidden_hint}" if hidden_hint else ""),
                           style="dim")
         if footer:

@@ -71,7 +71,7 @@ def text(section: str, key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, PatchSummary):
-        files = f"{value.files} file{'s' if value.files != 1 else ''}"
+        files = console.plural(value.files, "file")
         return f"{files}, +{value.insertions} -{value.deletions}"
     if key == "patch" and value == "missing":
         return "git.patch missing"
@@ -90,7 +90,7 @@ def text(section: str, key: str, value: Any) -> str:
         return format_duration(value)
     if isinstance(value, tuple | list):
         if key == "untracked":
-            return f"{len(value)} file{'s' if len(value) != 1 else ''}" if value else "none"
+            return console.plural(len(value), "file") if value else "none"
         return ", ".join(str(v) for v in value) if value else "none"
     return str(value)
 
@@ -116,7 +116,7 @@ def _commit_note(f: Field, names: Sequence[str]) -> str:
     ahead, behind = counts["ahead"], counts["behind"]
 
     def commits(n: int) -> str:
-        return f"{n} commit{'s' if n != 1 else ''}"
+        return console.plural(n, "commit")
 
     if ahead and behind:
         return (f"  (diverged: {names[1]} has {commits(ahead)} {names[0]} lacks, "
@@ -253,7 +253,7 @@ def _identical(diff: Difference, names: Sequence[str]) -> Line:
     runs = " and ".join([", ".join(names[:-1]), names[-1]])
     what = [s.name for s in diff.sections] + (["code"] if diff.code is not None else [])
     hidden = sum(s.hidden_by_nature() for s in diff.sections)
-    tail = (f"; {hidden} field{'s' if hidden != 1 else ''} that differ by nature (ids, times, "
+    tail = (f"; {console.plural(hidden, 'field')} that differ by nature (ids, times, "
             "pids) hidden, --all shows them" if hidden else "")
     return [(f"{runs} are identical", BOLD), (f" ({', '.join(what)}){tail}", DIM)]
 

@@ -84,10 +84,6 @@ def _check_options(keep_last: int | None, checkpoints: bool, keep: int | None,
 # -- shared by the three modes ---------------------------------------------------------
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def gather(results: Path, args: Sequence[str], criteria: Criteria,
            every_finished: bool = False) -> list[Entry]:
     """The runs taken by the criteria among the names given (or the whole tree), plus the
@@ -205,7 +201,7 @@ def _remove(results: Path, args: Sequence[str], criteria: Criteria, purge: bool,
         return 1 if left else 0
     sized = sizes([e.ref.path for e in chosen])
     total = format_size(sum(sized))
-    runs = plural(len(chosen), "run")
+    runs = console.plural(len(chosen), "run")
     bin_ = console.path(trash.folder(results))
     if purge:
         footer = f"{runs} {will(dry_run)} be deleted for good, freeing {total}"
@@ -229,11 +225,11 @@ def _remove(results: Path, args: Sequence[str], criteria: Criteria, purge: bool,
     done, more = each(chosen, act)
     freed = format_size(sum(size_of_run[e.id] for e in done))
     if purge and done:
-        console.info(f"deleted {plural(len(done), 'run')} for good, freeing {freed}")
+        console.info(f"deleted {console.plural(len(done), 'run')} for good, freeing {freed}")
     elif purge:
         console.info("deleted no runs")
     elif done:
-        console.info(f"moved {plural(len(done), 'run')} ({freed}) to {bin_}; "
+        console.info(f"moved {console.plural(len(done), 'run')} ({freed}) to {bin_}; "
                      f"`xpm restore {done[0].id}` puts one back, `xpm clean --empty-trash` "
                      "frees the space")
     else:
@@ -261,8 +257,8 @@ def _empty_trash(results: Path, args: Sequence[str], dry_run: bool, yes: bool) -
         return 0
     sized = sizes([e.ref.path for e in trashed] + leftovers)
     total = format_size(sum(sized))
-    count = plural(len(trashed), "run") + (
-        f" and {plural(len(leftovers), 'unfinished deletion')}" if leftovers else "")
+    count = console.plural(len(trashed), "run") + (
+        f" and {console.plural(len(leftovers), 'unfinished deletion')}" if leftovers else "")
     rows = [[e.id, e.status, _ended(e), format_size(s)]
             for e, s in zip(trashed, sized, strict=False)]
     rows += [[path.name, "deleting", "", format_size(s)]
@@ -287,6 +283,6 @@ def _empty_trash(results: Path, args: Sequence[str], dry_run: bool, yes: bool) -
         except XpmError as exc:
             console.warn(str(exc))
             left += 1
-    console.info(f"deleted {plural(len(done), 'run')} from the trash for good, "
+    console.info(f"deleted {console.plural(len(done), 'run')} from the trash for good, "
                  f"freeing {format_size(freed)}")
     return 1 if left else 0

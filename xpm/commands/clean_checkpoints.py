@@ -26,7 +26,7 @@ from ..project import Project
 from ..pruning import Best, Decision, Rule, best_step, parse_best
 from ..removal import is_real_folder, remove, run_folder
 from ..selection import Criteria
-from .clean import drop_busy, each, gather, go_ahead, plural, will
+from .clean import drop_busy, each, gather, go_ahead, will
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
             advance()
     count = sum(len(p.doomed) for p in plans)
     total = format_size(sum(size.values()))
-    what = f"{plural(count, 'checkpoint')} in {plural(len(plans), 'run')}"
+    what = f"{console.plural(count, 'checkpoint')} in {console.plural(len(plans), 'run')}"
     rows = [[p.entry.id, p.entry.status, f"{len(p.doomed)} of {len(p.decisions)}", _kept(p),
              format_size(sum(size[c.path] for c in p.doomed))] for p in plans]
     console.table(["RUN", "STATUS", "DELETE", "KEEP", "FREES"], rows,
@@ -240,8 +240,8 @@ def thin(project: Project, args: Sequence[str], criteria: Criteria, keep: int,
 
     _, more = each([p.entry for p in plans], act)
     freed = format_size(sum(size[c.path] for c in deleted))
-    console.info(f"deleted {plural(len(deleted), 'checkpoint')} in "
-                 f"{plural(len(thinned), 'run')} for good, freeing {freed}" if deleted else
+    console.info(f"deleted {console.plural(len(deleted), 'checkpoint')} in "
+                 f"{console.plural(len(thinned), 'run')} for good, freeing {freed}" if deleted else
                  "deleted no checkpoints")
     return 1 if left + more + problems else 0
 

@@ -170,7 +170,7 @@ def _footer(shown: int, count: int) -> str:
 
 def _explain_empty(results: Path, total: int, patterns: tuple[str, ...]) -> None:
     if total:
-        console.info(f"no runs match (of {total} run{'s' if total != 1 else ''})")
+        console.info(f"no runs match (of {console.plural(total, 'run')})")
     elif patterns:
         console.info("no runs match those names")
     else:

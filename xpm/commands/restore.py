@@ -14,7 +14,7 @@ from ..project import load_project
 from ..removal import claimed, is_real_folder
 from ..selection import target
 from ..store import RunRef
-from .clean import plural, run_table, sizes
+from .clean import run_table, sizes
 
 
 def restore(*, runs: tuple[str, ...]) -> int:
@@ -62,7 +62,7 @@ def _list(results: Path) -> int:
         return 0
     sized = sizes([e.ref.path for e in trashed])
     run_table(trashed, sized,
-              footer=(f"{plural(len(trashed), 'run')}, {format_size(sum(sized))} in "
+              footer=(f"{console.plural(len(trashed), 'run')}, {format_size(sum(sized))} in "
                       f"{console.path(bin_)}; `xpm restore {trashed[-1].id}` puts one back, "
                       "`xpm clean --empty-trash` deletes them for good"))
     return 0

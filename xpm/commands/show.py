@@ -187,7 +187,7 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
     else:
         title = f"{OUTPUT_FILE} ({disk.format_size(out['size'])}"
         count = len(out["last_lines"])
-        title += f", last {count} line{'s' if count != 1 else ''})" if count else ")"
+        title += f", last {console.plural(count, 'line')})" if count else ")"
         console.fields(title, [])
         for line in out["last_lines"]:
             console.out(f"  {line}")
