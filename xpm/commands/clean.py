@@ -4,7 +4,7 @@ outside results_dir."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from .. import console, times, trash
@@ -84,18 +84,23 @@ def _check_options(keep_last: int | None, checkpoints: bool, keep: int | None,
 # -- shared by the three modes ---------------------------------------------------------
 
 
-def gather(results: Path, args: Sequence[str], criteria: Criteria,
+def gather(results: Path, args: Sequence[str], criteria: Criteria | None,
            every_finished: bool = False) -> list[Entry]:
     """The runs taken by the criteria among the names given (or the whole tree), plus the
-    runs named as NAME/N, in name and number order."""
-    names, named = targets(results, args)
+    runs named as NAME/N, in name and number order. Without criteria: the runs in the
+    trash (every one of the names given, or all), as they are (no liveness there)."""
+    in_trash = criteria is None
+    names, named = targets(results, args, in_trash=in_trash)
     chosen: dict[str, Entry] = {}
     if names or not named:
-        for entry in select(entries(results, names or None), criteria, times.now(),
-                            every_finished):
+        root = trash.folder(results) if in_trash else results
+        found: Iterable[Entry] = entries(root, names or None, live=not in_trash)
+        if criteria is not None:
+            found = select(found, criteria, times.now(), every_finished)
+        for entry in found:
             chosen[entry.id] = entry
     for ref in named:
-        chosen.setdefault(ref.id, load_entry(ref))
+        chosen.setdefault(ref.id, load_entry(ref, live=not in_trash))
     return sorted(chosen.values(), key=lambda e: (e.ref.name, e.ref.number))
 
 
@@ -176,10 +181,12 @@ def _ended(entry: Entry) -> str:
     return times.format_ago(times.parse_iso(record.ended))
 
 
-def run_table(chosen: Sequence[Entry], sized: Sequence[int], footer: str) -> None:
+def run_table(chosen: Sequence[Entry], sized: Sequence[int], footer: str,
+              more: Sequence[list[str]] = ()) -> None:
+    """RUN, STATUS, ENDED and SIZE of each run (then the `more` rows), and a footer."""
     rows = [[e.id, e.status, _ended(e), format_size(s)]
             for e, s in zip(chosen, sized, strict=True)]
-    console.table(["RUN", "STATUS", "ENDED", "SIZE"], rows, footer=footer)
+    console.table(["RUN", "STATUS", "ENDED", "SIZE"], [*rows, *more], footer=footer)
 
 
 # -- removing runs ---------------------------------------------------------------------
@@ -241,15 +248,8 @@ def _remove(results: Path, args: Sequence[str], criteria: Criteria, purge: bool,
 
 
 def _empty_trash(results: Path, args: Sequence[str], dry_run: bool, yes: bool) -> int:
-    names, named = targets(results, args, in_trash=True)
     bin_ = trash.folder(results)
-    chosen: dict[str, Entry] = {}
-    if names or not named:
-        for entry in entries(bin_, names or None, live=False):
-            chosen[entry.id] = entry
-    for ref in named:
-        chosen.setdefault(ref.id, load_entry(ref, live=False))
-    trashed = sorted(chosen.values(), key=lambda e: (e.ref.name, e.ref.number))
+    trashed = gather(results, args, None)
     leftovers = trash.unfinished(results) if not args else []
     if not trashed and not leftovers:
         console.info(f"nothing to delete: the trash ({console.path(bin_)}) holds no runs"
@@ -259,16 +259,15 @@ def _empty_trash(results: Path, args: Sequence[str], dry_run: bool, yes: bool) -
     total = format_size(sum(sized))
     count = console.plural(len(trashed), "run") + (
         f" and {console.plural(len(leftovers), 'unfinished deletion')}" if leftovers else "")
-    rows = [[e.id, e.status, _ended(e), format_size(s)]
-            for e, s in zip(trashed, sized, strict=False)]
-    rows += [[path.name, "deleting", "", format_size(s)]
-             for path, s in zip(leftovers, sized[len(trashed):], strict=True)]
-    console.table(["RUN", "STATUS", "ENDED", "SIZE"], rows,
-                  footer=f"{count} in {console.path(bin_)} {will(dry_run)} be deleted for "
-                         f"good, freeing {total}")
+    run_sizes, leftover_sizes = sized[:len(trashed)], sized[len(trashed):]
+    run_table(trashed, run_sizes,
+              f"{count} in {console.path(bin_)} {will(dry_run)} be deleted for good, freeing "
+              f"{total}",
+              more=[[path.name, "deleting", "", format_size(s)]
+                    for path, s in zip(leftovers, leftover_sizes, strict=True)])
     if not go_ahead(f"Delete {count} in the trash for good, freeing {total}?", dry_run, yes):
         return 0
-    size_of_run = {e.id: s for e, s in zip(trashed, sized, strict=False)}
+    size_of_run = {e.id: s for e, s in zip(trashed, run_sizes, strict=True)}
 
     def act(entry: Entry, _: str) -> bool:
         trash.delete(results, entry.ref, in_trash=True)
@@ -276,7 +275,7 @@ def _empty_trash(results: Path, args: Sequence[str], dry_run: bool, yes: bool) -
 
     done, left = each(trashed, act, same_status=False)
     freed = sum(size_of_run[e.id] for e in done)
-    for path, size in zip(leftovers, sized[len(trashed):], strict=True):
+    for path, size in zip(leftovers, leftover_sizes, strict=True):
         try:
             trash.finish(path)
             freed += size
