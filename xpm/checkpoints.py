@@ -35,7 +35,8 @@ from .record import (
 RUN_FILES = (RECORD_FILE, CONFIG_FILE, ENVIRONMENT_FILE, OUTPUT_FILE, METRICS_FILE, PATCH_FILE,
              CONFIGS_DIR, LOCK_FILE)
 UNFINISHED_SUFFIXES = (".tmp", ".partial", "~", ".incomplete", ".lock")
-_TF_PART = re.compile(r"^(?P<prefix>.+-\d+)\.(?:index|meta|data-\d+-of-\d+)$")
+_TF_SUFFIX = r"\.(?:index|meta|data-\d+-of-\d+)$"  # the files of a TensorFlow checkpoint
+_TF_PART = re.compile(r"^(?P<prefix>.+-\d+)" + _TF_SUFFIX)
 _INTEGER = re.compile(r"\d+")
 _EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,9}$")  # .pt .h5 .hdf5 .tar .json ...
 _TMP = re.compile(r"\.tmp[.\-_]")
@@ -131,3 +132,16 @@ def newest(run_dir: Path, patterns: Iterable[str] = DEFAULT_CHECKPOINT_PATTERNS
            ) -> Checkpoint | None:
     found = find(run_dir, patterns)
     return found[-1] if found else None
+
+
+def files_of(path: Path) -> list[Path]:
+    """The files making up one checkpoint: itself, or the `.index`, `.meta` and `.data-*`
+    files of a TensorFlow checkpoint prefix (`model.ckpt-1000`)."""
+    if os.path.lexists(path):
+        return [path]
+    part = re.compile(re.escape(path.name) + _TF_SUFFIX)
+    try:
+        with os.scandir(path.parent) as found:
+            return sorted(path.parent / e.name for e in found if part.match(e.name))
+    except OSError:
+        return []

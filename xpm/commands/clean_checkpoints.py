@@ -12,14 +12,13 @@ a link is unlinked, and a link that is kept keeps the checkpoint it points to.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import console, metrics, pruning
 from ..catalog import Entry
-from ..checkpoints import Checkpoint, find
+from ..checkpoints import Checkpoint, files_of, find
 from ..disk import format_size, size_of
 from ..errors import UsageError
 from ..project import Project
@@ -34,19 +33,6 @@ class Plan:
     entry: Entry
     decisions: tuple[Decision, ...]  # for every checkpoint found, oldest first
     doomed: tuple[Checkpoint, ...]
-
-
-def files_of(path: Path) -> list[Path]:
-    """The files making up one checkpoint: itself, or the `.index`, `.meta` and `.data-*`
-    files of a TensorFlow checkpoint prefix (`model.ckpt-1000`)."""
-    if os.path.lexists(path):
-        return [path]
-    part = re.compile(re.escape(path.name) + r"\.(?:index|meta|data-\d+-of-\d+)$")
-    try:
-        with os.scandir(path.parent) as found:
-            return sorted(path.parent / e.name for e in found if part.match(e.name))
-    except OSError:
-        return []
 
 
 class _Clear:
