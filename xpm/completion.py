@@ -81,22 +81,21 @@ def _complete_runs(incomplete: str, root: Path, follow_links: bool) -> list[Comp
 
     from .store import RunRef, run_names, run_numbers
 
+    def refs(name: str, prefix: str = "") -> list[RunRef]:
+        """NAME's runs, newest first, whose number starts with `prefix`."""
+        return [RunRef(name, n, root / name / str(n))
+                for n in reversed(run_numbers(root, name)) if str(n).startswith(prefix)]
+
     names = run_names(root, follow_links)
     name, slash, number = incomplete.partition("/")
     if not slash:
         items = [CompletionItem(n) for n in names if n.startswith(name)]
         if len(items) == 1:  # one name: offer its runs too, so that TAB goes on to NAME/N
-            only = items[0].value
-            refs = [RunRef(only, n, root / only / str(n))
-                    for n in reversed(run_numbers(root, only))]
-            return items + _described(refs)
+            return items + _described(refs(items[0].value))
         return items
     if name not in names:
         return [CompletionItem(incomplete, type="dir")]
-    refs = [RunRef(name, n, root / name / str(n))
-            for n in reversed(run_numbers(root, name))
-            if str(n).startswith(number)]
-    return _described(refs)
+    return _described(refs(name, number))
 
 
 def _described(refs: list[RunRef]) -> list[CompletionItem]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from ..config import flatten
 from ..logfile import last_lines, size_of
 from ..project import load_project
 from ..query import as_text
-from ..record import OUTPUT_FILE, PATCH_FILE, RunRecord, read_environment
+from ..record import OUTPUT_FILE, PATCH_FILE, RUNNING, Attempt, RunRecord, read_environment
 from ..store import resolve
 
 LAST_LINES = 10
@@ -66,9 +67,9 @@ def _local(timestamp: float) -> Any:
 def _git(record: RunRecord | None, run_dir: Path) -> dict[str, Any] | None:
     if record is None or record.git is None:
         return None
-    data = record.to_json()["git"]
+    data = asdict(record.git)
     data["patch_size"] = size_of(run_dir / record.git.patch) if record.git.patch else None
-    return dict(data)
+    return data
 
 
 def _environment(run_dir: Path) -> dict[str, Any] | None:
@@ -108,7 +109,7 @@ def _when(text: str | None) -> str:
 def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
     status = facts["status"]
     shown_status = status
-    if record is not None and record.exit_code is not None and status != "running":
+    if record is not None and record.exit_code is not None and status != RUNNING:
         shown_status += f" (exit {record.exit_code}" + (
             f", signal {record.signal})" if record.signal else ")")
     head: list[tuple[str, str]] = [("status", shown_status), ("path", facts["path"])]
@@ -132,9 +133,7 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
                    {"status": console.status_style(status) or ""})
     if record is not None and record.attempts:
         console.fields("attempts", [
-            (str(a.number), _attempt(a.kind, a.started, a.ended, a.status, a.reason, a.host,
-                                     a.pid, a.checkpoint, a.slurm_job_id))
-            for a in record.attempts
+            (str(a.number), _attempt(a)) for a in record.attempts
         ])
     git = facts["git"]
     if git is not None:
@@ -196,7 +195,7 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
 
 
 def _duration(record: RunRecord, status: str) -> str:
-    if status == "running":  # counted up to now
+    if status == RUNNING:  # counted up to now
         from ..query import live_duration
 
         live = live_duration([{"started": a.started, "ended": a.ended}
@@ -205,20 +204,18 @@ def _duration(record: RunRecord, status: str) -> str:
     return times.format_duration(record.duration)
 
 
-def _attempt(kind: str, started: str, ended: str | None, status: str | None,
-             reason: str | None, host: str, pid: int, checkpoint: str | None,
-             job: str | None) -> str:
-    text = f"{kind} {_when(started)}"
-    if ended:
-        text += f" → {status or '?'} after "
-        text += times.format_duration(times.seconds_between(started, ended))
+def _attempt(a: Attempt) -> str:
+    text = f"{a.kind} {_when(a.started)}"
+    if a.ended:
+        text += f" → {a.status or '?'} after "
+        text += times.format_duration(times.seconds_between(a.started, a.ended))
     else:
         text += " (running)"
-    text += f", pid {pid} on {host}"
-    if job:
-        text += f", slurm job {job}"
-    if checkpoint:
-        text += f", from {checkpoint}"
-    if reason:
-        text += f"; {reason}"
+    text += f", pid {a.pid} on {a.host}"
+    if a.slurm_job_id:
+        text += f", slurm job {a.slurm_job_id}"
+    if a.checkpoint:
+        text += f", from {a.checkpoint}"
+    if a.reason:
+        text += f"; {a.reason}"
     return text
