@@ -122,8 +122,12 @@ def table(
     footer: str | None = None,
     fixed: Sequence[bool] | None = None,
     hidden_hint: str | None = None,
+    style_of: Callable[[int, str], str | None] | None = None,
 ) -> None:
     """A table fitted to the terminal, or plain tab-free aligned rows for a pipe.
+
+    A cell's style (a color, where colors are on) comes from `styles` (row by row) or
+    from `style_of(column, cell)`.
 
     Plain rows are written as they are laid out (memory stays that of `rows`); on a
     terminal they keep their styles as colors. With `fixed` (a flag a column), a terminal
@@ -151,8 +155,8 @@ def table(
             else:
                 t.add_column(columns[i], no_wrap=True, overflow="ellipsis", width=widths[i])
         for n, row in enumerate(rows):
-            row_styles = styles[n] if styles else [None] * len(row)
-            t.add_row(*(Text(row[i], style=row_styles[i] or "") for i in shown))
+            t.add_row(*(Text(row[i], style=_style(styles, style_of, n, i, row[i]) or "")
+                        for i in shown))
         console.print(t)
         hidden = [c for c, w in zip(columns, widths, strict=True) if fixed and w is None]
         if hidden:
@@ -168,18 +172,26 @@ def table(
         for i, v in enumerate(row):
             if len(v) > sizes[i]:
                 sizes[i] = len(v)
-    color = bool(styles) and _use_color(sys.stdout)
+    color = bool(styles or style_of) and _use_color(sys.stdout)
     write = sys.stdout.write
     write("  ".join(c.ljust(w) for c, w in zip(columns, sizes, strict=True)).rstrip() + "\n")
     for n, row in enumerate(rows):
         cells = [v.ljust(w) for v, w in zip(row, sizes, strict=True)]
         if color:
-            assert styles is not None
-            cells = [f"\x1b[{_ANSI[s]}m{c}\x1b[0m" if s in _ANSI else c
-                     for c, s in zip(cells, styles[n], strict=True)]
+            cells = [f"\x1b[{_ANSI[style]}m{c}\x1b[0m"
+                     if (style := _style(styles, style_of, n, i, row[i])) in _ANSI else c
+                     for i, c in enumerate(cells)]
         write("  ".join(cells).rstrip() + "\n")
     if footer:
         info(footer)
+
+
+def _style(styles: Sequence[Sequence[str | None]] | None,
+           style_of: Callable[[int, str], str | None] | None, row: int, column: int,
+           cell: str) -> str | None:
+    if styles:
+        return styles[row][column]
+    return style_of(column, cell) if style_of is not None else None
 
 
 def fit(columns: Sequence[str], rows: Sequence[Sequence[str]], fixed: Sequence[bool],

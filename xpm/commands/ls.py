@@ -332,12 +332,10 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str) -> Non
             for i in _drain(shown)]
     del shared
     status_at = next((n for n, (h, _, _) in enumerate(columns) if h == "status"), None)
-    styles = None
-    if status_at is not None and console.stdout_is_terminal():
-        styles = [[console.status_style(row[status_at]) if n == status_at else None
-                   for n in range(len(row))] for row in rows]
-    console.table([h for h, _, _ in columns], rows, styles, footer or None,
-                  fixed=[whole for _, _, whole in columns], hidden_hint=_HIDDEN_HINT)
+    console.table([h for h, _, _ in columns], rows, footer=footer or None,
+                  fixed=[whole for _, _, whole in columns], hidden_hint=_HIDDEN_HINT,
+                  style_of=lambda col, cell: console.status_style(cell) if col == status_at
+                  else None)
 
 
 def _metric_getter(name: str) -> Callable[[RunInfo], str]:
