@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .gitinfo import git_installed
+
 if TYPE_CHECKING:
     from git import Repo
 
@@ -221,9 +223,3 @@ def code_diffs(repository: Path | None, sources: Sequence[Source], found: frozen
             out.append(CodeDiff(runs, True, files, patch, said))
     return out
 
-
-
-def git_installed() -> bool:
-    import shutil
-
-    return shutil.which("git") is not None

@@ -49,6 +49,10 @@ def _finish(proc: subprocess.Popen[bytes], data: bytes | None = None) -> tuple[i
     return proc.returncode, out
 
 
+def git_installed() -> bool:
+    return shutil.which("git") is not None
+
+
 class GitUnreadable(XpmError):
     """git is there and so is a repository, but git would not report its state."""
 
@@ -59,7 +63,7 @@ class Capture:
 
     def __init__(self, root: Path) -> None:
         self._procs: tuple[subprocess.Popen[bytes], ...] = ()
-        if shutil.which("git") is not None:
+        if git_installed():
             self._procs = (
                 _git(["status", "--porcelain=v2", "--branch", "-z",
                       "--untracked-files=normal"], root),
@@ -215,7 +219,7 @@ def commit_facts(candidates: Sequence[Path], commits: Sequence[str],
     --count --left-right a...b`): the first of the `candidates` folders in a repository
     holding them all, else the one holding the most. Read-only; the git calls run at once.
     """
-    if shutil.which("git") is None:
+    if not git_installed():
         return NO_FACTS
     wanted = list(dict.fromkeys(c for c in commits if c))
     pairs = list(dict.fromkeys((a, b) for a, b in pairs if a and b and a != b))
