@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import random
 import resource
 import statistics
 import subprocess
@@ -78,39 +80,57 @@ def overhead(runs: int) -> None:
               f"{ms(cpu)} CPU (user+system, xpm and git)")
 
 
-def throughput(gib: float) -> None:
+def throughput(gib: float, rounds: int = 3) -> None:
+    """1 GiB through `tee` to a file and through `xpm run`, taken in turns `rounds` times
+    (the disk's write-back of one run slows the next, whichever it is); the log is checked
+    byte for byte against what the writer wrote."""
     size = int(gib * (1 << 30))
-    writer = (f"import os,sys\nblock=os.urandom(1<<20)\nleft={size}\nw=sys.stdout.buffer\n"
+    writer = ("import random,sys\nblock=random.Random(0).randbytes(1<<20)\n"
+              f"left={size}\nw=sys.stdout.buffer\n"
               "while left:\n n=min(left,len(block)); w.write(block[:n]); left-=n\n")
+    block = random.Random(0).randbytes(1 << 20)
+    expected = hashlib.sha256()
+    left = size
+    while left:
+        n = min(left, len(block))
+        expected.update(block[:n])
+        left -= n
+    tee_times: list[float] = []
+    xpm_times: list[float] = []
+    exact = True
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "xpm.yaml").write_text("results_dir: results\n")
         (root / "writer.py").write_text(writer)
         env = quiet_env()
-        start = time.perf_counter()
-        subprocess.run(f"{sys.executable} writer.py | tee tee.out > /dev/null", shell=True,
-                       cwd=root, check=True)
-        tee_s = time.perf_counter() - start
-        (root / "tee.out").unlink()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        start = time.perf_counter()
-        subprocess.run([*xpm_command(), "run", "-n", "tp", "--", sys.executable, "writer.py"],
-                       cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=True)
-        xpm_s = time.perf_counter() - start
+        for _ in range(rounds):
+            os.sync()
+            start = time.perf_counter()
+            subprocess.run(f"{sys.executable} writer.py | tee tee.out > /dev/null", shell=True,
+                           cwd=root, check=True)
+            tee_times.append(time.perf_counter() - start)
+            (root / "tee.out").unlink()
+            os.sync()
+            start = time.perf_counter()
+            subprocess.run([*xpm_command(), "run", "-n", "tp", "--", sys.executable,
+                            "writer.py"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            xpm_times.append(time.perf_counter() - start)
+            for log in (root / "results" / "tp").glob("*/output.log"):
+                digest = hashlib.sha256()
+                with open(log, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+                exact = exact and digest.hexdigest() == expected.hexdigest()
+                log.unlink()
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        log = root / "results" / "tp" / "1" / "output.log"
-        exact = log.stat().st_size == size
-        mib = size / (1 << 20)
-        print(f"output   tee:  {mib / tee_s:8.0f} MiB/s ({tee_s:.2f} s for {gib:g} GiB)")
-        print(f"         xpm:  {mib / xpm_s:8.0f} MiB/s ({xpm_s:.2f} s) = "
-              f"{tee_s / xpm_s:.2f}x tee; log size exact: {exact}")
-        print(f"         peak RSS of any child so far: {peak_kib / 1024:.0f} MiB "
-              f"(before: {before / 1024:.0f} MiB)")
-        digest = hashlib.sha256()
-        with open(log, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
+    mib = size / (1 << 20)
+    tee_s, xpm_s = statistics.median(tee_times), statistics.median(xpm_times)
+    print(f"output   tee:  {mib / tee_s:8.0f} MiB/s (median of {rounds}, {gib:g} GiB)")
+    print(f"         xpm:  {mib / xpm_s:8.0f} MiB/s = {tee_s / xpm_s:.2f}x tee (rounds: "
+          f"{', '.join(f'{t / x:.2f}' for t, x in zip(tee_times, xpm_times, strict=True))}); "
+          f"log byte-exact: {exact}")
+    print(f"         peak RSS of any child (xpm included): {peak_kib / 1024:.0f} MiB")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from .errors import XpmError
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PASSED_THROUGH = (signal.SIGUSR1, signal.SIGUSR2)
 CHUNK = 1 << 16
+BURST = 64  # chunks copied before looking at signals and the clock again
 PIPE_SIZE = 1 << 20
 _PR_SET_PDEATHSIG = 1
 _F_SETPIPE_SZ = 1031
@@ -286,6 +287,7 @@ class Supervisor:
             sel.register(wake_fd, selectors.EVENT_READ, "wake")
             if pidfd is not None:
                 sel.register(pidfd, selectors.EVENT_READ, "exit")
+            os.set_blocking(read_fd, False)
             open_output = True
             next_tick = time.monotonic() + self.tick_interval
             while True:
@@ -294,13 +296,16 @@ class Supervisor:
                     timeout = min(timeout, self._deadline - time.monotonic())
                 if pidfd is None:
                     timeout = min(timeout, 0.1)
+                exited = pidfd is None
                 for key, _ in sel.select(max(timeout, 0.0)):
-                    if key.data == "out" and not self._pump(read_fd, log_fd):
+                    if key.data == "out" and self._pump_burst(read_fd, log_fd) is False:
                         sel.unregister(read_fd)
                         open_output = False
                     elif key.data == "wake":
                         _drain(wake_fd)
-                if proc.poll() is not None:
+                    elif key.data == "exit":
+                        exited = True
+                if exited and proc.poll() is not None:
                     break
                 if not open_output and pidfd is None:
                     time.sleep(0.01)
@@ -335,15 +340,26 @@ class Supervisor:
             while time.monotonic() < deadline:
                 if not sel.select(deadline - time.monotonic()):
                     break
-                if not self._pump(read_fd, log_fd):
+                if self._pump_burst(read_fd, log_fd) is False:
                     break
         finally:
             sel.close()
 
-    def _pump(self, read_fd: int, log_fd: int) -> bool:
-        """Copy one chunk; False at end of output."""
+    def _pump_burst(self, read_fd: int, log_fd: int) -> bool | None:
+        """Copy what the command has written, up to BURST chunks (so that signals and the
+        heartbeat are seen between bursts); False at end of output."""
+        for _ in range(BURST):
+            copied = self._pump(read_fd, log_fd)
+            if copied is not True:
+                return copied
+        return True
+
+    def _pump(self, read_fd: int, log_fd: int) -> bool | None:
+        """Copy one chunk: True when copied, None when nothing waits, False at the end."""
         try:
             data = os.read(read_fd, CHUNK)
+        except BlockingIOError:
+            return None
         except OSError as exc:
             if exc.errno == errno.EIO:  # a pty whose other end is closed
                 return False
