@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from xpm import times
-from xpm.record import RunRecord, write_record
-from xpm.store import allocate
+from xpm.runs.record import RunRecord, write_record
+from xpm.runs.tree import allocate
 
 
 def xpm(*args: str, cwd: Path) -> float:

@@ -81,8 +81,8 @@ def make_project(root: Path) -> None:
 def clone_runs(results: Path, total: int) -> None:
     """Fill results/bench/ up to `total` runs by copying the two real ones, renumbered."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from xpm.record import read_record, write_record
-    from xpm.store import record_highest
+    from xpm.runs.record import read_record, write_record
+    from xpm.runs.tree import record_highest
 
     name_dir = results / "bench"
     originals = [read_record(name_dir / "1"), read_record(name_dir / "2")]

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from xpm import times
-from xpm.environment import hostname
-from xpm.record import METRICS_FILE, OUTPUT_FILE, Attempt, GitState, RunRecord, write_record
-from xpm.store import allocate
+from xpm.launch.environment import hostname
+from xpm.runs.record import METRICS_FILE, OUTPUT_FILE, Attempt, GitState, RunRecord, write_record
+from xpm.runs.tree import allocate
 
 
 def write_run(

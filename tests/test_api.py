@@ -174,7 +174,7 @@ def test_copied_folder_keeps_its_projects_checkpoint_patterns(project: Path,
 def test_meta_and_record_apply_liveness(project: Path) -> None:
     from dataclasses import replace
 
-    from xpm.record import read_record, write_record
+    from xpm.runs.record import read_record, write_record
 
     assert run_xpm("run", "-n", "m", "--", sys.executable, "-c", "pass").code == 0
     run_dir = project / "results" / "m" / "1"

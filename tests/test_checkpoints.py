@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xpm.checkpoints import find, newest, step_of
+from xpm.runs.checkpoints import find, newest, step_of
 
 
 @pytest.mark.parametrize("name, step", [

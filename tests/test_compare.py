@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from xpm.compare import (
+from xpm.reading.compare import (
     Side,
     compare,
     diverges_at,
@@ -16,8 +16,8 @@ from xpm.compare import (
     series,
     summarize_patch,
 )
-from xpm.gitinfo import CommitFacts
-from xpm.record import Attempt, GitState, RunRecord
+from xpm.runs.record import Attempt, GitState, RunRecord
+from xpm.vcs.state import CommitFacts
 
 
 def record(number: int, **changes: Any) -> RunRecord:

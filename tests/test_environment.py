@@ -6,7 +6,7 @@ import importlib.metadata
 from pathlib import Path
 
 from tests.conftest import child, read_json, run_xpm
-from xpm.environment import distributions, recorded_variables
+from xpm.launch.environment import distributions, recorded_variables
 
 
 def test_distributions_match_importlib_metadata() -> None:

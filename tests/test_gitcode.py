@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xpm.gitcode import _files
+from xpm.vcs.trees import _files
 
 
 def test_git_diff_listing_parsed() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import child, git, git_commit, record, run_xpm, tree
-from xpm.gitinfo import UNTRACKED_LIMIT, capture, strip_credentials
+from xpm.vcs.state import UNTRACKED_LIMIT, capture, strip_credentials
 
 
 def run_git_state(project: Path, *args: str) -> dict:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from xpm.metrics import MetricSummary, read, summarize, tail_values
+from xpm.runs.metrics import MetricSummary, read, summarize, tail_values
 
 
 def write(run_dir: Path, rows: list[dict[str, Any]], tail: str = "") -> None:

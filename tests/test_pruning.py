@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from xpm.checkpoints import Checkpoint
+from xpm.cleaning.thinning import MAX, MIN, Best, Rule, best_step, parse_best, thin
 from xpm.errors import UsageError
-from xpm.metrics import direction as guess_mode
-from xpm.pruning import MAX, MIN, Best, Rule, best_step, parse_best, thin
+from xpm.runs.checkpoints import Checkpoint
+from xpm.runs.metrics import direction as guess_mode
 
 
 def cps(*steps: int | None) -> list[Checkpoint]:

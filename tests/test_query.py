@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from xpm.errors import UsageError
-from xpm.query import RunInfo, order, parse_condition, parse_field
+from xpm.reading.query import RunInfo, order, parse_condition, parse_field
 
 STATUSES = ("completed", "failed", "running", "lost", "corrupt")
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from xpm import times
-from xpm.environment import hostname
+from xpm.cleaning.removal import claimed, is_real_folder, remove, status_while_held, within
 from xpm.errors import RunBusyError
-from xpm.lock import RunLock
-from xpm.record import Attempt, RunRecord, write_record
-from xpm.removal import claimed, is_real_folder, remove, status_while_held, within
+from xpm.launch.environment import hostname
+from xpm.runs.lock import RunLock
+from xpm.runs.record import Attempt, RunRecord, write_record
 
 
 @pytest.fixture

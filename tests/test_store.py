@@ -6,7 +6,7 @@ import multiprocessing
 import shutil
 from pathlib import Path
 
-from xpm.store import HIGHEST_FILE, allocate, record_highest
+from xpm.runs.tree import HIGHEST_FILE, allocate, record_highest
 
 
 def _allocate_many(results: str, count: int) -> list[int]:

@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from . import checkpoints as _checkpoints
-from . import metrics as _metrics
 from .config import load_file
 from .errors import XpmError
-from .record import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RunRecord, read_record
+from .runs import checkpoints as _checkpoints
+from .runs import metrics as _metrics
+from .runs.record import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RunRecord, read_record
 
 
 class Config(dict[str, Any]):
@@ -88,7 +88,7 @@ class Run:
 
     # ---------------------------------------------------------------- identity
     def _read(self) -> RunRecord:
-        from .lock import reconcile
+        from .runs.lock import reconcile
 
         self._meta = reconcile(self.dir, read_record(self.dir))
         return self._meta
@@ -243,7 +243,7 @@ def load_run(run: str | os.PathLike[str]) -> Run:
     if path.is_dir() and (path / "run.json").exists():
         return Run(path)
     from .project import load_project
-    from .store import resolve
+    from .runs.tree import resolve
 
     return Run(resolve(load_project().results_dir, str(run)).path)
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-    from .catalog import RawEntry
-    from .store import RunRef
+    from .runs.catalog import RawEntry
+    from .runs.tree import RunRef
 
 DESCRIBED = 40  # describe candidates with their status when there are at most this many
 
@@ -30,7 +30,7 @@ def _results_dir() -> Path:
 def complete_names(incomplete: str) -> list[CompletionItem]:
     from click.shell_completion import CompletionItem
 
-    from .store import run_names
+    from .runs.tree import run_names
 
     try:
         names = run_names(_results_dir(), follow_links=True)
@@ -44,8 +44,8 @@ def complete_statuses(incomplete: str, corrupt: bool = True) -> list[CompletionI
     `corrupt` among them when the command takes it (`ls` does, `clean` does not)."""
     from click.shell_completion import CompletionItem
 
-    from .catalog import LISTED_STATUSES
-    from .record import STATUSES
+    from .runs.catalog import LISTED_STATUSES
+    from .runs.record import STATUSES
 
     done, _, last = incomplete.rpartition(",")
     prefix = f"{done}," if done else ""
@@ -68,7 +68,7 @@ def complete_runs(incomplete: str, trash: bool = False, follow_links: bool = Tru
     try:
         root = _results_dir()
         if trash:
-            from .store import TRASH_DIR
+            from .runs.tree import TRASH_DIR
 
             root, follow_links = root / TRASH_DIR, False
         return _complete_runs(incomplete, root, follow_links)
@@ -79,7 +79,7 @@ def complete_runs(incomplete: str, trash: bool = False, follow_links: bool = Tru
 def _complete_runs(incomplete: str, root: Path, follow_links: bool) -> list[CompletionItem]:
     from click.shell_completion import CompletionItem
 
-    from .store import RunRef, run_names, run_numbers
+    from .runs.tree import RunRef, run_names, run_numbers
 
     def refs(name: str, prefix: str = "") -> list[RunRef]:
         """NAME's runs, newest first, whose number starts with `prefix`."""
@@ -104,7 +104,7 @@ def _described(refs: list[RunRef]) -> list[CompletionItem]:
 
     if len(refs) > DESCRIBED:
         return [CompletionItem(r.id) for r in refs]
-    from .catalog import load_raw
+    from .runs.catalog import load_raw
     from .times import format_ago, parse_iso
 
     items = []
@@ -119,11 +119,11 @@ def _described(refs: list[RunRef]) -> list[CompletionItem]:
 def _status(raw: RawEntry) -> str:
     """The status with liveness applied, without correcting the record (completion only
     reads)."""
-    from .record import LOST, RUNNING, RunRecord
+    from .runs.record import LOST, RUNNING, RunRecord
 
     if raw.status != RUNNING or raw.data is None:
         return raw.status
-    from .lock import looks_lost
+    from .runs.lock import looks_lost
 
     try:
         record = RunRecord.from_json(raw.data)

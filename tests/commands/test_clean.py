@@ -27,10 +27,10 @@ from tests.conftest import (
 )
 from xpm import times
 from xpm.cli import main
-from xpm.disk import format_size, size_of
-from xpm.environment import hostname
-from xpm.record import ACTIVE, Attempt, RunRecord, write_record
-from xpm.store import HIGHEST_FILE, allocate
+from xpm.launch.environment import hostname
+from xpm.runs.disk import format_size, size_of
+from xpm.runs.record import ACTIVE, Attempt, RunRecord, write_record
+from xpm.runs.tree import HIGHEST_FILE, allocate
 
 DAY = timedelta(days=1)
 

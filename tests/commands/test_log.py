@@ -16,7 +16,7 @@ from tests.conftest import child, run_xpm, spawn_xpm, tree, wait_for
 from tests.records import write_run
 from xpm import times
 from xpm.cli import main
-from xpm.record import read_record, write_record
+from xpm.runs.record import read_record, write_record
 
 LOG = b"one\ntwo\r\nthree\n\xff binary \x1b[31mred\x1b[0m\nfour"
 

@@ -32,7 +32,7 @@ from tests.conftest import (
 from tests.records import WRONG_FIELDS, write_run, write_wrong
 from xpm import times
 from xpm.cli import main
-from xpm.record import GitState
+from xpm.runs.record import GitState
 
 LOG_METRICS = ("import xpm\nrun = xpm.current_run()\n"
                "for step in range(1, 4):\n"
@@ -360,7 +360,7 @@ def test_listing_cache_never_disagrees_with_the_folders(
 
     shutil.rmtree(project / "results" / "c" / "2")
     assert ids(capsys) == ["c/1"]
-    from xpm.listing import FORMAT
+    from xpm.reading.listing import FORMAT
 
     cache.write_text(f'{{"format": {FORMAT}, "sections": []}}\nnot json\n'
                      '[1, "x", null, ["garbage"]]\n')  # an unreadable line, a stale one

@@ -23,7 +23,7 @@ from tests.conftest import (
     spawn_xpm,
     wait_for,
 )
-from xpm.record import read_record, write_record
+from xpm.runs.record import read_record, write_record
 
 
 def start_and_kill_supervisor(project: Path, report: Path, *actions: str) -> int:

@@ -7,15 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from .. import console, times, trash
-from ..catalog import Entry, entries, load_entry, parse_statuses
-from ..disk import format_size, size_of
+from .. import console, times
+from ..cleaning import trash
+from ..cleaning.removal import claimed
+from ..cleaning.selection import DEFAULT_STATUSES, Criteria, select, targets
 from ..errors import UsageError, XpmError
-from ..lock import busy_message
 from ..project import load_project
-from ..record import RUNNING
-from ..removal import claimed
-from ..selection import DEFAULT_STATUSES, Criteria, select, targets
+from ..runs.catalog import Entry, entries, load_entry, parse_statuses
+from ..runs.disk import format_size, size_of
+from ..runs.lock import busy_message
+from ..runs.record import RUNNING
 
 
 def clean(

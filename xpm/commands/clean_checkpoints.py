@@ -16,15 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import console, metrics, pruning
-from ..catalog import Entry
-from ..checkpoints import Checkpoint, files_of, find
-from ..disk import format_size, size_of
+from .. import console
+from ..cleaning import thinning as pruning
+from ..cleaning.removal import is_real_folder, remove, run_folder
+from ..cleaning.selection import Criteria
+from ..cleaning.thinning import Best, Decision, Rule, best_step, parse_best
 from ..errors import UsageError
 from ..project import Project
-from ..pruning import Best, Decision, Rule, best_step, parse_best
-from ..removal import is_real_folder, remove, run_folder
-from ..selection import Criteria
+from ..runs import metrics
+from ..runs.catalog import Entry
+from ..runs.checkpoints import Checkpoint, files_of, find
+from ..runs.disk import format_size, size_of
 from .clean import drop_busy, each, gather, go_ahead, will
 
 

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from .. import console
-from ..compare import DEFAULT_TOLERANCE, SECTIONS, compare, read_side
 from ..errors import UsageError
 from ..project import load_project
-from ..store import resolve
+from ..reading.compare import DEFAULT_TOLERANCE, SECTIONS, compare, read_side
+from ..runs.tree import resolve
 
 
 def diff(
@@ -32,7 +32,7 @@ def diff(
     project = load_project()
     sides = [read_side(resolve(project.results_dir, ref)) for ref in runs]
 
-    from .. import gitinfo
+    from ..vcs import state as gitinfo
 
     gits = [s.record.git for s in sides]
     candidates = [project.root, *(Path(g.root) for g in gits if g is not None and g.root)]
@@ -45,7 +45,7 @@ def diff(
         facts = gitinfo.commit_facts(candidates, commits, pairs)
     difference = compare(sides, facts, tolerance, sections)
     if code:
-        from .. import gitcode
+        from ..vcs import trees as gitcode
 
         sources = [gitcode.Source(
             s.id, g is not None, g.commit if g else None,
@@ -57,7 +57,7 @@ def diff(
     if as_json:
         console.out(json.dumps(difference.to_json(everything), indent=2, ensure_ascii=False))
     else:
-        from ..diffview import show
+        from ..reading.diffview import show
 
         show(difference, everything)
     return 1 if exit_code and difference.differs else 0

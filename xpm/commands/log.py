@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from .. import console, times
-from ..catalog import CORRUPT, RawEntry, load_raw
-from ..logfile import copy_out, size_of, start_of_last_lines
 from ..project import load_project
-from ..record import ACTIVE, OUTPUT_FILE
-from ..store import RunRef, resolve
+from ..runs.catalog import CORRUPT, RawEntry, load_raw
+from ..runs.logfile import copy_out, size_of, start_of_last_lines
+from ..runs.record import ACTIVE, OUTPUT_FILE
+from ..runs.tree import RunRef, resolve
 
 POLL = 0.1  # seconds between looks at the log while following
 LIVENESS_EVERY = 1.0  # seconds between liveness checks of a running run

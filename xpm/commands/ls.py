@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import console, times
-from ..catalog import CORRUPT, LISTED_STATUSES, parse_statuses
 from ..config import flatten
 from ..errors import UsageError, XpmError
-from ..listing import infos
 from ..project import load_project
-from ..query import (
+from ..reading.listing import infos
+from ..reading.query import (
     Condition,
     Field,
     RunInfo,
@@ -24,7 +23,8 @@ from ..query import (
     parse_condition,
     parse_field,
 )
-from ..store import run_names
+from ..runs.catalog import CORRUPT, LISTED_STATUSES, parse_statuses
+from ..runs.tree import run_names
 
 DEFAULT_LIMIT = 30
 CSV_FIELDS = (

@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import console, trash
-from ..catalog import entries
-from ..disk import format_size
+from .. import console
+from ..cleaning import trash
+from ..cleaning.removal import claimed, is_real_folder
+from ..cleaning.selection import target
 from ..errors import XpmError
 from ..project import load_project
-from ..removal import claimed, is_real_folder
-from ..selection import target
-from ..store import RunRef
+from ..runs.catalog import entries
+from ..runs.disk import format_size
+from ..runs.tree import RunRef
 from .clean import run_table, sizes
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .. import checkpoints, console, times
-from ..attempt import execute
-from ..catalog import entries
+from .. import console, times
 from ..errors import XpmError, stop_on_termination
-from ..lock import RunLock, lost_while_held, mark_lost
+from ..launch.lifecycle import execute
 from ..project import Project, load_project
-from ..record import COMPLETED, PATCH_FILE, QUEUED, RUNNING, RunRecord, read_record
-from ..store import RunRef, resolve
+from ..runs import checkpoints
+from ..runs.catalog import entries
+from ..runs.lock import RunLock, lost_while_held, mark_lost
+from ..runs.record import COMPLETED, PATCH_FILE, QUEUED, RUNNING, RunRecord, read_record
+from ..runs.tree import RunRef, resolve
 
 
 def latest_started(project: Project) -> RunRef:
@@ -46,7 +47,7 @@ def run_project(record: RunRecord, current: Project) -> Project:
 
 def code_change(project: Project, run_dir: Path, record: RunRecord) -> str | None:
     """Why the code today differs from the run's record, or None when it does not."""
-    from .. import gitinfo
+    from ..vcs import state as gitinfo
 
     recorded = record.git
     try:

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import console, gitinfo, times
-from ..attempt import execute
+from .. import console, times
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
 from ..errors import UsageError, XpmError, stop_on_termination
-from ..lock import RunLock
+from ..launch.lifecycle import execute
 from ..project import Project, find_root, load_project
-from ..record import (
+from ..runs.lock import RunLock
+from ..runs.record import (
     CONFIG_FILE,
     CONFIGS_DIR,
     ENVIRONMENT_FILE,
@@ -26,7 +26,8 @@ from ..record import (
     write_json_atomic,
     write_record,
 )
-from ..store import RunRef, allocate, check_name
+from ..runs.tree import RunRef, allocate, check_name
+from ..vcs import state as gitinfo
 from ..version import __version__
 
 _PYTHONS = ("python", "python3", "pypy", "pypy3")
@@ -143,7 +144,7 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it."""
-    from .. import environment
+    from ..launch import environment
 
     ref = allocate(plan.project.results_dir, plan.name)
     lock = RunLock(ref.path)
@@ -210,7 +211,7 @@ def _detach(project: Project, ref: RunRef) -> int:
     with os.fdopen(read_fd, "rb") as ready:
         answer = ready.read()
     if answer != b"ok":
-        from ..record import CorruptRecord, read_record
+        from ..runs.record import CorruptRecord, read_record
 
         try:
             record = read_record(ref.path)
@@ -229,7 +230,7 @@ def _detach(project: Project, ref: RunRef) -> int:
 
 def supervise_detached(run_dir: Path) -> int:
     """The hidden `xpm _supervise RUN_DIR`: run a prepared run with output to files only."""
-    from ..record import read_record
+    from ..runs.record import read_record
 
     stop_on_termination()
     record = read_record(run_dir)

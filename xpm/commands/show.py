@@ -7,15 +7,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .. import console, disk, metrics, times
-from ..catalog import CORRUPT, load_entry
-from ..checkpoints import find
+from .. import console, times
 from ..config import flatten
-from ..logfile import last_lines, size_of
 from ..project import load_project
-from ..query import as_text
-from ..record import OUTPUT_FILE, PATCH_FILE, RUNNING, Attempt, RunRecord, read_environment
-from ..store import resolve
+from ..reading.query import as_text
+from ..runs import disk, metrics
+from ..runs.catalog import CORRUPT, load_entry
+from ..runs.checkpoints import find
+from ..runs.logfile import last_lines, size_of
+from ..runs.record import OUTPUT_FILE, PATCH_FILE, RUNNING, Attempt, RunRecord, read_environment
+from ..runs.tree import resolve
 
 LAST_LINES = 10
 
@@ -196,7 +197,7 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
 
 def _duration(record: RunRecord, status: str) -> str:
     if status == RUNNING:  # counted up to now
-        from ..query import live_duration
+        from ..reading.query import live_duration
 
         live = live_duration([{"started": a.started, "ended": a.ended}
                               for a in record.attempts])

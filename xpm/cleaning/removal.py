@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .catalog import CORRUPT
-from .errors import RunBusyError, XpmError
-from .lock import RunLock, busy_message, lost_while_held
-from .record import LOST, RUNNING, CorruptRecord, read_record
-from .store import TRASH_DIR, RunRef
+from ..errors import RunBusyError, XpmError
+from ..runs.catalog import CORRUPT
+from ..runs.lock import RunLock, busy_message, lost_while_held
+from ..runs.record import LOST, RUNNING, CorruptRecord, read_record
+from ..runs.tree import TRASH_DIR, RunRef
 
 
 def within(root: Path, path: Path) -> Path | None:

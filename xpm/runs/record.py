@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import XpmError
+from ..errors import XpmError
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "run.json"
@@ -156,7 +156,7 @@ class RunRecord:
 
     def attempts_duration(self) -> float:
         """Seconds the command ran, summed over the attempts that have ended."""
-        from .times import seconds_between
+        from ..times import seconds_between
 
         return round(sum(seconds_between(a.started, a.ended)
                          for a in self.attempts if a.ended), 3)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from .project import DEFAULT_CHECKPOINT_PATTERNS, checkpoint_pattern_problem
+from ..project import DEFAULT_CHECKPOINT_PATTERNS, checkpoint_pattern_problem
 from .record import (
     CONFIG_FILE,
     CONFIGS_DIR,

@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import times
-from .environment import hostname
-from .errors import RunBusyError
+from .. import times
+from ..errors import RunBusyError
+from ..launch.environment import hostname
 from .record import LOCK_FILE, LOST, RUNNING, CorruptRecord, RunRecord, read_record, write_record
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import UsageError
-from .metrics import MAX, MIN, direction, number
-from .metrics import step as metric_step
+from ..errors import UsageError
+from ..runs.metrics import MAX, MIN, direction, number
+from ..runs.metrics import step as metric_step
 
 
 class HasStep(Protocol):

@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from pathlib import Path
 
-from . import console, times
-from .catalog import Entry
-from .errors import XpmError
-from .record import ACTIVE, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, RECORD_FILE
+from .. import console, times
+from ..errors import XpmError
+from ..runs.catalog import Entry
+from ..runs.record import ACTIVE, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, RECORD_FILE
+from ..runs.tree import TRASH_DIR, RunRef, resolve
 from .removal import is_real_folder, run_folder
-from .store import TRASH_DIR, RunRef, resolve
 
 DEFAULT_STATUSES = (FAILED, LOST, INTERRUPTED, KILLED)
 FINISHED = (COMPLETED, FAILED, INTERRUPTED, KILLED, LOST)

@@ -14,12 +14,12 @@ import signal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import console
+from .. import console
+from ..console import Segment
 from .compare import Difference, Field, PatchSummary, Section
-from .console import Segment
 
 if TYPE_CHECKING:
-    from .gitcode import CodeDiff
+    from ..vcs.trees import CodeDiff
 
 Line = list[Segment]
 
@@ -85,7 +85,7 @@ def text(section: str, key: str, value: Any) -> str:
         except ValueError:
             return str(value)
     if key == "duration" and isinstance(value, int | float):
-        from .times import format_duration  # only --all shows durations
+        from ..times import format_duration  # only --all shows durations
 
         return format_duration(value)
     if isinstance(value, tuple | list):

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import console
-from .errors import XpmError
+from .. import console
+from ..errors import XpmError
 
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PASSED_THROUGH = (signal.SIGUSR1, signal.SIGUSR2)

@@ -19,18 +19,18 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import flatten
-from .errors import XpmError
-from .gitinfo import NO_FACTS, CommitFacts
-from .metrics import MIN, RESERVED, direction, summarize
-from .metrics import number as metric_number
-from .metrics import read as read_metrics
-from .metrics import step as metric_step
-from .record import RunRecord, read_environment
-from .store import RunRef
+from ..config import flatten
+from ..errors import XpmError
+from ..runs.metrics import MIN, RESERVED, direction, summarize
+from ..runs.metrics import number as metric_number
+from ..runs.metrics import read as read_metrics
+from ..runs.metrics import step as metric_step
+from ..runs.record import RunRecord, read_environment
+from ..runs.tree import RunRef
+from ..vcs.state import NO_FACTS, CommitFacts
 
 if TYPE_CHECKING:
-    from .gitcode import CodeDiff
+    from ..vcs.trees import CodeDiff
 
 SECTIONS = ("config", "run", "git", "packages", "environment", "metrics", "outcome")
 DEFAULT_TOLERANCE = 1e-6
@@ -159,7 +159,7 @@ def jsonable(value: Any) -> Any:
 
 def read_side(ref: RunRef) -> Side:
     """Read what `xpm diff` compares of one run; a corrupt record is an XpmError naming it."""
-    from .catalog import load_entry
+    from ..runs.catalog import load_entry
 
     entry = load_entry(ref)  # liveness applied: a run nothing runs is lost
     record = entry.record

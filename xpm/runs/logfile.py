@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import console
+from .. import console
 
 BLOCK = 64 * 1024
 

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import times
-from .errors import UsageError
-from .record import RUNNING
+from .. import times
+from ..errors import UsageError
+from ..runs.record import RUNNING
 
 if TYPE_CHECKING:
-    from .catalog import RawEntry
+    from ..runs.catalog import RawEntry
 
 PLAIN_FIELDS = (
     "id", "name", "number", "status", "problem", "created", "started", "ended", "duration",
@@ -160,7 +160,7 @@ def parse_field(text: str, what: str) -> Field:
 
     `what` names where the field was given, for the message (e.g. "--sort `x`").
     """
-    from .config import parse_key
+    from ..config import parse_key
 
     name = ALIASES.get(text.strip(), text.strip())
     head, dot, rest = name.partition(".")

@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .catalog import CORRUPT, load_raw_at
+from ..runs.catalog import CORRUPT, load_raw_at
+from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE
+from ..runs.tree import run_names, run_numbers
 from .query import RunInfo, info_of
-from .record import ACTIVE, METRICS_FILE, RECORD_FILE
-from .store import run_names, run_numbers
 
 CACHE_DIR = ".cache"
 # Bump when RunInfo's fields, or what counts as corrupt, change: older caches are then
@@ -59,7 +59,7 @@ def _identity(path: str) -> list[int] | None:
 
 
 def _infos_of(results_dir: Path, name: str, shared: dict[Any, Any]) -> Iterator[RunInfo]:
-    from .metrics import tail_values
+    from ..runs.metrics import tail_values
 
     file = cache_file(results_dir, name)
     cache = _Reader(file, shared)

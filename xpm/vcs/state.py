@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from .errors import XpmError
-from .record import PATCH_FILE, GitState
+from ..errors import XpmError
+from ..runs.record import PATCH_FILE, GitState
 
 UNTRACKED_LIMIT = 100
 _CREDENTIALS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<userinfo>[^@/]*)@", re.I)

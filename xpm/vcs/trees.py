@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .gitinfo import git_installed
+from .state import git_installed
 
 if TYPE_CHECKING:
     from git import Repo

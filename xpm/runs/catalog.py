@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import UsageError
+from ..errors import UsageError
 from .record import (
     RECORD_FILE,
     RUNNING,
@@ -33,7 +33,7 @@ from .record import (
     read_record_data,
     upgrade,
 )
-from .store import RunRef, scan
+from .tree import RunRef, scan
 
 CORRUPT = "corrupt"
 LISTED_STATUSES = (*STATUSES, CORRUPT)  # what a listing can show

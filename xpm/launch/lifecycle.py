@@ -9,12 +9,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from . import console, times
-from .environment import hostname
-from .errors import Terminated, XpmError
-from .lock import RunLock
-from .project import Project
-from .record import (
+from .. import console, times
+from ..errors import Terminated, XpmError
+from ..project import Project
+from ..runs.lock import RunLock
+from ..runs.record import (
     COMPLETED,
     CONFIG_FILE,
     FAILED,
@@ -26,7 +25,8 @@ from .record import (
     RunRecord,
     write_record,
 )
-from .supervise import CommandNotFound, Outcome, Supervisor
+from .environment import hostname
+from .supervisor import CommandNotFound, Outcome, Supervisor
 
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import XpmError
+from ..errors import XpmError
 from .record import RECORD_FILE
 
 TRASH_DIR = ".trash"

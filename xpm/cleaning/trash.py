@@ -15,9 +15,9 @@ import contextlib
 import os
 from pathlib import Path
 
-from .errors import XpmError
+from ..errors import XpmError
+from ..runs.tree import TRASH_DIR, RunRef, record_highest
 from .removal import is_real_folder, remove, run_folder
-from .store import TRASH_DIR, RunRef, record_highest
 
 PURGING_PREFIX = ".purging-"
 
