@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from xpm import times
-from xpm.launch.environment import hostname
+from xpm.machine import hostname
 from xpm.runs.record import METRICS_FILE, OUTPUT_FILE, Attempt, GitState, RunRecord, write_record
 from xpm.runs.tree import allocate
 

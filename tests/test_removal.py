@@ -12,7 +12,7 @@ import pytest
 from xpm import times
 from xpm.cleaning.removal import claimed, is_real_folder, remove, status_while_held, within
 from xpm.errors import RunBusyError
-from xpm.launch.environment import hostname
+from xpm.machine import hostname
 from xpm.runs.lock import RunLock
 from xpm.runs.record import Attempt, RunRecord, write_record
 

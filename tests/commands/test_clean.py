@@ -27,7 +27,7 @@ from tests.conftest import (
 )
 from xpm import times
 from xpm.cli import main
-from xpm.launch.environment import hostname
+from xpm.machine import hostname
 from xpm.runs.disk import format_size, size_of
 from xpm.runs.record import ACTIVE, Attempt, RunRecord, write_record
 from xpm.runs.tree import HIGHEST_FILE, allocate

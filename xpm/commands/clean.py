@@ -4,19 +4,17 @@ outside results_dir."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from .. import console, times
 from ..cleaning import trash
-from ..cleaning.removal import claimed
-from ..cleaning.selection import DEFAULT_STATUSES, Criteria, select, targets
+from ..cleaning.batch import drop_busy, each, gather, go_ahead, in_use, run_table, sizes, will
+from ..cleaning.selection import DEFAULT_STATUSES, Criteria
 from ..errors import UsageError, XpmError
 from ..project import load_project
-from ..runs.catalog import Entry, entries, load_entry, parse_statuses
-from ..runs.disk import format_size, size_of
-from ..runs.lock import busy_message
-from ..runs.record import RUNNING
+from ..runs.catalog import Entry, parse_statuses
+from ..runs.disk import format_size
 
 
 def clean(
@@ -47,7 +45,7 @@ def clean(
     if empty_trash:
         return _empty_trash(results, runs, dry_run, yes)
     if checkpoints:
-        from .clean_checkpoints import thin
+        from ..cleaning.checkpoints import thin
 
         assert keep is not None
         return thin(project, runs, criteria, keep, keep_best, keep_every, dry_run, yes)
@@ -80,114 +78,6 @@ def _check_options(keep_last: int | None, checkpoints: bool, keep: int | None,
     if keep_every is not None and keep_every < 1:
         raise UsageError(f"--keep-every must be 1 or more, not {keep_every}; e.g. "
                          "--keep-every 1000 keeps the checkpoints of steps 1000, 2000, ...")
-
-
-# -- shared by the three modes ---------------------------------------------------------
-
-
-def gather(results: Path, args: Sequence[str], criteria: Criteria | None,
-           every_finished: bool = False) -> list[Entry]:
-    """The runs taken by the criteria among the names given (or the whole tree), plus the
-    runs named as NAME/N, in name and number order. Without criteria: the runs in the
-    trash (every one of the names given, or all), as they are (no liveness there)."""
-    in_trash = criteria is None
-    names, named = targets(results, args, in_trash=in_trash)
-    chosen: dict[str, Entry] = {}
-    if names or not named:
-        root = trash.folder(results) if in_trash else results
-        found: Iterable[Entry] = entries(root, names or None, live=not in_trash)
-        if criteria is not None:
-            found = select(found, criteria, times.now(), every_finished)
-        for entry in found:
-            chosen[entry.id] = entry
-    for ref in named:
-        chosen.setdefault(ref.id, load_entry(ref, live=not in_trash))
-    return sorted(chosen.values(), key=lambda e: (e.ref.name, e.ref.number))
-
-
-def in_use(count: int) -> str:
-    """Why nothing was done when every selected run is in use."""
-    return ("the selected run is in use" if count == 1 else
-            f"the {count} selected runs are in use")
-
-
-def will(dry_run: bool) -> str:
-    """The tense of a table's footer: what will happen, or on a dry run what would."""
-    return "would" if dry_run else "will"
-
-
-def drop_busy(chosen: list[Entry]) -> tuple[list[Entry], int]:
-    """The runs not in use, and how many were left alone because they are."""
-    free: list[Entry] = []
-    for entry in chosen:
-        if entry.status == RUNNING:
-            console.warn(f"left alone: {busy_message(entry.ref.path, entry.id)}")
-        else:
-            free.append(entry)
-    return free, len(chosen) - len(free)
-
-
-def sizes(paths: Sequence[Path]) -> list[int]:
-    out: list[int] = []
-    with console.progress("sizing", len(paths)) as advance:
-        for path in paths:
-            out.append(size_of(path))
-            advance()
-    return out
-
-
-def go_ahead(question: str, dry_run: bool, yes: bool) -> bool:
-    """Whether to act: never on a dry run, at once with -y, else as the terminal answers."""
-    if dry_run:
-        console.info("dry run: nothing changed")
-        return False
-    if yes:
-        return True
-    if not console.stdin_is_terminal():
-        raise XpmError("not asking for confirmation without a terminal, so nothing changed; "
-                       "add -y to go ahead, or --dry-run to only show what would happen")
-    if console.confirm(question):
-        return True
-    console.info("nothing changed")
-    return False
-
-
-def each(chosen: Sequence[Entry], action: Callable[[Entry, str], bool],
-         same_status: bool = True) -> tuple[list[Entry], int]:
-    """Run `action(entry, status)` on each run while holding its lock; a run in use, or whose
-    status changed since it was listed, is left alone. Returns the runs acted on and how many
-    were left alone."""
-    done: list[Entry] = []
-    left = 0
-    for entry in chosen:
-        try:
-            with claimed(entry.ref.path, entry.id) as now:
-                if same_status and now != entry.status:
-                    console.warn(f"left alone: `{entry.id}` is {now} now, not {entry.status} "
-                                 "as listed; run the command again to see it as it is")
-                    left += 1
-                    continue
-                if action(entry, now):
-                    done.append(entry)
-        except XpmError as exc:
-            console.warn(f"left alone: {exc}")
-            left += 1
-    return done, left
-
-
-def _ended(entry: Entry) -> str:
-    record = entry.record
-    if record is None or not record.ended:
-        return ""
-    return times.format_ago(times.parse_iso(record.ended))
-
-
-def run_table(chosen: Sequence[Entry], sized: Sequence[int], footer: str,
-              more: Sequence[list[str]] = ()) -> None:
-    """RUN, STATUS, ENDED and SIZE of each run (then the `more` rows), and a footer."""
-    rows = [[e.id, e.status, _ended(e), format_size(s)]
-            for e, s in zip(chosen, sized, strict=True)]
-    console.table(["RUN", "STATUS", "ENDED", "SIZE"], [*rows, *more], footer=footer)
 
 
 # -- removing runs ---------------------------------------------------------------------

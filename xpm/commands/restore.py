@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import console
 from ..cleaning import trash
+from ..cleaning.batch import run_table, sizes
 from ..cleaning.removal import claimed, is_real_folder
 from ..cleaning.selection import target
 from ..errors import XpmError
@@ -15,7 +16,6 @@ from ..project import load_project
 from ..runs.catalog import entries
 from ..runs.disk import format_size
 from ..runs.tree import RunRef
-from .clean import run_table, sizes
 
 
 def restore(*, runs: tuple[str, ...]) -> int:

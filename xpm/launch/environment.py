@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..machine import hostname, username
+
 # Variables recorded when set; a trailing * matches a prefix (no other wildcards).
 RECORDED_VARIABLES = (
     "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "CUBLAS_WORKSPACE_CONFIG",
@@ -29,19 +31,6 @@ SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "A
 NVIDIA_SMI_TIMEOUT = 2.0
 
 _DIST = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d.*)?\.(?:dist|egg)-info$")
-
-
-def hostname() -> str:
-    return os.uname().nodename
-
-
-def username() -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return os.environ.get("USER") or str(os.getuid())
 
 
 def python_version() -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import console, times
 from ..errors import Terminated, XpmError
+from ..machine import hostname
 from ..project import Project
 from ..runs.lock import RunLock
 from ..runs.record import (
@@ -25,7 +26,6 @@ from ..runs.record import (
     RunRecord,
     write_record,
 )
-from .environment import hostname
 from .supervisor import CommandNotFound, Outcome, Supervisor
 
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}

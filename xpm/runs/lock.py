@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .. import times
 from ..errors import RunBusyError
-from ..launch.environment import hostname
+from ..machine import hostname
 from .record import LOCK_FILE, LOST, RUNNING, CorruptRecord, RunRecord, read_record, write_record
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """`xpm clean --checkpoints`: thin the checkpoints inside runs; the runs themselves stay.
 
-xpm/pruning.py decides which checkpoints to keep; this module finds them on disk, shows
+cleaning/thinning.py decides which checkpoints to keep; this module finds them on disk, shows
 the plan, and deletes the rest while holding each run's lock. The plan is made again under
 the lock and only what both plans delete goes, so a checkpoint saved or a metric logged
 meanwhile can only make xpm keep more. Deleted checkpoints skip the trash: the point is to
@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import console
-from ..cleaning import thinning as pruning
-from ..cleaning.removal import is_real_folder, remove, run_folder
-from ..cleaning.selection import Criteria
-from ..cleaning.thinning import Best, Decision, Rule, best_step, parse_best
 from ..errors import UsageError
 from ..project import Project
 from ..runs import metrics
 from ..runs.catalog import Entry
 from ..runs.checkpoints import Checkpoint, files_of, find
 from ..runs.disk import format_size, size_of
-from .clean import drop_busy, each, gather, go_ahead, will
+from . import thinning as pruning
+from .batch import drop_busy, each, gather, go_ahead, will
+from .removal import is_real_folder, remove, run_folder
+from .selection import Criteria
+from .thinning import Best, Decision, Rule, best_step, parse_best
 
 
 @dataclass(frozen=True)
