@@ -219,8 +219,8 @@ def test_detach_prints_the_sweep_and_runs_it_in_the_background(project: Path,
             for t in data["trials"])
 
     wait_for(finished, timeout=60, what="the detached sweep to finish")
-    log = (project / "results" / "s" / ".sweeps" / "1.log").read_text()
-    assert "all 3 trials completed" in log
+    log = project / "results" / "s" / ".sweeps" / "1.log"
+    wait_for(lambda: "all 3 trials completed" in log.read_text(), what="its last message")
 
 
 def test_ls_diff_and_clean_take_a_sweep(project: Path, trial: list[str]) -> None:
