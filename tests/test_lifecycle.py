@@ -99,7 +99,7 @@ def test_how_an_attempt_ends() -> None:
 
 def _prepared_run(project: Path, *command: str) -> Path:
     """A run made as a scheduler's submitting host makes it: folder, record `queued`."""
-    from xpm.commands.run import create_run, plan_run
+    from xpm.launch.preparation import create_run, plan_run
     from xpm.project import load_project
 
     plan = plan_run(load_project(project), tuple(command), "job", (), (), 1, False)
