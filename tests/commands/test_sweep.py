@@ -247,3 +247,15 @@ def test_ls_diff_and_clean_take_a_sweep(project: Path, trial: list[str]) -> None
     assert cleaned.code == 0, cleaned
     assert sorted(p.name for p in (project / "results" / "s").iterdir()
                   if p.name.isdigit()) == ["4"]
+
+
+def test_resume_finds_runs_the_manifest_missed(project: Path, trial: list[str]) -> None:
+    assert sweep("-s", "a=1,2,3", "--", *trial).code == 0
+    path = project / "results" / "s" / ".sweeps" / "1.json"
+    data = read_json(path)
+    data["trials"][1]["run"] = None  # as if the sweep died before writing it down
+    path.write_text(json.dumps(data))
+    result = run_xpm("sweep", "--resume", "s@1")
+    assert result.code == 0 and "nothing to resume" in result.err, result
+    assert manifest(project)["trials"][1]["run"] == "s/2"
+    assert not (project / "results" / "s" / "4").exists()

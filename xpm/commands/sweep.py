@@ -155,7 +155,10 @@ def run_local(project: Project, manifest: Manifest, template: RunTemplate, jobs:
 def resume(ref: str, jobs: int | None, retry_failed: bool, detach: bool) -> int:
     stop_on_termination()
     project = load_project()
-    manifest = sweeps.resolve(project.results_dir, ref)
+    given = sweeps.resolve(project.results_dir, ref)
+    manifest = sweeps.reconcile(project.results_dir, given)
+    if manifest != given:  # runs it had not written down: the runs are the truth
+        sweeps.write(project.results_dir, manifest)
     if manifest.launcher != "local":
         raise XpmError(f"sweep {manifest.id} ran on {manifest.launcher}; resuming it there is "
                        "not available yet")

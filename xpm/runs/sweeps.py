@@ -196,6 +196,28 @@ def run_ids(results_dir: Path, texts: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
+def reconcile(results_dir: Path, manifest: Manifest) -> Manifest:
+    """The manifest with each trial that has no run yet given the run recording that
+    sweep and trial, if one exists (the sweep died before writing it down)."""
+    missing = {t.index for t in manifest.trials if t.run is None}
+    if not missing:
+        return manifest
+    from .record import read_record_data
+    from .tree import run_numbers
+
+    found = manifest
+    for number in run_numbers(results_dir, manifest.name):
+        try:
+            data = read_record_data(results_dir / manifest.name / str(number))
+        except XpmError:
+            continue
+        trial = data.get("trial")
+        if data.get("sweep") == manifest.id and isinstance(trial, int) and trial in missing:
+            found = found.with_run(trial, f"{manifest.name}/{number}")
+            missing.discard(trial)
+    return found
+
+
 class SweepLock:
     """The one process working on a sweep (running or resuming it) holds this."""
 

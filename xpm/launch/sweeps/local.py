@@ -1,9 +1,15 @@
 """Running a sweep's trials on this machine, N at once.
 
 Each trial is an ordinary run supervised as `xpm run` supervises one: the sweep makes
-its folder, then starts `xpm _supervise RUN_DIR` (or `xpm resume RUN_DIR` for a trial to
-continue) in a session of its own, its output going to the run's output.log only. The
-sweep waits on the children's pidfds, so that the next trial starts as soon as one ends.
+its folder, then forks a copy of itself that runs the life cycle's first start of that
+prepared run (as `xpm _supervise` does), or its resume (as `xpm resume`), in a session of
+its own, its output going to the run's output.log only. The sweep waits on the
+children's pidfds, so that the next trial starts as soon as one ends.
+
+The manifest is rewritten as trials get their runs, at most once a second (and at the
+end): a sweep of 10,000 trials does not rewrite it 10,000 times. The runs record their
+sweep and trial, so a manifest that missed one (the sweep was killed) is completed from
+them on --resume (`runs.sweeps.reconcile`).
 Ctrl-C (or SIGTERM, SIGHUP) is forwarded once to each running trial's supervisor, which
 stops its command and records the run `interrupted`; trials not started stay unstarted.
 """
@@ -14,8 +20,8 @@ import contextlib
 import os
 import selectors
 import signal
-import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,9 +30,7 @@ from pathlib import Path
 from ... import console, times
 from ...errors import Terminated, stop_on_termination
 from ...machine import hostname
-from ...project import Project
 from ...runs import sweeps
-from ...runs.lock import RunLock
 from ...runs.record import (
     COMPLETED,
     CorruptRecord,
@@ -34,9 +38,12 @@ from ...runs.record import (
     read_record,
 )
 from ...runs.sweeps import Manifest
-from ..lifecycle import execute
+from ...runs.tree import RunRef
+from .. import lifecycle
 from .remaining import START, Step
 from .template import RunTemplate
+
+SAVE_EVERY = 1.0  # seconds between two rewrites of the manifest
 
 
 @dataclass
@@ -79,10 +86,17 @@ class LocalSweep:
         self.tally = Tally(len(steps))
         self.stopped_by: int | None = None
         self.outcomes: dict[int, str] = {}  # trial index → final status
+        self._unsaved = False
+        self._saved_at = 0.0
 
     # the manifest ---------------------------------------------------------------------
-    def _save(self) -> None:
-        sweeps.write(self.results_dir, self.manifest)
+    def _save(self, now: bool = False) -> None:
+        if not self._unsaved:
+            return
+        if now or time.monotonic() - self._saved_at >= SAVE_EVERY:
+            sweeps.write(self.results_dir, self.manifest)
+            self._saved_at = time.monotonic()
+            self._unsaved = False
 
     # starting -------------------------------------------------------------------------
     def _spawn(self, step: Step) -> None:
@@ -90,37 +104,28 @@ class LocalSweep:
         if step.action == START and (trial.run is None
                                      or not (self.results_dir / trial.run).is_dir()):
             ref, _record, lock = self.template.make(trial, self.manifest.id)
-            try:
-                self.manifest = self.manifest.with_run(trial.index, ref.id)
-                self._save()
-            finally:
-                lock.release()
+            lock.release()
+            self.manifest = self.manifest.with_run(trial.index, ref.id)
+            self._unsaved = True
+            self._save()
             run_id, run_dir = ref.id, ref.path
         else:
             assert trial.run is not None
             run_id, run_dir = trial.run, self.results_dir / trial.run
-        if step.action == START:
-            pid = self._fork_supervisor(run_dir)
+        pid = self._fork(run_dir, resume=step.action != START)
 
-            def wait() -> int:
-                return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        else:
-            with open(os.devnull, "r+b") as null:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "xpm", "resume", str(run_dir)],
-                    cwd=self.template.plan.project.root, stdin=null, stdout=null,
-                    stderr=null, start_new_session=True,
-                )
-            pid, wait = proc.pid, proc.wait
+        def wait() -> int:
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = _Child(step, run_id, run_dir, pid, wait, pidfd)
         self.selector.register(pidfd, selectors.EVENT_READ)
         self.tally.running += 1
 
-    def _fork_supervisor(self, run_dir: Path) -> int:
-        """Supervise the prepared run in a forked copy of this process, in a session of its
-        own with its messages going nowhere (`xpm _supervise` without starting Python
-        again: the same life cycle, minus ~60 ms of start-up per trial)."""
+    def _fork(self, run_dir: Path, resume: bool) -> int:
+        """Supervise the run in a forked copy of this process, in a session of its own with
+        its messages going nowhere: a prepared run's first start (as `xpm _supervise`), or
+        a resume (as `xpm resume`): the same life cycle, without starting Python again."""
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -137,7 +142,12 @@ class LocalSweep:
                 os.close(fd)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             stop_on_termination()
-            code = supervise_prepared(self.template.plan.project, run_dir)
+            if resume:
+                ref = RunRef(run_dir.parent.name, int(run_dir.name), run_dir)
+                code = lifecycle.resume(self.template.plan.project, ref, echo=False,
+                                        warn_code_change=False)
+            else:
+                code = lifecycle.take_prepared(run_dir, purpose="xpm sweep", echo=False)
         except BaseException:  # the life cycle recorded it, if it started
             pass
         finally:
@@ -177,11 +187,13 @@ class LocalSweep:
                         and self.stopped_by is None:
                     self._spawn(self.pending.popleft())
                 self._show()
-                for key, _ in self.selector.select(timeout=1.0):
+                for key, _ in self.selector.select(timeout=SAVE_EVERY):
                     self._reap(int(key.fd))
+                self._save()
         except KeyboardInterrupt as exc:
             self._interrupted(exc)
         finally:
+            self._save(now=True)
             if self.echo:
                 console.clear_live()
 
@@ -200,14 +212,6 @@ class LocalSweep:
     def _show(self) -> None:
         if self.echo:
             console.live(self.tally.line(self.manifest.id))
-
-
-def supervise_prepared(project: Project, run_dir: Path) -> int:
-    """Run a prepared (`queued`) run's command under supervision, as `xpm _supervise`."""
-    record = read_record(run_dir)
-    lock = RunLock(run_dir)
-    lock.acquire(record.id, purpose="xpm sweep")
-    return execute(project, run_dir, record, lock, kind="start", checkpoint=None, echo=False)
 
 
 def _read(run_dir: Path) -> RunRecord | None:
@@ -242,7 +246,8 @@ def take(results_dir: Path, manifest: Manifest) -> tuple[Manifest, Callable[[], 
     """Hold the sweep's lock and record who runs it; returns the manifest and a release."""
     lock = sweeps.SweepLock(results_dir, manifest)
     lock.acquire()
-    current = sweeps.read(results_dir, manifest.name, manifest.number)
+    current = sweeps.reconcile(results_dir,
+                               sweeps.read(results_dir, manifest.name, manifest.number))
     current = replace(current, runner={"pid": os.getpid(), "host": hostname(),
                                        "since": times.now_iso()})
     sweeps.write(results_dir, current)
