@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import read_json, record, run_xpm, spawn_xpm, tree, wait_for
+from tests.conftest import (
+    read_json,
+    record,
+    run_in_pty,
+    run_xpm,
+    spawn_xpm,
+    tree,
+    wait_for,
+    xpm_argv,
+)
 
 TRIAL = r'''
 import json, os, sys, time
@@ -259,3 +268,30 @@ def test_resume_finds_runs_the_manifest_missed(project: Path, trial: list[str]) 
     assert result.code == 0 and "nothing to resume" in result.err, result
     assert manifest(project)["trials"][1]["run"] == "s/2"
     assert not (project / "results" / "s" / "4").exists()
+
+
+def test_a_terminal_sees_a_line_per_trial_and_the_progress(project: Path,
+                                                            trial: list[str]) -> None:
+    code, shown = run_in_pty(xpm_argv("sweep", "-n", "s", "-s", "a=1,2", "-s", "sleep=0,1.5",
+                                      "--", *trial))
+    text = shown.decode()
+    assert code == 0, text
+    assert "s@1: 0 done, 1 running, 0 failed, 3 left" in text
+    assert "trial 3  s/4  completed after" in text
+    assert "config" not in text  # the trials' output is in their logs
+
+
+def test_resume_takes_requeue_exhausted_trials_but_not_failed_ones(project: Path,
+                                                                   trial: list[str]) -> None:
+    assert sweep("-s", "fail=0,0", "--", *trial).code == 0
+    path = project / "results" / "s" / "1" / "run.json"
+    data = read_json(path)
+    data["status"] = "failed"
+    data["attempts"][-1].update(kind="requeue", status="failed",
+                                reason="requeued 3 times already and max_requeues is 3")
+    path.write_text(json.dumps(data))
+    result = run_xpm("sweep", "--resume", "s@1")
+    assert result.code == 0, result
+    assert "1 trial to run of 2" in result.err
+    assert record(project, "s/1")["status"] == "completed"
+    assert record(project, "s/1")["attempts"][-1]["kind"] == "resume"

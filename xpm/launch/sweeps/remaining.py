@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ...runs.catalog import CORRUPT, load_entry
-from ...runs.record import COMPLETED, QUEUED, RUNNING
+from ...runs.record import COMPLETED, FAILED, QUEUED, RUNNING, RunRecord
 from ...runs.sweeps import Manifest
 from ...runs.tree import RunRef
 
@@ -54,6 +54,8 @@ def remaining(results_dir: Path, manifest: Manifest, retry_failed: bool) -> Rema
             running.append(trial.run)
         elif entry.status == QUEUED and record is not None and not record.attempts:
             steps.append(Step(trial.index, START))
+        elif record is not None and _requeues_exhausted(record):
+            steps.append(Step(trial.index, RESUME))  # a scheduler's limit, not the code's
         elif entry.status in RETRIED or entry.status == CORRUPT:
             if retry_failed and entry.status != CORRUPT:
                 steps.append(Step(trial.index, RESUME))
@@ -62,3 +64,11 @@ def remaining(results_dir: Path, manifest: Manifest, retry_failed: bool) -> Rema
         else:  # interrupted, lost, cancelled, or queued after attempts (a requeue)
             steps.append(Step(trial.index, RESUME))
     return Remaining(steps, completed, running, failed, missing)
+
+
+def _requeues_exhausted(record: RunRecord) -> bool:
+    """A run a scheduler requeued more often than max_requeues: failed, by no fault of its
+    command, so resumed like an interrupted one."""
+    last = record.last_attempt
+    return (record.status == FAILED and last is not None and last.kind == "requeue"
+            and "max_requeues" in (last.reason or ""))
