@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,12 @@ def _keys(trials: list[TrialEntry]) -> list[str]:
     return list(keys)
 
 
-def cell(value: Any) -> str:
+def _cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _table(trials: list[TrialEntry], keys: list[str]) -> None:
-    rows = [[str(t.index), *(cell(t.overrides[k]) if k in t.overrides else "" for k in keys)]
+    rows = [[str(t.index), *(_cell(t.overrides[k]) if k in t.overrides else "" for k in keys)]
             for t in trials]
     console.table(["trial", *keys], rows)
 
@@ -110,7 +111,8 @@ def _template_of(project: Project, manifest: Manifest) -> RunTemplate:
 
 
 def run_local(project: Project, manifest: Manifest, template: RunTemplate, jobs: int,
-              retry_failed: bool, echo: bool = True, on_taken: Any = None) -> int:
+              retry_failed: bool, echo: bool = True,
+              on_taken: Callable[[], None] | None = None) -> int:
     """Run what is left of the sweep here, `jobs` trials at once; the exit code."""
     results_dir = project.results_dir
     manifest, release = take(results_dir, manifest)

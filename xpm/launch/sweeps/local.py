@@ -185,7 +185,8 @@ class LocalSweep:
             while self.pending or self.children:
                 while self.pending and len(self.children) < self.jobs \
                         and self.stopped_by is None:
-                    self._spawn(self.pending.popleft())
+                    self._spawn(self.pending[0])
+                    self.pending.popleft()  # only once started: an interrupt leaves it left
                 self._show()
                 for key, _ in self.selector.select(timeout=SAVE_EVERY):
                     self._reap(int(key.fd))
