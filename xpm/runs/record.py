@@ -1,6 +1,6 @@
 """The run record, `run.json`: typed, versioned, written atomically.
 
-On disk it is JSON (see the README for every field); in memory a frozen dataclass.
+On disk it is JSON (see docs/run-folder.md for every field); in memory a frozen dataclass.
 SCHEMA_VERSION history (each step has an upgrade in `_UPGRADES`; see docs/run-folder.md):
   1  first version.
   2  one declaration (below) for checking, reading, writing and listing; keys this xpm
