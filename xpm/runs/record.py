@@ -160,6 +160,8 @@ class RunRecord:
     heartbeat: Time | None = None
     heartbeat_interval: float = 30.0
     slurm: dict[str, Any] | None = None
+    sweep: str | None = None  # NAME@K, for a trial of a sweep
+    trial: int | None = None  # its index in the sweep
     # Keys this xpm does not know, kept as read and written back (never set by hand).
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
