@@ -247,6 +247,13 @@ def test_ls_diff_and_clean_take_a_sweep(project: Path, trial: list[str]) -> None
     assert [line.split()[0] for line in lines[1:]] == ["s/2", "s/3", "s/1"]
     as_json = json.loads(run_xpm("ls", "s@1", "--json").out)
     assert [r["id"] for r in as_json] == ["s/1", "s/2", "s/3"]
+    assert [(r["sweep"], r["trial"]) for r in as_json] == [("s@1", 0), ("s@1", 1), ("s@1", 2)]
+    everything = run_xpm("ls", "s").out.splitlines()
+    assert "sweep" in everything[0].split()
+    assert everything[1].split()[0] == "s/4" and "s@1" not in everything[1]
+    assert all("s@1" in line for line in everything[2:])
+    where = json.loads(run_xpm("ls", "-w", "sweep=s@1", "-w", "trial>=1", "--json").out)
+    assert sorted(r["id"] for r in where) == ["s/2", "s/3"]
     assert run_xpm("ls", "s@2").code == 1
     assert run_xpm("ls", "s@1", "s").code == 2
     diff = run_xpm("diff", "s@1")

@@ -362,6 +362,8 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str,
             columns.append(("commit", _commit, True))
         if any(i.tags for i in shown):
             columns.append(("tags", lambda i: format_value(i.tags), False))
+        if sweep is None and any(i.get("sweep") for i in shown):
+            columns.append(("sweep", lambda i: i.get("sweep") or "", True))
         names: dict[str, None] = {}
         for info in shown:
             names.update(dict.fromkeys(info.metrics or {}))

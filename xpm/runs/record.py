@@ -144,6 +144,8 @@ class RunRecord:
     attempts: tuple[Attempt, ...] = field(default=(), metadata=COUNTED)
     tags: tuple[str, ...] = field(default=(), metadata=LISTED)
     note: str | None = field(default=None, metadata=LISTED)
+    sweep: str | None = field(default=None, metadata=LISTED)  # NAME@K, for a sweep's trial
+    trial: int | None = field(default=None, metadata=LISTED)  # its index in the sweep
     seed: int = field(default=0, metadata=LISTED)
     host: str = field(default="", metadata=LISTED)
     user: str = field(default="", metadata=LISTED)
@@ -160,8 +162,6 @@ class RunRecord:
     heartbeat: Time | None = None
     heartbeat_interval: float = 30.0
     slurm: dict[str, Any] | None = None
-    sweep: str | None = None  # NAME@K, for a trial of a sweep
-    trial: int | None = None  # its index in the sweep
     # Keys this xpm does not know, kept as read and written back (never set by hand).
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
