@@ -159,14 +159,17 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
 
 
 def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
-               host: dict[str, Any] | None = None) -> tuple[RunRef, RunRecord, RunLock]:
+               host: dict[str, Any] | None = None, mark: bool = True,
+               host_file: Path | None = None) -> tuple[RunRef, RunRecord, RunLock]:
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it. `host`: the environment already
-captured (a sweep captures it once for all its trials)."""
+captured (a sweep captures it once for all its trials), and `host_file` an
+environment.json already holding it, hard-linked rather than written again (a sweep's
+trials share one: 20 kB and a JSON encoding each saved); `mark`: see tree.allocate."""
     from . import environment
 
-    ref = allocate(plan.project.results_dir, plan.name)
+    ref = allocate(plan.project.results_dir, plan.name, mark)
     lock = RunLock(ref.path)
     try:
         lock.acquire(ref.id, purpose="xpm run")
@@ -175,7 +178,8 @@ captured (a sweep captures it once for all its trials)."""
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
         if host is None:
             host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
-        write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
+        if not _linked(host_file, ref.path / ENVIRONMENT_FILE):
+            write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
         record = RunRecord(
             name=ref.name, number=ref.number, status=QUEUED, command=plan.command,
             cwd=str(plan.project.root), created=times.now_iso(), seed=plan.seed,
@@ -192,3 +196,13 @@ captured (a sweep captures it once for all its trials)."""
         lock.release()
         raise
     return ref, record, lock
+
+
+def _linked(source: Path | None, target: Path) -> bool:
+    if source is None:
+        return False
+    try:
+        os.link(source, target)
+    except OSError:  # gone, or a file system without hard links: written instead
+        return False
+    return True

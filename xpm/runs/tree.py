@@ -82,11 +82,13 @@ def record_highest(name_dir: Path, number: int) -> None:
                        "process stuck? stop it and try again") from None
 
 
-def allocate(results_dir: Path, name: str) -> RunRef:
+def allocate(results_dir: Path, name: str, mark: bool = True) -> RunRef:
     """Create results_dir/NAME/N with N above every number handed out before.
 
     Race-free without a global lock: mkdir either creates the folder or fails because a
-    concurrent xpm took that number, in which case we move on to the next.
+    concurrent xpm took that number, in which case we move on to the next. Without
+    `mark`, the high-water mark is left to the caller (`record_highest` once after making
+    many runs: the folders themselves keep their numbers taken meanwhile).
     """
     check_name(name)
     name_dir = results_dir / name
@@ -107,7 +109,8 @@ def allocate(results_dir: Path, name: str) -> RunRef:
         except OSError as exc:
             raise XpmError(f"cannot create the run folder `{path}` ({exc.strerror}); "
                            "check the permissions of the results folder") from None
-        record_highest(name_dir, number)
+        if mark:
+            record_highest(name_dir, number)
         return RunRef(name, number, path)
 
 

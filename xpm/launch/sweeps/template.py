@@ -4,11 +4,12 @@ environment, tags), and making one trial's run folder from it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ...project import Project
 from ...runs.lock import RunLock
-from ...runs.record import RunRecord
+from ...runs.record import ENVIRONMENT_FILE, RunRecord
 from ...runs.sweeps import TrialEntry as Trial
 from ...runs.tree import RunRef
 from ..preparation import Plan, configure, create_run, merged_files, plan_run
@@ -22,6 +23,7 @@ class RunTemplate:
     tags: tuple[str, ...]
     note: str | None
     _host: dict[str, Any] | None = field(default=None, repr=False)
+    _host_file: Path | None = field(default=None, repr=False)  # a trial's environment.json
 
     @classmethod
     def build(cls, project: Project, command: tuple[str, ...], name: str | None,
@@ -49,10 +51,16 @@ class RunTemplate:
         for trial in trials:
             self.trial_plan(trial)
 
-    def make(self, trial: Trial, sweep: str) -> tuple[RunRef, RunRecord, RunLock]:
-        """The trial's run folder, `queued`, its lock held (the caller releases it)."""
+    def make(self, trial: Trial, sweep: str, mark: bool = True
+             ) -> tuple[RunRef, RunRecord, RunLock]:
+        """The trial's run folder, `queued`, its lock held (the caller releases it);
+        `mark`: see tree.allocate."""
         if self._host is None:
             from .. import environment
 
             self._host = environment.capture(self.plan.project.settings.env)
-        return create_run(self.trial_plan(trial, sweep), self.tags, self.note, self._host)
+        made = create_run(self.trial_plan(trial, sweep), self.tags, self.note, self._host,
+                          mark, self._host_file)
+        if self._host_file is None:
+            self._host_file = made[0].path / ENVIRONMENT_FILE
+        return made
