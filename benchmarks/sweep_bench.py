@@ -1,6 +1,6 @@
 """Benchmark for `xpm sweep` (issue 12): the overhead xpm adds to each trial.
 
-    python benchmarks/sweep_bench.py [--trials 100] [--jobs 2] [--repeat 3]
+    python benchmarks/sweep_bench.py [--trials 100] [--jobs 2] [--repeat 3] [--slurm]
 
 In a git repository of 1,000 tracked files (one modified), the same sitting:
 - baseline: `python -c pass` TRIALS times, JOBS at once, by a minimal process pool;
@@ -9,6 +9,11 @@ Prints the medians of wall time, the overhead per trial ((xpm - baseline) x JOBS
 TRIALS: the time each trial holds one of the JOBS slots beyond the command) and the CPU
 time per trial (user + system of all processes, steadier on a busy machine). Goal: at
 most 150 ms of overhead per trial beyond the command.
+
+With --slurm (a Slurm cluster answering, e.g. the one tests/slurm/start.sh starts):
+`xpm sweep --slurm` of TRIALS trials, from the command's start to the array id printed,
+beside `sbatch` of an empty array of as many tasks (the same sitting); the arrays are
+cancelled at once. Goal: under 3 s for 100 trials.
 """
 
 from __future__ import annotations
@@ -61,12 +66,45 @@ def sweep(trials: int, jobs: int, cwd: Path) -> tuple[float, float]:
     return wall, _children_cpu() - cpu
 
 
+def slurm_submit(trials: int, jobs: int, cwd: Path, repeat: int) -> None:
+    xpm_times, sbatch_times = [], []
+    script = cwd / "empty.sbatch"
+    script.write_text(f"#!/bin/bash\n#SBATCH --array=0-{trials - 1}%{jobs}\n"
+                      f"#SBATCH --output=/dev/null\ntrue\n")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        done = subprocess.run(["sbatch", "--parsable", str(script)], cwd=cwd,
+                              capture_output=True, text=True, check=True)
+        sbatch_times.append(time.perf_counter() - start)
+        subprocess.run(["scancel", done.stdout.strip().split(";")[0]], check=False)
+        argv = [*xpm_command(), "sweep", "--slurm", "-n", "bench", "-s",
+                f"i=range({trials})", "-j", str(jobs), "--", sys.executable, "-c", "pass"]
+        start = time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, env=quiet_env(), capture_output=True,
+                              text=True, check=True)
+        xpm_times.append(time.perf_counter() - start)
+        subprocess.run(["scancel", done.stdout.split()[-1]], check=False)
+        shutil.rmtree(cwd / "results")
+    print(f"xpm sweep --slurm of {trials} trials to the array id printed: median "
+          f"{statistics.median(xpm_times):.2f} s (min {min(xpm_times):.2f})   goal < 3 s")
+    print(f"  sbatch of an empty {trials}-task array: median "
+          f"{statistics.median(sbatch_times):.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--slurm", action="store_true",
+                        help="measure `xpm sweep --slurm` instead (needs a cluster)")
     args = parser.parse_args()
+    if args.slurm:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            make_repo(root, 1000)
+            slurm_submit(args.trials, args.jobs, root, args.repeat)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_repo(root, 1000)

@@ -167,7 +167,7 @@ def test_json_object_has_stable_keys() -> None:
     data = info(tags=("a",), config={"lr": 1}, metrics={"loss": 0.5}).to_json()
     assert list(data) == [
         "id", "name", "number", "status", "problem", "created", "started", "ended",
-        "duration", "exit_code", "signal", "attempts", "tags", "note", "seed", "host", "user",
-        "git", "config", "metrics", "path"]
+        "duration", "exit_code", "signal", "attempts", "tags", "note", "sweep", "trial",
+        "seed", "host", "user", "git", "config", "metrics", "path"]
     assert data["git"] == {"commit": None, "branch": None, "dirty": None}
     assert data["id"] == "exp/1" and data["path"] == "/r/exp/1" and data["tags"] == ["a"]
