@@ -139,3 +139,15 @@ def test_one_rank_crashing_fails_the_run_with_torchruns_exit_code(ddp: Path) -> 
     meta = record(ddp, "c/1")
     assert (meta["status"], meta["exit_code"]) == ("failed", 1)
     assert not any(pid_alive(p) for p in rank_pids(run_dir))
+
+
+def test_the_distributed_page_script_runs_as_one_process(project: Path) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "distributed.md").read_text()
+    start = page.index("```python\n") + len("```python\n")
+    (project / "train.py").write_text(page[start:page.index("\n```", start)])
+    result = run_xpm("run", "-n", "page", "-s", "train.steps=20", "--", sys.executable,
+                     "train.py", timeout=120)
+    assert result.code == 0, result
+    run = xpm.load_run(project / "results" / "page" / "1")
+    assert [row["step"] for row in run.metrics()] == list(range(1, 21))
+    assert [step for step, _ in run.checkpoints()] == [10, 20]
