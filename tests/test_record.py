@@ -158,7 +158,8 @@ def test_listing_fields_come_from_the_declaration() -> None:
                       "git", "config"]
     assert [c.key for c in COLUMNS] == [
         "created", "started", "ended", "duration", "exit_code", "signal", "attempts", "tags",
-        "note", "sweep", "trial", "seed", "host", "user", "git.commit", "git.branch", "git.dirty", "config"]
+        "note", "sweep", "trial", "seed", "host", "user", "git.commit", "git.branch",
+        "git.dirty", "config"]
     info = RunInfo.of("a", 1, "/r/a", "completed", tags=("x",), git_commit="abc")
     assert info.get("git.commit") == "abc" and info.tags == ("x",)
     for cls in (RunRecord, *(s.nested for s in schema_of(RunRecord).specs if s.nested)):
