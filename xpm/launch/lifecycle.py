@@ -19,7 +19,9 @@ ended to the attempt's and the run's final status (`ending`).
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,6 +30,7 @@ from pathlib import Path
 from .. import console, times
 from ..errors import Terminated, XpmError
 from ..machine import hostname
+from ..masking import is_masked, mask_argv
 from ..project import Project, load_project
 from ..runs import checkpoints, heartbeat
 from ..runs.lock import RunLock, lost_while_held, mark_lost
@@ -110,6 +113,32 @@ def ending(outcome: Outcome, scheduler: Scheduler | None = None,
 
 # ------------------------------------------------------------------ entry points
 
+COMMAND_VARIABLE = "XPM_COMMAND"  # the command as given, for a background supervisor
+
+
+def handover(given: tuple[str, ...], recorded: tuple[str, ...]) -> dict[str, str]:
+    """Variables that give a background supervisor (`xpm _supervise`) the command as
+    given, when the record holds it with secrets masked; none when they are the same."""
+    if tuple(given) == tuple(recorded):
+        return {}
+    return {COMMAND_VARIABLE: json.dumps(list(given))}
+
+
+def handed_over_command() -> tuple[str, ...] | None:
+    """The command a background supervisor was given (and no longer in its environment,
+    so the command does not see it)."""
+    text = os.environ.pop(COMMAND_VARIABLE, None)
+    if text is None:
+        return None
+    try:
+        argv = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return None
+    return tuple(argv)
+
+
 def start(project: Project, run_dir: Path, record: RunRecord, lock: RunLock, *,
           argv: tuple[str, ...] | None = None, echo: bool = True,
           on_running: Callable[[], None] | None = None,
@@ -134,7 +163,11 @@ def resume(current: Project, ref: RunRef, *, force: bool = False,
         project = run_project(record, current)
         record = _resumable(ref.path, record, force)
         if command:
-            record = replace(record, command=tuple(command))
+            record = replace(record, command=mask_argv(command))
+        elif is_masked(record.command):
+            raise XpmError(f"run `{record.id}`'s command had secret values, which xpm does "
+                           f"not record ({shlex.join(record.command)}); give the command "
+                           f"again: xpm resume {record.id} -- COMMAND ARG...")
         checkpoint = handed_over(ref.path, record, project)
         change = None
         if warn_code_change:
@@ -337,11 +370,15 @@ def execute(
         "seed": str(record.seed), "checkpoint": checkpoint,
     }
     try:
+        if argv is None and is_masked(record.command):
+            raise XpmError(f"run `{record.id}`'s command had secret values, which xpm does "
+                           f"not record ({shlex.join(record.command)}); give the command "
+                           f"again: xpm resume {record.id} -- COMMAND ARG...")
         real = expand(argv if argv is not None else record.command, values)
     except XpmError:
         lock.release()
         raise
-    shown = tuple(expand(record.command, values)) if argv is not None else tuple(real)
+    shown = mask_argv(real)  # what the record and messages show
     started = times.now_iso()
     attempt = Attempt(number=number, kind=kind, started=started, host=hostname(),
                       pid=os.getpid(), command=shown, checkpoint=checkpoint,

@@ -33,6 +33,7 @@ from ...runs.record import (
     read_record,
 )
 from ...runs.sweeps import Manifest
+from .. import lifecycle
 from .remaining import START, Step
 from .template import RunTemplate
 
@@ -102,12 +103,20 @@ class LocalSweep:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "xpm", verb, str(run_dir)],
                 cwd=self.template.plan.project.root, stdin=null, stdout=null, stderr=null,
-                start_new_session=True,
+                start_new_session=True, env=self._environment(run_dir),
             )
         pidfd = os.pidfd_open(proc.pid)
         self.children[pidfd] = _Child(step, run_id, run_dir, proc, pidfd, time.monotonic())
         self.selector.register(pidfd, selectors.EVENT_READ)
         self.tally.running += 1
+
+    def _environment(self, run_dir: Path) -> dict[str, str]:
+        """The trial's command as given, when its record holds it masked (secrets)."""
+        record = _read(run_dir)
+        if record is None:
+            return dict(os.environ)
+        return {**os.environ, **lifecycle.handover(self.template.plan.command,
+                                                   record.command)}
 
     # ending ---------------------------------------------------------------------------
     def _reap(self, pidfd: int) -> None:
