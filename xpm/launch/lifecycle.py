@@ -226,16 +226,19 @@ def _refuse_requeue(run_dir: Path, record: RunRecord, lock: RunLock, done: int,
 def take_prepared(run_dir: Path, *, purpose: str, echo: bool = False,
                   on_running: Callable[[], None] | None = None,
                   scheduler: Scheduler | None = None, max_requeues: int = 3,
-                  argv: tuple[str, ...] | None = None) -> int:
+                  argv: tuple[str, ...] | None = None, project: Project | None = None
+                  ) -> int:
     """Take a prepared run and run it: the background supervisor of `xpm run --detach`
     and a scheduler's job. The first attempt when the run has none; else (a scheduler
-    requeued the job) a requeue. Fails, naming the holder, when the run is in use."""
+    requeued the job) a requeue. Fails, naming the holder, when the run is in use.
+    `project`: the run's project when the caller has it loaded already."""
     lock = RunLock(run_dir)
     record = read_record(run_dir)
     lock.acquire(record.id, purpose=purpose)
     try:
         record = read_record(run_dir)  # as it is now that we hold it
-        project = run_project(record, None)
+        if project is None or Path(record.cwd) != project.root:
+            project = run_project(record, None)
     except BaseException:
         lock.release()
         raise
