@@ -121,13 +121,26 @@ def gpus() -> list[dict[str, str]]:
             for line in out.splitlines() if line.strip()]
 
 
-def capture(extra_variables: tuple[str, ...] = ()) -> dict[str, Any]:
+def capture(extra_variables: tuple[str, ...] = (), command: tuple[str, ...] = (),
+            cwd: Path | None = None) -> dict[str, Any]:
+    """What environment.json holds. The Python described is the command's (see
+    interpreter.py): read here when it is xpm's own, else asked while the command runs."""
+    from .interpreter import describe, resolve
+
+    python = describe(resolve(command, cwd or Path.cwd())) if command else describe(None)
+    own = bool(python.get("xpms_own")) or not command
+    host = summary()
+    if command:
+        host["python"] = str(python.get("version") or "")
+        host["python_executable"] = str(python.get("executable") or "")
     return {
-        **summary(),
-        "implementation": sys.implementation.name,
+        **host,
+        "implementation": sys.implementation.name if own else None,
         "machine": os.uname().machine,
         "cpu_count": os.cpu_count(),
-        "distributions": distributions(),
+        "interpreter": python if command else None,
+        "xpm_python": {"executable": sys.executable, "version": python_version()},
+        "distributions": distributions() if own else {},
         "gpus": gpus(),
         "variables": recorded_variables(extra_variables),
     }

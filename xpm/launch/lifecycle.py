@@ -49,6 +49,7 @@ from ..runs.record import (
 )
 from ..runs.tree import RunRef
 from ..runs.update import update_record
+from .interpreter import BackgroundProbe
 from .supervisor import INTERRUPTS, CommandNotFound, Outcome, Supervisor
 
 START, RESUME, REQUEUE = "start", "resume", "requeue"  # attempt kinds
@@ -406,6 +407,7 @@ def execute(
                 console.warn(f"cannot write the heartbeat of {record.id} ({exc.strerror})")
 
     outcome: Outcome | None = None
+    probe: BackgroundProbe | None = None
     end = Ending(FAILED, FAILED, 1, None, "xpm stopped before the command ended")
     began = False
     try:
@@ -417,15 +419,21 @@ def execute(
                      f"in {console.path(run_dir)}"
                      + (f" (attempt {number}, {kind})" if number > 1 else ""))
         stops = INTERRUPTS if scheduler is None else (*INTERRUPTS, scheduler.signal)
+        env = child_environment(run_dir, record, number, checkpoint)
+        probe = BackgroundProbe(run_dir, env, project.root)
+
+        def command_started() -> None:
+            probe.start()  # the command's Python, asked while the command runs
+            if on_running is not None:
+                on_running()
+
         supervisor = Supervisor(
-            argv=real, cwd=project.root,
-            env=child_environment(run_dir, record, number, checkpoint),
+            argv=real, cwd=project.root, env=env,
             log_path=run_dir / OUTPUT_FILE, echo=echo,
             use_pty=echo and console.stdout_is_terminal(),
             grace_period=project.settings.grace_period,
             tick=beat, tick_interval=record.heartbeat_interval,
-            on_started=(lambda _pid: on_running()) if on_running is not None else None,
-            stop_signals=stops,
+            on_started=lambda _pid: command_started(), stop_signals=stops,
         )
         try:
             outcome = supervisor.run()
@@ -446,8 +454,9 @@ def execute(
             if (outcome is not None and scheduler is not None
                     and outcome.forwarded == scheduler.signal):
                 end = ending(outcome, scheduler, _ask_requeue(scheduler))
+            version = probe.finish() if probe is not None else None
             if began:
-                record = _finish(run_dir, record, number, end)
+                record = _finish(run_dir, record, number, end, version)
         finally:
             lock.release()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -464,7 +473,8 @@ def _ask_requeue(scheduler: Scheduler) -> str | None:
         return f"{exc.__class__.__name__}: {exc}"
 
 
-def _finish(run_dir: Path, record: RunRecord, number: int, end: Ending) -> RunRecord:
+def _finish(run_dir: Path, record: RunRecord, number: int, end: Ending,
+            python: str | None = None) -> RunRecord:
     """Write the attempt's and the run's final status (a read-modify-write: fields others
     wrote meanwhile stay); a failure to write (a full disk) is said, not raised."""
     ended = times.now_iso()
@@ -476,6 +486,8 @@ def _finish(run_dir: Path, record: RunRecord, number: int, end: Ending) -> RunRe
         attempt = replace(attempt, ended=ended, status=end.attempt_status,
                           exit_code=end.exit_code, signal=end.signal, reason=end.reason)
         updated = current.with_attempt(attempt)
+        if python and not updated.python:  # the command's Python, asked while it ran
+            updated = replace(updated, python=python)
         if end.run_status == QUEUED:  # requeued: the run goes on in a new job
             return replace(updated, status=QUEUED, ended=None, exit_code=None, signal=None,
                            duration=updated.attempts_duration(), heartbeat=ended)

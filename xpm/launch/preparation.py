@@ -175,7 +175,9 @@ captured (a sweep captures it once for all its trials)."""
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
         if host is None:
-            host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
+            # its summary goes in run.json
+            host = environment.capture(plan.project.settings.env, plan.command,
+                                       plan.project.root)
         write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
         record = RunRecord(
             name=ref.name, number=ref.number, status=QUEUED, command=mask_argv(plan.command),
