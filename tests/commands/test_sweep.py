@@ -302,3 +302,24 @@ def test_resume_takes_requeue_exhausted_trials_but_not_failed_ones(project: Path
     assert "1 trial to run of 2" in result.err
     assert record(project, "s/1")["status"] == "completed"
     assert record(project, "s/1")["attempts"][-1]["kind"] == "resume"
+
+
+def test_a_secret_in_the_command_reaches_the_trials_but_no_file(project: Path,
+                                                                trial: list[str]) -> None:
+    (project / "echo.py").write_text("import sys\nprint('got', sys.argv[-1])\n")
+    for args in ((), ("--detach",)):
+        result = sweep("-s", "a=1,2", *args, "--", sys.executable, "echo.py", "--api-key",
+                       "s3cr3t-value")
+        assert result.code == 0, result
+    wait_for(lambda: all((project / "results" / "s" / str(n) / "output.log").is_file()
+                         and "got" in (project / "results" / "s" / str(n) / "output.log")
+                         .read_text() for n in (1, 2, 3, 4)), what="the four trials")
+    for n in (1, 2, 3, 4):
+        assert "got s3cr3t-value" in (project / "results" / "s" / str(n) / "output.log"
+                                      ).read_text()
+    wait_for(lambda: manifest(project, 2)["runner"] is None, what="the detached sweep")
+    for path in (project / "results").rglob("*"):
+        if path.is_file() and path.name != "output.log":
+            assert b"s3cr3t-value" not in path.read_bytes(), path
+    again = run_xpm("sweep", "--resume", "s@1")
+    assert again.code == 0  # nothing left: the masked command is not needed

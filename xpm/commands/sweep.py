@@ -14,11 +14,13 @@ from typing import Any
 
 from .. import console, times
 from ..errors import EXIT_ERROR, UsageError, XpmError, stop_on_termination
+from ..launch import lifecycle
 from ..launch.sweeps.grammar import parse_override
 from ..launch.sweeps.local import LocalSweep, take
 from ..launch.sweeps.remaining import remaining
 from ..launch.sweeps.template import RunTemplate
 from ..launch.sweeps.trials import FILE, GRID, RANDOM, ZIP, check, expand, read_trials_file
+from ..masking import is_masked, mask_argv
 from ..project import Project, load_project
 from ..runs import sweeps
 from ..runs.record import COMPLETED
@@ -57,14 +59,15 @@ def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
         return 0
     manifest = sweeps.create(project.results_dir, Manifest(
         name=template.name, number=0, created=times.now_iso(), mode=mode, keys=tuple(keys),
-        command=template.plan.command,
+        command=mask_argv(template.plan.command),  # a record: never a secret
         options={**template.options(), "require_clean": require_clean},
         trials=tuple(trials), jobs=jobs or 1, sweep_seed=sweep_seed,
     ))
     console.info(f"sweep {manifest.id}: {console.plural(len(trials), 'trial')}"
                  + (f", {jobs} at once" if (jobs or 1) > 1 else ""))
     if detach:
-        return _detach(project, manifest)
+        return _detach(project, manifest,
+                       handover=lifecycle.handover(template.plan.command, manifest.command))
     return run_local(project, manifest, template, jobs or 1, retry_failed=False)
 
 
@@ -102,10 +105,17 @@ def _table(trials: list[TrialEntry], keys: list[str]) -> None:
     console.table(["trial", *keys], rows)
 
 
-def _template_of(project: Project, manifest: Manifest) -> RunTemplate:
+def _template_of(project: Project, manifest: Manifest,
+                 command: tuple[str, ...] | None = None) -> RunTemplate:
+    """The template of the sweep's trials; `command`: as given, when the manifest holds it
+    masked."""
+    if command is None and is_masked(manifest.command):
+        raise XpmError(f"sweep {manifest.id}'s command had secret values, which xpm does not "
+                       "record; start the trials left as a new sweep (`xpm ls "
+                       f"{manifest.id}` shows which), or `xpm resume RUN -- COMMAND` one")
     options = manifest.options
     return RunTemplate.build(
-        project, manifest.command, manifest.name, tuple(options.get("configs") or ()),
+        project, command or manifest.command, manifest.name, tuple(options.get("configs") or ()),
         options.get("seed"), bool(options.get("require_clean")),
         tuple(options.get("tags") or ()), options.get("note"))
 
@@ -183,17 +193,19 @@ def resume(ref: str, jobs: int | None, retry_failed: bool, detach: bool) -> int:
         return 0
     console.info(f"sweep {manifest.id}: {console.plural(len(left.steps), 'trial')} to run "
                  f"of {len(manifest.trials)}")
+    template = _template_of(project, manifest)  # refuses a masked command before detaching
     if detach:
         return _detach(project, manifest, retry_failed)
-    template = _template_of(project, manifest)
     return run_local(project, manifest, template, manifest.jobs, retry_failed)
 
 
-def _detach(project: Project, manifest: Manifest, retry_failed: bool = False) -> int:
-    """Run the sweep in `xpm _sweep` in a session of its own; return once it holds it."""
+def _detach(project: Project, manifest: Manifest, retry_failed: bool = False,
+            handover: dict[str, str] | None = None) -> int:
+    """Run the sweep in `xpm _sweep` in a session of its own; return once it holds it.
+    `handover`: the command as given, when the manifest holds it masked."""
     path = manifest.path(project.results_dir)
     read_fd, write_fd = os.pipe()
-    env = dict(os.environ, XPM_READY_FD=str(write_fd))
+    env = dict(os.environ, XPM_READY_FD=str(write_fd), **(handover or {}))
     argv = [sys.executable, "-m", "xpm", "_sweep", str(path)]
     if retry_failed:
         argv.append("--retry-failed")
@@ -223,8 +235,9 @@ def run_detached(path: Path, retry_failed: bool) -> int:
             os.write(ready_fd, b"ok")
             os.close(ready_fd)
 
+    command = lifecycle.handed_over_command()
     project = load_project()  # started in the project's root
     manifest = sweeps.read(project.results_dir, path.parent.parent.name, int(path.stem))
-    template = _template_of(project, manifest)
+    template = _template_of(project, manifest, command)
     return run_local(project, manifest, template, manifest.jobs, retry_failed, echo=True,
                      on_taken=ready)

@@ -142,12 +142,14 @@ class LocalSweep:
                 os.close(fd)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             stop_on_termination()
+            project, command = self.template.plan.project, self.template.plan.command
             if resume:
                 ref = RunRef(run_dir.parent.name, int(run_dir.name), run_dir)
-                code = lifecycle.resume(self.template.plan.project, ref, echo=False,
-                                        warn_code_change=False)
-            else:
-                code = lifecycle.take_prepared(run_dir, purpose="xpm sweep", echo=False)
+                code = lifecycle.resume(project, ref, echo=False, warn_code_change=False,
+                                        command=command)
+            else:  # the command as given: the record holds it with secrets masked
+                code = lifecycle.take_prepared(run_dir, purpose="xpm sweep", echo=False,
+                                               argv=command, project=project)
         except BaseException:  # the life cycle recorded it, if it started
             pass
         finally:

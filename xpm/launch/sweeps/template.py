@@ -58,7 +58,8 @@ class RunTemplate:
         if self._host is None:
             from .. import environment
 
-            self._host = environment.capture(self.plan.project.settings.env)
+            self._host = environment.capture(self.plan.project.settings.env,
+                                             self.plan.command, self.plan.project.root)
         made = create_run(self.trial_plan(trial, sweep), self.tags, self.note, self._host,
                           mark, self._host_file)
         if self._host_file is None:
