@@ -252,15 +252,29 @@ def compare(sides: Sequence[Side], facts: CommitFacts = NO_FACTS,
                                           if name in sections))
 
 
-def config_section(sides: Sequence[Side]) -> Section:
+def config_flats(records: Sequence[RunRecord | None]) -> list[dict[str, Any]]:
+    """Each record's config, flattened (`model.lr`), without the seed it was run with."""
     flats = []
-    for side in sides:
-        config = side.record.config
+    for record in records:
+        config = record.config if record is not None else None
         flat = flatten(config) if config else {}
         # `seed` is written into every config; it is compared once, in the run section
-        if "seed" in flat and same(flat["seed"], side.record.seed):
+        if record is not None and "seed" in flat and same(flat["seed"], record.seed):
             del flat["seed"]
         flats.append(flat)
+    return flats
+
+
+def varying_config(records: Sequence[RunRecord | None]
+                   ) -> tuple[list[str], list[dict[str, Any]]]:
+    """The config keys whose values differ between the records, and the flat configs."""
+    flats = config_flats(records)
+    keys = [k for k in _union(flats) if make(k, [_get(f, k) for f in flats]).differs]
+    return keys, flats
+
+
+def config_section(sides: Sequence[Side]) -> Section:
+    flats = config_flats([side.record for side in sides])
     return Section("config", tuple(make(k, [_get(f, k) for f in flats]) for k in _union(flats)))
 
 

@@ -33,7 +33,7 @@ from .record import METRICS_FILE, Attempt
 
 STEP, TIME, ATTEMPT, NONFINITE = "step", "time", "attempt", "nonfinite"
 RESERVED = (STEP, TIME, ATTEMPT, NONFINITE)  # never metric names
-_RESERVED = frozenset(RESERVED)
+RESERVED_NAMES = frozenset(RESERVED)
 
 # What listing reads of each metrics.jsonl: its final block, whatever the file's size.
 TAIL_BYTES = 4096
@@ -390,7 +390,7 @@ def columns(rows: Iterable[dict[str, Any]] | Reader
         for keys, group in shapes(block):
             steps: list[Any] | None = None
             for key in keys:
-                if key in _RESERVED:
+                if key in RESERVED_NAMES:
                     continue
                 if steps is None:
                     steps = [row.get(STEP) for row in group]
@@ -413,13 +413,13 @@ def shapes(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[
     return [(shape, groups[shape]) for shape in sorted(groups, key=last.__getitem__)]
 
 
-_NUMBERS = ({float}, {int}, {float, int})
+NUMBER_TYPES = ({float}, {int}, {float, int})  # a column of numbers (no booleans)
 
 
 def add_column(seen: dict[str, list[Any]], key: str, column: list[Any], steps: list[Any],
                 non_finite: bool) -> None:
     types = set(map(type, column))
-    if types in _NUMBERS:
+    if types in NUMBER_TYPES:
         total = math.fsum(column) if float in types else 0.0
         if math.isfinite(total):  # no nan or inf, and no sum too large: in C
             least, most = float(min(column)), float(max(column))
