@@ -52,7 +52,13 @@ def load(ref: RunRef, x: str = "step", wanted: Sequence[str] = ()) -> RunCurves:
     only = set(wanted)
     axis = STEP if x == "step" else TIME
     for block in reader.blocks():
-        for keys, group in shapes(block):
+        groups = shapes(block)
+        for keys, _group in sorted(groups, key=lambda g: block.index(g[1][0])):
+            for key in keys:  # metrics in the order first logged
+                if key not in RESERVED_NAMES and (not only or key in only):
+                    xs_of.setdefault(key, [])
+                    ys_of.setdefault(key, [])
+        for keys, group in groups:
             xcol: list[Any] | None = None
             for key in keys:
                 if key in RESERVED_NAMES or (only and key not in only):
