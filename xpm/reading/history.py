@@ -23,8 +23,8 @@ def names(source: Reader) -> list[str]:
     """The metrics logged, in the order first seen (one pass over the file)."""
     seen: dict[str, None] = {}
     for block in source.blocks():
-        for row in block:
-            seen.update(dict.fromkeys(row))
+        for keys in dict.fromkeys(map(tuple, block)):  # each shape of line once
+            seen.update(dict.fromkeys(keys))
     return [name for name in seen if name not in RESERVED_NAMES]
 
 

@@ -26,6 +26,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -393,8 +394,9 @@ def columns(rows: Iterable[dict[str, Any]] | Reader
                 if key in RESERVED_NAMES:
                     continue
                 if steps is None:
-                    steps = [row.get(STEP) for row in group]
-                yield key, [row[key] for row in group], steps
+                    steps = (list(map(itemgetter(STEP), group)) if STEP in keys
+                             else [None] * len(group))
+                yield key, list(map(itemgetter(key), group)), steps
 
 
 def shapes(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
