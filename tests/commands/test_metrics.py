@@ -166,3 +166,13 @@ def _run_measured(project: Path, args: list[str]) -> tuple[str, str, float]:
                           text=True, env={**os.environ, "PEAK_FILE": str(peak)}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout, proc.stderr, int(peak.read_text()) / 1024
+
+
+def test_a_sweeps_trials_by_name_at_k(project: Path) -> None:
+    (project / "train.py").write_text(
+        "import xpm\nrun = xpm.current_run()\nrun.log(step=1, loss=run.config['lr'])\n")
+    result = run_xpm("sweep", "-n", "sw", "-s", "lr=0.1,0.2", "--", "python3", "train.py")
+    assert result.code == 0, result
+    rows = list(csv.reader(io.StringIO(run_xpm("metrics", "sw@1", "-m", "loss").out)))
+    assert [(r[0], r[4]) for r in rows] == [("run", "loss"), ("sw/1", "0.1"), ("sw/2", "0.2")]
+    assert run_xpm("plot", "sw@1").code == 0

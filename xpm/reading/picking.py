@@ -4,8 +4,8 @@ One function for `xpm metrics` and `xpm plot` (and any command that reads severa
   NAME/N, NAME/-K, a run folder's path   that run (a copied folder anywhere too)
   NAME                                   every run of NAME (or only its newest, see below)
   GLOB (`lr-*`, `mnist/*`)               every run of the names it matches
-  NAME@K                                 the trials of sweep K of NAME (their run.json
-                                         records `"sweep": "NAME@K"`)
+  NAME@K, NAME@-1                        the runs of sweep K of NAME (its manifest's
+                                         trials still in the tree, in trial order)
 Each run once, in the order given (a name's runs by number).
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError, XpmError
-from ..runs.record import CorruptRecord, read_record_data
+from ..runs import sweeps
 from ..runs.tree import RunRef, resolve, run_names, scan
 
 _GLOB = "*?["
@@ -38,8 +38,8 @@ def pick(results_dir: Path, args: Sequence[str], whole_names: bool = True) -> li
 
 def pick_one(results_dir: Path, arg: str, whole_names: bool = True) -> list[RunRef]:
     text = arg.strip().rstrip("/")
-    if "@" in text and not os.path.exists(text):
-        return sweep(results_dir, text)
+    if sweeps.is_ref(text) and not os.path.exists(text):
+        return [resolve(results_dir, run) for run in sweeps.run_ids(results_dir, [text])]
     if any(c in text for c in _GLOB) and not os.path.exists(text):
         name_part, sep, number_part = text.partition("/")
         names = fnmatch.filter(run_names(results_dir, follow_links=True), name_part)
@@ -55,22 +55,3 @@ def pick_one(results_dir: Path, arg: str, whole_names: bool = True) -> list[RunR
                            "`xpm ls` lists the runs there")
         return found
     return [resolve(results_dir, text)]
-
-
-def sweep(results_dir: Path, text: str) -> list[RunRef]:
-    """The trials of sweep `NAME@K`, by run number."""
-    name, _, number = text.partition("@")
-    if not name or not number.isdigit():
-        raise UsageError(f"`{text}` is not a sweep: write NAME@K, e.g. lr-search@1")
-    found = []
-    for ref in scan(results_dir, [name]):
-        try:
-            data = read_record_data(ref.path)
-        except CorruptRecord:
-            continue
-        if data.get("sweep") == f"{name}@{int(number)}":
-            found.append(ref)
-    if not found:
-        raise XpmError(f"no run of `{name}` belongs to sweep `{text}` in {results_dir}; "
-                       f"`xpm ls {name}` lists its runs")
-    return found
