@@ -200,3 +200,36 @@ def test_block_parsing_agrees_with_line_by_line(tmp_path: Path,
         monkeypatch.setattr(metrics_module, "BLOCK_BYTES", block)
         assert read(tmp_path) == rows
         assert summarize(Reader(tmp_path)) == summarize(rows)
+
+
+def test_tally_keeps_sparse_metrics_and_extends_by_what_was_added(tmp_path: Path) -> None:
+    from xpm.runs.metrics import Tally, tally
+
+    rows = [{"step": 0, "test_score": 0.25}] + [{"step": s, "loss": 1 / s}
+                                                for s in range(1, 3000)]
+    write(tmp_path, rows)
+    first = tally(tmp_path)
+    assert first is not None and first.last == {"test_score": 0.25, "loss": 1 / 2999}
+    assert first.lines == 3000 and first.offset == (tmp_path / "metrics.jsonl").stat().st_size
+    assert Tally.from_json(json.loads(json.dumps(first.to_json()))) == first
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(encode({"step": 3000, "loss": float("nan"), "val": 2}) + "\n")
+        f.write('{"step": 3001, "lo')  # being written
+    more = tally(tmp_path, previous=first)
+    assert more is not None and more.lines == 3001 and more.last["val"] == 2
+    assert more.last["loss"] != more.last["loss"] and more.last["test_score"] == 0.25
+    restored = Tally.from_json(json.loads(json.dumps(more.to_json(), allow_nan=False)))
+    assert restored is not None and restored.last["loss"] != restored.last["loss"]
+    # only the added lines were read: a previous tally's values carry over as they are
+    fake = first._replace(last={**first.last, "test_score": 9})
+    assert tally(tmp_path, previous=fake).last["test_score"] == 9  # type: ignore[union-attr]
+    # a file rewritten in place, or read with other superseding, is read anew
+    write(tmp_path, [{"step": 1, "acc": 0.5}] * 3001)
+    assert tally(tmp_path, previous=more).last == {"acc": 0.5}  # type: ignore[union-attr]
+    resumed = [attempt(1, "start"), attempt(2, "resume", "step-1.ckpt")]
+    write(tmp_path, [{"step": 1, "attempt": 1, "a": 1}, {"step": 2, "attempt": 1, "b": 2},
+                     {"step": 2, "attempt": 2, "a": 3}])
+    plain = tally(tmp_path)
+    assert plain is not None and plain.last == {"a": 3, "b": 2}
+    assert tally(tmp_path, resumed, previous=plain).last == {"a": 3}  # type: ignore[union-attr]
+    assert tally(tmp_path / "nowhere") is None

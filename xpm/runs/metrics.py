@@ -244,6 +244,87 @@ class Reader:
                 "skipped them")
 
 
+class Tally(NamedTuple):
+    """The last value of every metric a metrics.jsonl ever logged (superseded lines left
+    out), and where reading stopped, so that a listing extends it by the lines added since
+    instead of reading the file again."""
+
+    inode: int
+    offset: int  # bytes of complete lines read
+    lines: int  # complete lines read
+    attempts: str  # the superseding it was read with (see `cutoffs`)
+    seal: str  # the bytes before `offset` (hex): a file rewritten in place reads anew
+    last: dict[str, Any]
+
+    def to_json(self) -> list[Any]:
+        return [self.inode, self.offset, self.lines, self.attempts, self.seal,
+                {k: _standard(v) for k, v in self.last.items()}]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Tally | None:
+        try:
+            inode, offset, lines, attempts, seal, last = data
+            return cls(int(inode), int(offset), int(lines), str(attempts), str(seal),
+                       {str(k): _from_standard(v) for k, v in dict(last).items()})
+        except (TypeError, ValueError):
+            return None
+
+
+_SEAL = 32
+
+
+def _standard(value: Any) -> Any:
+    """A non-finite float as `{"nonfinite": "nan"}` (a cache line stays standard JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {NONFINITE: non_finite_name(value)}
+    return value
+
+
+def _from_standard(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1 and value.get(NONFINITE) in _NON_FINITE:
+        return _NON_FINITE[value[NONFINITE]]
+    return value
+
+
+def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
+          previous: Tally | None = None) -> Tally | None:
+    """The Tally of a run's metrics.jsonl (None without one): `previous` extended by the
+    lines added since, when it was read from this file with the same superseding; else
+    the whole file read."""
+    path = os.path.join(run_dir, METRICS_FILE)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    limits = cutoffs(attempts)
+    signature = ";".join(f"{a}:{s}" for a, s in sorted(limits.items()))
+    start = previous if previous is not None and previous.inode == st.st_ino and \
+        previous.attempts == signature and previous.offset <= st.st_size and \
+        _seal(path, previous.offset) == previous.seal else None
+    if start is not None and start.offset == st.st_size:
+        return start
+    reader = Reader(run_dir, attempts, start.offset if start else 0,
+                    start.lines + 1 if start else 1)
+    last = dict(start.last) if start else {}
+    for block in reader.blocks():
+        for keys, group in shapes(block):
+            final = group[-1]
+            for key in keys:
+                if key not in RESERVED_NAMES:
+                    last[key] = final[key]
+    return Tally(st.st_ino, reader.end, (start.lines if start else 0) + reader.lines,
+                 signature, _seal(path, reader.end), last)
+
+
+def _seal(path: str, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, offset - _SEAL))
+            return f.read(min(offset, _SEAL)).hex()
+    except OSError:
+        return ""
+
+
 def read(run_dir: Path | str, attempts: Sequence[Attempt] = ()) -> list[dict[str, Any]]:
     """Every row that stands, in order (decoded; superseded, torn and malformed lines
     left out)."""
