@@ -256,34 +256,23 @@ class Tally(NamedTuple):
     seal: str  # the bytes before `offset` (hex): a file rewritten in place reads anew
     last: dict[str, Any]
 
-    def to_json(self) -> list[Any]:
-        return [self.inode, self.offset, self.lines, self.attempts, self.seal,
-                {k: _standard(v) for k, v in self.last.items()}]
+    def position(self) -> list[Any]:
+        """Where reading stopped, as JSON: the values are kept apart (listing keeps them
+        as the run's metrics)."""
+        return [self.inode, self.offset, self.lines, self.attempts, self.seal]
 
     @classmethod
-    def from_json(cls, data: Any) -> Tally | None:
+    def at(cls, position: Any, last: dict[str, Any]) -> Tally | None:
+        """The Tally of a `position()` and its values; None when it is not one."""
         try:
-            inode, offset, lines, attempts, seal, last = data
+            inode, offset, lines, attempts, seal = position
             return cls(int(inode), int(offset), int(lines), str(attempts), str(seal),
-                       {str(k): _from_standard(v) for k, v in dict(last).items()})
+                       dict(last))
         except (TypeError, ValueError):
             return None
 
 
 _SEAL = 32
-
-
-def _standard(value: Any) -> Any:
-    """A non-finite float as `{"nonfinite": "nan"}` (a cache line stays standard JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return {NONFINITE: non_finite_name(value)}
-    return value
-
-
-def _from_standard(value: Any) -> Any:
-    if isinstance(value, dict) and len(value) == 1 and value.get(NONFINITE) in _NON_FINITE:
-        return _NON_FINITE[value[NONFINITE]]
-    return value
 
 
 def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
@@ -303,17 +292,37 @@ def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
         _seal(path, previous.offset) == previous.seal else None
     if start is not None and start.offset == st.st_size:
         return start
-    reader = Reader(run_dir, attempts, start.offset if start else 0,
-                    start.lines + 1 if start else 1)
+    offset, lines = (start.offset, start.lines) if start else (0, 0)
     last = dict(start.last) if start else {}
-    for block in reader.blocks():
-        for keys, group in shapes(block):
-            final = group[-1]
-            for key in keys:
-                if key not in RESERVED_NAMES:
-                    last[key] = final[key]
-    return Tally(st.st_ino, reader.end, (start.lines if start else 0) + reader.lines,
-                 signature, _seal(path, reader.end), last)
+    if limits:  # superseded lines: every line parsed, to know which stand
+        reader = Reader(run_dir, attempts, offset, lines + 1)
+        for block in reader.blocks():
+            for keys, group in shapes(block):
+                final = group[-1]
+                for key in keys:
+                    if key not in RESERVED_NAMES:
+                        last[key] = final[key]
+        offset, lines = reader.end, lines + reader.lines
+    else:  # only the newest line of each shape in each block parsed
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                rest = b""
+                while data := f.read(BLOCK_BYTES):
+                    data = rest + data
+                    cut = data.rfind(b"\n")
+                    if cut < 0:
+                        rest = data
+                        continue
+                    rest = data[cut + 1:]
+                    last.update(block_values(data[:cut]))
+                    offset += cut + 1
+                    lines += data.count(b"\n", 0, cut) + 1
+                if rest.strip():  # a last line without its newline, when it is whole
+                    last.update(block_values(rest))
+        except OSError:
+            pass
+    return Tally(st.st_ino, offset, lines, signature, _seal(path, offset), last)
 
 
 def _seal(path: str, offset: int) -> str:
@@ -405,6 +414,12 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
         os.close(fd)
     if start:  # the block begins inside a line: drop that part
         chunk = chunk[chunk.find(b"\n") + 1:] if b"\n" in chunk else b""
+    return block_values(chunk)
+
+
+def block_values(chunk: bytes) -> dict[str, Any]:
+    """The last value of each metric in `chunk`, whole lines of metrics.jsonl, parsing
+    only the newest line of each shape (see tail_values)."""
     lines = chunk.split(b"\n")
     shapes: list[Any] = chunk.translate(None, _NUMERIC).split(b"\n")
     rows = _newest_of_each_shape(lines, shapes)
