@@ -32,8 +32,8 @@ from typing import Any, NamedTuple
 
 from .record import METRICS_FILE, Attempt
 
-STEP, TIME, ATTEMPT, NONFINITE = "step", "time", "attempt", "nonfinite"
-RESERVED = (STEP, TIME, ATTEMPT, NONFINITE)  # never metric names
+STEP, TIME, ATTEMPT, NONFINITE, RANK = "step", "time", "attempt", "nonfinite", "rank"
+RESERVED = (STEP, TIME, ATTEMPT, NONFINITE, RANK)  # never metric names
 RESERVED_NAMES = frozenset(RESERVED)
 
 # What listing reads of each metrics.jsonl: its final block, whatever the file's size.
