@@ -12,7 +12,7 @@ from ..errors import XpmError
 from ..runs.catalog import Entry, entries, load_entry
 from ..runs.disk import format_size, size_of
 from ..runs.lock import busy_message
-from ..runs.record import RUNNING
+from ..runs.record import QUEUED, RUNNING
 from . import trash
 from .removal import claimed
 from .selection import Criteria, select, targets
@@ -53,8 +53,12 @@ def drop_busy(chosen: list[Entry]) -> tuple[list[Entry], int]:
     """The runs not in use, and how many were left alone because they are."""
     free: list[Entry] = []
     for entry in chosen:
+        job = (entry.record.slurm or {}).get("job_id") if entry.record else None
         if entry.status == RUNNING:
             console.warn(f"left alone: {busy_message(entry.ref.path, entry.id)}")
+        elif entry.status == QUEUED and job:
+            console.warn(f"left alone: run `{entry.id}` is queued in Slurm as job {job}; "
+                         f"`xpm cancel {entry.id}` it first")
         else:
             free.append(entry)
     return free, len(chosen) - len(free)

@@ -71,6 +71,24 @@ def _short(commit: str | None) -> str:
     return commit[:10] if commit else "no commit"
 
 
+def _resubmit(project: Project, run_dir: Path, record: RunRecord, lock: RunLock) -> int:
+    """A Slurm run resumes in a new job (same folder, a new attempt when it starts)."""
+    from ..launch import slurm
+
+    try:
+        options = slurm.SlurmOptions.from_json(record.slurm.get("options") if record.slurm
+                                               else None)
+        record = slurm.submit_run(run_dir, record, options, project.root,
+                                  project.results_dir)
+    finally:
+        lock.release()
+    job = (record.slurm or {}).get("job_id")
+    console.info(f"run {record.id} resubmitted to Slurm as job {job}; it resumes from its "
+                 "newest checkpoint when the job starts")
+    console.out(f"{record.id} {job}")
+    return 0
+
+
 def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
     stop_on_termination()
     current = load_project()
@@ -91,11 +109,17 @@ def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
         if record.status == COMPLETED and not force:
             raise XpmError(f"run `{record.id}` completed; resuming it reruns the command "
                            "(use --force to do so anyway)")
+        if record.slurm and record.slurm.get("job_id") and record.status == QUEUED:
+            raise XpmError(f"run `{record.id}` is queued in Slurm as job "
+                           f"{record.slurm['job_id']}; wait for it, or `xpm cancel "
+                           f"{record.id}` first")
         if record.status == QUEUED and not force:
             raise XpmError(f"run `{record.id}` is queued and has not started yet; wait for "
                            "it, or use --force to start it here")
         if command:
             record = replace(record, command=tuple(command))
+        if record.slurm and record.slurm.get("job_id"):
+            return _resubmit(project, ref.path, record, lock)
         newest = checkpoints.newest(ref.path, project.settings.checkpoints)
         change = code_change(project, ref.path, record)
     except BaseException:

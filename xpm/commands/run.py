@@ -8,7 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import console, times
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
@@ -29,6 +29,9 @@ from ..runs.record import (
 from ..runs.tree import RunRef, allocate, check_name
 from ..vcs import state as gitinfo
 from ..version import __version__
+
+if TYPE_CHECKING:
+    from ..launch.slurm import SlurmOptions
 
 _PYTHONS = ("python", "python3", "pypy", "pypy3")
 
@@ -183,18 +186,50 @@ def run(
     note: str | None,
     detach: bool,
     require_clean: bool,
+    slurm: bool | None = None,
+    slurm_opts: tuple[str, ...] = (),
 ) -> int:
     stop_on_termination()
     # git runs while the project file and configs are read
     git_capture = gitinfo.Capture(find_root(Path.cwd()) or Path.cwd())
     project = load_project()
+    use_slurm = slurm if slurm is not None else project.settings.launcher == "slurm"
+    options = None
+    if use_slurm:
+        from ..launch.slurm import parse_options
+
+        if detach:
+            raise UsageError("--detach and --slurm do not go together: a Slurm run is "
+                             "detached already (drop --detach)")
+        options = parse_options(project.settings.slurm, slurm_opts)
+    elif slurm_opts:
+        raise UsageError("--slurm-opt only applies to a Slurm run; add --slurm (or set "
+                         "`launcher: slurm` in xpm.yaml)")
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
                     git_capture)
     ref, record, lock = create_run(plan, tags, note)
+    if options is not None:
+        return _submit(project, ref, record, lock, options)
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
         return _detach(project, ref)
     return execute(project, ref.path, record, lock, kind="start", checkpoint=None, echo=True)
+
+
+def _submit(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,
+            options: SlurmOptions) -> int:
+    """Submit the prepared run to Slurm; print its id and the job id."""
+    from ..launch.slurm import submit_run
+
+    try:
+        record = submit_run(ref.path, record, options, project.root, project.results_dir)
+    finally:
+        lock.release()
+    job = (record.slurm or {}).get("job_id")
+    console.info(f"run {ref.id} submitted to Slurm as job {job} in {console.path(ref.path)}; "
+                 f"`xpm sync` asks Slurm how it goes")
+    console.out(f"{ref.id} {job}")
+    return 0
 
 
 def _detach(project: Project, ref: RunRef) -> int:

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .. import console, times
 from ..errors import Terminated, XpmError
@@ -21,6 +22,8 @@ from ..runs.record import (
     INTERRUPTED,
     KILLED,
     OUTPUT_FILE,
+    QUEUED,
+    REQUEUED,
     RUNNING,
     Attempt,
     RunRecord,
@@ -108,10 +111,16 @@ def execute(
     checkpoint: str | None,
     echo: bool,
     on_running: Callable[[], None] | None = None,
+    stop_signals: dict[int, float] | None = None,
+    ending: Callable[[Outcome], tuple[str, str] | None] | None = None,
+    attempt_fields: dict[str, Any] | None = None,
 ) -> int:
     """Run the record's command once; the lock must be held and is released at the end.
 
     Returns xpm's exit code: the command's code, 128+N for death by signal N.
+    A Slurm job passes `stop_signals` (its warning signal and how long the command may take
+    to stop after it), `ending` (its own reading of an outcome: `requeued`, `cancelled`)
+    and `attempt_fields` (job id, array task, restart count), recorded on the attempt.
     """
     number = len(record.attempts) + 1
     values: dict[str, str | None] = {
@@ -125,7 +134,8 @@ def execute(
         raise
     started = times.now_iso()
     attempt = Attempt(number=number, kind=kind, started=started, host=hostname(),
-                      pid=os.getpid(), command=tuple(argv), checkpoint=checkpoint)
+                      pid=os.getpid(), command=tuple(argv), checkpoint=checkpoint,
+                      **(attempt_fields or {}))
     record = replace(record, status=RUNNING, started=record.started or started, ended=None,
                      exit_code=None, signal=None, heartbeat=started).with_attempt(attempt)
     state = {"record": record}
@@ -154,6 +164,7 @@ def execute(
             grace_period=project.settings.grace_period,
             tick=beat, tick_interval=record.heartbeat_interval,
             on_started=(lambda _pid: on_running()) if on_running is not None else None,
+            stop_signals=stop_signals,
         )
         try:
             outcome = supervisor.run()
@@ -163,6 +174,9 @@ def execute(
         else:
             status, exit_code = status_of(outcome), outcome.exit_code
             signum, reason = outcome.signal, reason_of(outcome)
+            decided = ending(outcome) if ending is not None else None
+            if decided is not None:
+                status, reason = decided
     except KeyboardInterrupt as exc:
         got = signal.Signals(exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
         status, exit_code = INTERRUPTED, 128 + got.value
@@ -189,8 +203,12 @@ def _finish(run_dir: Path, record: RunRecord, status: str, exit_code: int,
     assert last is not None
     record = record.with_attempt(replace(last, ended=ended, status=status,
                                          exit_code=exit_code, signal=signum, reason=reason))
-    record = replace(record, status=status, ended=ended, exit_code=exit_code, signal=signum,
-                     duration=record.attempts_duration(), heartbeat=ended)
+    if status == REQUEUED:  # the attempt ended; the run waits for Slurm to start it again
+        record = replace(record, status=QUEUED, ended=None, exit_code=None, signal=None,
+                         duration=record.attempts_duration(), heartbeat=ended)
+    else:
+        record = replace(record, status=status, ended=ended, exit_code=exit_code,
+                         signal=signum, duration=record.attempts_duration(), heartbeat=ended)
     try:
         write_record(run_dir, record)
     except OSError as exc:

@@ -169,6 +169,7 @@ class Supervisor:
         tick: Callable[[], None] | None = None,
         tick_interval: float = 30.0,
         on_started: Callable[[int], None] | None = None,
+        stop_signals: dict[int, float] | None = None,
     ) -> None:
         self.argv = argv
         self.cwd = cwd
@@ -180,6 +181,9 @@ class Supervisor:
         self.tick = tick
         self.tick_interval = tick_interval
         self.on_started = on_started
+        # signals that, like an interrupt, ask the command to stop within their own grace
+        # period (Slurm's warning before the time limit); forwarded like the others
+        self.stop_signals = dict(stop_signals or {})
         self._pid: int | None = None
         self._forwarded: int | None = None
         self._pending: list[int] = []
@@ -195,7 +199,10 @@ class Supervisor:
             if self._master is not None:
                 _copy_winsize(self._master)
             return
-        if signum in INTERRUPTS and self._forwarded is None:
+        if signum in self.stop_signals and self._forwarded is None:
+            self._forwarded = signum
+            self._deadline = time.monotonic() + self.stop_signals[signum]
+        elif signum in INTERRUPTS and self._forwarded is None:
             self._forwarded = signum
             self._deadline = time.monotonic() + self.grace_period
         if self._pid is None:
@@ -210,7 +217,7 @@ class Supervisor:
 
     def _install_handlers(self) -> dict[int, object]:
         previous: dict[int, object] = {}
-        wanted = (*INTERRUPTS, *PASSED_THROUGH, signal.SIGWINCH)
+        wanted = {*INTERRUPTS, *PASSED_THROUGH, *self.stop_signals, signal.SIGWINCH}
         for signum in wanted:
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous

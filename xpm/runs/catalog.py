@@ -168,7 +168,8 @@ _ATTEMPT = (
     Fields(("kind",), _ONE_TEXT, "text", default="start"),
     Fields(("pid",), _ONE_INT, "a whole number", default=0),
     Fields(("host", "status", "reason", "checkpoint", "slurm_job_id"), _TEXT, "text"),
-    Fields(("exit_code", "signal"), _INT, "a whole number"),
+    Fields(("exit_code", "signal", "slurm_array_task", "slurm_restart_count"), _INT,
+           "a whole number"),
     Fields(("command",), _LIST, "a list of text", _is_texts),
 )
 

@@ -33,7 +33,9 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 KILLED = "killed"
 LOST = "lost"
-STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST)
+CANCELLED = "cancelled"  # a Slurm run stopped by `xpm cancel`
+STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, CANCELLED)
+REQUEUED = "requeued"  # an attempt's end only: Slurm requeued the job, the run goes on
 ACTIVE = (QUEUED, RUNNING)
 
 
@@ -85,6 +87,8 @@ class Attempt:
     reason: str | None = None
     checkpoint: str | None = None
     slurm_job_id: str | None = None
+    slurm_array_task: int | None = None
+    slurm_restart_count: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attempt:
@@ -102,6 +106,8 @@ class Attempt:
             reason=data.get("reason"),
             checkpoint=data.get("checkpoint"),
             slurm_job_id=data.get("slurm_job_id"),
+            slurm_array_task=data.get("slurm_array_task"),
+            slurm_restart_count=data.get("slurm_restart_count"),
         )
 
 
