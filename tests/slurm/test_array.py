@@ -31,8 +31,7 @@ def test_an_array_runs_each_folder_and_requeues_a_task_alone(sproj: Path) -> Non
                                     project.root, project.results_dir, parallel=2,
                                     job_name="arr-sweep")
     assert "#SBATCH --array=0-1%2" in path.read_text()
-    job = slurm.submit(path)
-    slurm.record_submission(run_dirs, job, options, path, array=True)
+    job = slurm.submit_array(path, run_dirs, options)
     assert rec(sproj, "arr/2")["slurm"]["job_id"] == f"{job}_1"
     first = wait_status(sproj, "arr/1", "completed")
     assert first["attempts"][0]["slurm_job_id"] == f"{job}_0"

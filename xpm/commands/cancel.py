@@ -9,8 +9,9 @@ from ..errors import XpmError
 from ..launch import slurm
 from ..project import load_project
 from ..runs.lock import RunLock
-from ..runs.record import ACTIVE, CANCELLED, QUEUED, read_record, write_record
+from ..runs.record import ACTIVE, CANCELLED, QUEUED, RunRecord, read_record
 from ..runs.tree import RunRef, resolve
+from ..runs.update import update_record
 
 
 def cancel(runs: tuple[str, ...]) -> int:
@@ -34,10 +35,7 @@ def cancel(runs: tuple[str, ...]) -> int:
                 record = read_record(ref.path)
                 if record.status == QUEUED:
                     slurm.cancel([job])
-                    now = times.now_iso()
-                    write_record(ref.path, replace(
-                        record, status=CANCELLED, ended=now,
-                        slurm={**(record.slurm or {}), "cancelled": now}))
+                    update_record(ref.path, _cancelled)
                     console.info(f"run {ref.id} (Slurm job {job}) cancelled before it started")
                     continue
             finally:
@@ -47,6 +45,12 @@ def cancel(runs: tuple[str, ...]) -> int:
         slurm.cancel([job])
         console.info(f"run {ref.id} (Slurm job {job}) cancelled; its job records the end")
     return 0
+
+
+def _cancelled(record: RunRecord) -> RunRecord:
+    now = times.now_iso()
+    return replace(record, status=CANCELLED, ended=now,
+                   slurm={**(record.slurm or {}), "cancelled": now})
 
 
 def _pid(record: object) -> str:

@@ -10,8 +10,9 @@ from ..launch import slurm
 from ..project import load_project
 from ..runs.catalog import Entry, entries, load_entry
 from ..runs.lock import RunLock
-from ..runs.record import LOST, QUEUED, RUNNING, read_record, write_record
+from ..runs.record import LOST, QUEUED, RUNNING, read_record
 from ..runs.tree import resolve
+from ..runs.update import update_record
 
 _GONE = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL",
          "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED"}
@@ -56,9 +57,9 @@ def _mark_lost(entry: Entry, job: str, said: str) -> str | None:
         now = times.now_iso()
         reason = (f"Slurm job {job} is {said} and never started xpm (scancel, or a launch "
                   f"failure: see slurm.out); `xpm resume {record.id}` submits it again")
-        write_record(entry.ref.path, replace(
-            record, status=LOST, ended=now,
-            slurm={**(record.slurm or {}), "synced": now, "lost_reason": reason}))
+        update_record(entry.ref.path, lambda r: replace(
+            r, status=LOST, ended=now,
+            slurm={**(r.slurm or {}), "synced": now, "lost_reason": reason}))
         console.warn(f"run {record.id}: {reason}")
         return LOST
     finally:

@@ -12,8 +12,9 @@ Sweeps submit one job array whose task K runs the K-th prepared run folder:
     options = slurm.parse_options(project.settings.slurm, overrides)   # SlurmOptions
     script = slurm.write_array_script(path, run_dirs, options, project.root,
                                       results_dir, parallel=4, job_name="lr-sweep@3")
-    job_id = slurm.submit(script)          # "1234"; task K is job "1234_K"
-    slurm.record_submission(run_dirs, job_id, options, script, array=True)
+    job_id = slurm.submit_array(script, run_dirs, options)   # "1234"; task K is "1234_K"
+
+(the run folders prepared, `queued`, their locks free: launch.preparation.create_run).
 
 Every task is requeued on its own (`scontrol requeue JOB_TASK`), exactly like a single job.
 Listing never calls Slurm; `queue_states` (used by `xpm sync` only) asks it once for many
@@ -300,15 +301,49 @@ def submit(script: Path) -> str:
     return job
 
 
+def submit_array(script: Path, run_dirs: list[Path], options: SlurmOptions) -> str:
+    """Submit a script from `write_array_script` and record each run's job id (JOB_K),
+    holding every run's lock meanwhile (a task that starts at once waits for it); the job
+    id. On a refusal each run is recorded `failed` with Slurm's reason, and SlurmError
+    raised."""
+    from ..runs.lock import RunLock
+    from ..runs.record import FAILED
+    from ..runs.update import update_record
+
+    locks: list[RunLock] = []
+    try:
+        for run_dir in run_dirs:
+            lock = RunLock(run_dir)
+            lock.acquire(f"{run_dir.parent.name}/{run_dir.name}", purpose="Slurm submission")
+            locks.append(lock)
+        try:
+            job_id = submit(script)
+        except SlurmError as exc:
+            now, failure = times.now_iso(), {"options": options.to_json(),
+                                             "script": str(script), "error": str(exc)}
+            for run_dir in run_dirs:
+                update_record(run_dir, lambda r: replace(r, status=FAILED, ended=now,
+                                                         exit_code=1, slurm=failure))
+            raise
+        record_submission(run_dirs, job_id, options, script, array=True)
+    finally:
+        for lock in locks:
+            lock.release()
+    return job_id
+
+
 def record_submission(run_dirs: list[Path], job_id: str, options: SlurmOptions,
                       script: Path, array: bool = False) -> None:
     """Write the job id into each run's record (task K of an array is JOB_K)."""
-    from ..runs.record import read_record, write_record
+    from ..runs.update import update_record
 
     for index, run_dir in enumerate(run_dirs):
-        record = read_record(run_dir)
         section = submission(options, f"{job_id}_{index}" if array else job_id, script)
-        write_record(run_dir, replace(record, slurm=section))
+
+        def change(record: Any, section: dict[str, Any] = section) -> Any:
+            return replace(record, slurm=section)
+
+        update_record(run_dir, change)
 
 
 def submission(options: SlurmOptions, job_id: str, script: Path,
@@ -390,7 +425,8 @@ def submit_run(run_dir: Path, record: Any, options: SlurmOptions, project_root: 
     """Write job.sbatch into a prepared run folder (whose lock the caller holds), submit
     it, and record the job id (status `queued`); the new record. When sbatch is missing or
     refuses, the run is recorded `failed` with Slurm's reason and SlurmError is raised."""
-    from ..runs.record import FAILED, QUEUED, write_record
+    from ..runs.record import FAILED, QUEUED
+    from ..runs.update import update_record
 
     script = write_script(run_dir, options, project_root, results_dir, record.id)
     try:
@@ -399,10 +435,10 @@ def submit_run(run_dir: Path, record: Any, options: SlurmOptions, project_root: 
         now = times.now_iso()
         slurm_section = {**(record.slurm or {}), "options": options.to_json(),
                          "script": str(script), "error": str(exc)}
-        write_record(run_dir, replace(record, status=FAILED, ended=now, exit_code=1,
-                                      slurm=slurm_section))
+        update_record(run_dir, lambda r: replace(r, status=FAILED, ended=now, exit_code=1,
+                                                 slurm=slurm_section))
         raise SlurmError(f"run {record.id} was not submitted: {exc}") from None
-    record = replace(record, status=QUEUED, ended=None, exit_code=None, signal=None,
-                     slurm=submission(options, job_id, script, record.slurm))
-    write_record(run_dir, record)
-    return record
+    section = submission(options, job_id, script, record.slurm)
+    return update_record(run_dir, lambda r: replace(r, status=QUEUED, ended=None,
+                                                    exit_code=None, signal=None,
+                                                    slurm=section))

@@ -41,7 +41,7 @@ _F_SETPIPE_SZ = 1031
 @dataclass(frozen=True)
 class Outcome:
     returncode: int  # as subprocess reports it: negative -N when killed by signal N
-    forwarded: int | None  # the first interrupting signal xpm forwarded, if any
+    forwarded: int | None  # the first stopping signal xpm forwarded (grace began), if any
     killed_after_grace: bool = False
 
     @property
@@ -169,7 +169,8 @@ class Supervisor:
         tick: Callable[[], None] | None = None,
         tick_interval: float = 30.0,
         on_started: Callable[[int], None] | None = None,
-        stop_signals: dict[int, float] | None = None,
+        stop_signals: tuple[int, ...] = INTERRUPTS,
+        waits: dict[int, float] | None = None,
     ) -> None:
         self.argv = argv
         self.cwd = cwd
@@ -181,9 +182,8 @@ class Supervisor:
         self.tick = tick
         self.tick_interval = tick_interval
         self.on_started = on_started
-        # signals that, like an interrupt, ask the command to stop within their own grace
-        # period (Slurm's warning before the time limit); forwarded like the others
-        self.stop_signals = dict(stop_signals or {})
+        self.stop_signals = stop_signals
+        self.waits = dict(waits or {})  # a stop signal's own grace period, if not the usual
         self._pid: int | None = None
         self._forwarded: int | None = None
         self._pending: list[int] = []
@@ -201,10 +201,7 @@ class Supervisor:
             return
         if signum in self.stop_signals and self._forwarded is None:
             self._forwarded = signum
-            self._deadline = time.monotonic() + self.stop_signals[signum]
-        elif signum in INTERRUPTS and self._forwarded is None:
-            self._forwarded = signum
-            self._deadline = time.monotonic() + self.grace_period
+            self._deadline = time.monotonic() + self.waits.get(signum, self.grace_period)
         if self._pid is None:
             self._pending.append(signum)
         else:
@@ -217,7 +214,8 @@ class Supervisor:
 
     def _install_handlers(self) -> dict[int, object]:
         previous: dict[int, object] = {}
-        wanted = {*INTERRUPTS, *PASSED_THROUGH, *self.stop_signals, signal.SIGWINCH}
+        wanted = dict.fromkeys((*INTERRUPTS, *PASSED_THROUGH, *self.stop_signals,
+                                signal.SIGWINCH))
         for signum in wanted:
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous
