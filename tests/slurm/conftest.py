@@ -57,7 +57,9 @@ def rec(project: Path, run_id: str) -> dict[str, Any]:
     return data
 
 
-def wait_status(project: Path, run_id: str, *statuses: str, timeout: float = 60) -> Any:
+def wait_status(project: Path, run_id: str, *statuses: str, timeout: float = 90) -> Any:
+    """Poll the run's record until its status is one of `statuses`; on time-out, fail
+    saying what the record and the job's output say."""
     def check() -> dict[str, Any] | None:
         try:
             data = rec(project, run_id)
@@ -65,7 +67,16 @@ def wait_status(project: Path, run_id: str, *statuses: str, timeout: float = 60)
             return None
         return data if data["status"] in statuses else None
 
-    return wait_for(check, timeout=timeout, what=f"{run_id} to be {'/'.join(statuses)}")
+    try:
+        return wait_for(check, timeout=timeout, what=f"{run_id} to be {'/'.join(statuses)}")
+    except AssertionError as exc:
+        try:
+            data = rec(project, run_id)
+            seen = f"status {data['status']}, attempts {data.get('attempts')}"
+        except (OSError, ValueError) as err:
+            seen = str(err)
+        raise AssertionError(f"{exc}; {seen}; slurm.out: {slurm_out(project, run_id)[-800:]}"
+                             ) from None
 
 
 def job_state(job: str) -> str:

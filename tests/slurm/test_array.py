@@ -36,9 +36,9 @@ def test_an_array_runs_each_folder_and_requeues_a_task_alone(sproj: Path) -> Non
     first = wait_status(sproj, "arr/1", "completed")
     assert first["attempts"][0]["slurm_job_id"] == f"{job}_0"
     assert first["attempts"][0]["slurm_array_task"] == 0
-    wait_for(flag.exists, timeout=60, what="task 1 to start")
+    wait_for(flag.exists, timeout=120, what="task 1 to start")
     subprocess.run(["scancel", "--signal=USR2", "--batch", f"{job}_1"], check=True)
-    second = wait_status(sproj, "arr/2", "completed", timeout=60)
+    second = wait_status(sproj, "arr/2", "completed", timeout=120)
     assert [a["status"] for a in second["attempts"]] == ["requeued", "completed"]
     assert second["attempts"][1]["kind"] == "requeue"
     assert second["attempts"][1]["slurm_array_task"] == 1

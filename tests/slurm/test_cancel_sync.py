@@ -32,10 +32,10 @@ def test_cancel_a_queued_run(sproj: Path) -> None:
 def test_cancel_a_running_run(sproj: Path) -> None:
     flag = sproj / "started"
     run_id, _ = submit("-n", "long", "--", *child(f"touch={flag}", "sleep=120"))
-    wait_for(flag.exists, timeout=60, what="the job to start")
+    wait_for(flag.exists, timeout=120, what="the job to start")
     assert rec(sproj, run_id)["status"] == "running"
     assert run_xpm("cancel", run_id).code == 0
-    data = wait_status(sproj, run_id, "cancelled", timeout=30)
+    data = wait_status(sproj, run_id, "cancelled", timeout=60)
     assert "xpm cancel" in data["attempts"][0]["reason"]
     assert data["attempts"][0]["status"] == "cancelled"
 
@@ -43,9 +43,9 @@ def test_cancel_a_running_run(sproj: Path) -> None:
 def test_a_plain_scancel_of_a_running_run_is_interrupted(sproj: Path) -> None:
     flag = sproj / "started"
     run_id, job = submit("-n", "plain", "--", *child(f"touch={flag}", "sleep=120"))
-    wait_for(flag.exists, timeout=60, what="the job to start")
+    wait_for(flag.exists, timeout=120, what="the job to start")
     subprocess.run(["scancel", job], check=True)
-    data = wait_status(sproj, run_id, "interrupted", timeout=30)
+    data = wait_status(sproj, run_id, "interrupted", timeout=60)
     assert "scancel" in data["attempts"][0]["reason"]
 
 
@@ -59,7 +59,7 @@ def test_sync_after_a_plain_scancel_of_a_queued_job(sproj: Path) -> None:
     run_id, job = submit("-n", "scancelled", *HOLD, "--", *child())
     other, _ = submit("-n", "waiting", *HOLD, "--", *child())
     subprocess.run(["scancel", job], check=True)
-    wait_for(lambda: job_state(job) == "CANCELLED", timeout=30, what="Slurm to cancel")
+    wait_for(lambda: job_state(job) == "CANCELLED", timeout=60, what="Slurm to cancel")
     result = run_xpm("sync")
     assert result.code == 0, result
     data = rec(sproj, run_id)
@@ -74,13 +74,13 @@ def test_resume_resubmits_a_slurm_run(sproj: Path) -> None:
     flag = sproj / "started"
     script = f'[ "$XPM_ATTEMPT" = 1 ] && touch {flag} && sleep 120; echo attempt $XPM_ATTEMPT'
     run_id, job = submit("-n", "again", "--", "bash", "-c", script)
-    wait_for(flag.exists, timeout=60, what="the job to start")
+    wait_for(flag.exists, timeout=120, what="the job to start")
     assert run_xpm("cancel", run_id).code == 0
-    wait_status(sproj, run_id, "cancelled", timeout=30)
+    wait_status(sproj, run_id, "cancelled", timeout=60)
     result = run_xpm("resume", run_id)
     assert result.code == 0, result
     assert "resubmitted" in result.err
-    data = wait_status(sproj, run_id, "completed", timeout=60)
+    data = wait_status(sproj, run_id, "completed", timeout=120)
     assert data["slurm"]["job_id"] != job and data["slurm"]["jobs"][0] == job
     assert [a["kind"] for a in data["attempts"]] == ["start", "resume"]
     assert "attempt 2" in (sproj / "results" / run_id / "output.log").read_text()

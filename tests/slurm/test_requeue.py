@@ -47,12 +47,12 @@ def submit(root: Path, name: str, *extra: str) -> tuple[str, str]:
 
 def a_checkpoint(root: Path, run_id: str) -> None:
     folder = root / "results" / run_id / "checkpoints"
-    wait_for(lambda: folder.is_dir() and any(folder.iterdir()), timeout=60,
+    wait_for(lambda: folder.is_dir() and any(folder.iterdir()), timeout=120,
              what="a first checkpoint")
 
 
 def check_resumed(root: Path, run_id: str, why: str) -> dict[str, object]:
-    data = wait_status(root, run_id, "completed", timeout=90)
+    data = wait_status(root, run_id, "completed", timeout=150)
     first, second = data["attempts"]
     assert first["status"] == "requeued" and why in first["reason"]
     assert second["kind"] == "requeue" and second["checkpoint"]
@@ -74,7 +74,7 @@ def test_the_warning_signal_requeues_and_resumes_from_the_newest_checkpoint(demo
     a_checkpoint(demo, run_id)
     subprocess.run(["scancel", "--signal=USR2", "--batch", job], check=True)
     wait_for(lambda: rec(demo, run_id)["attempts"][0].get("status") == "requeued",
-             timeout=30, what="the first attempt to end requeued")
+             timeout=60, what="the first attempt to end requeued")
     assert rec(demo, run_id)["status"] in ("queued", "running")
     check_resumed(demo, run_id, "SIGUSR2")
 
@@ -90,7 +90,7 @@ def test_past_max_requeues_the_run_fails_saying_why(demo: Path) -> None:
     run_id, job = submit(demo, "limited", "--slurm-opt", "max_requeues=0")
     a_checkpoint(demo, run_id)
     subprocess.run(["scancel", "--signal=USR2", "--batch", job], check=True)
-    data = wait_status(demo, run_id, "failed", timeout=60)
+    data = wait_status(demo, run_id, "failed", timeout=120)
     first, refused = data["attempts"]
     assert first["status"] == "requeued"
     assert refused["kind"] == "requeue" and refused["status"] == "failed"

@@ -107,7 +107,7 @@ def test_missing_sbatch_is_one_line_and_the_run_failed(sproj: Path) -> None:
 
 def test_several_submits_at_once_get_distinct_folders(sproj: Path) -> None:
     procs = [spawn_xpm("run", "-n", "many", "--", *child("print=x")) for _ in range(4)]
-    outs = [p.communicate(timeout=60)[0].decode().split() for p in procs]
+    outs = [p.communicate(timeout=120)[0].decode().split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sorted(o[0] for o in outs) == [f"many/{n}" for n in range(1, 5)]
     assert len({o[1] for o in outs}) == 4
@@ -121,7 +121,7 @@ def test_a_removed_run_folder_fails_clearly_in_the_jobs_output(sproj: Path) -> N
     shutil.rmtree(sproj / "results" / "gone" / "1")
     subprocess.run(["scontrol", "release", job], check=True)
     out = sproj / "results" / ".slurm" / f"{job}.out"
-    text = wait_for(lambda: out.exists() and out.read_text(), timeout=60,
+    text = wait_for(lambda: out.exists() and out.read_text(), timeout=120,
                     what="the job's output")
     assert "was removed after the job was submitted" in text and job in text
 
