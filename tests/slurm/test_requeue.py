@@ -95,4 +95,4 @@ def test_past_max_requeues_the_run_fails_saying_why(demo: Path) -> None:
     assert first["status"] == "requeued"
     assert refused["kind"] == "requeue" and refused["status"] == "failed"
     assert "max_requeues is 0" in refused["reason"]
-    assert "not started again" in slurm_out(demo, run_id)
+    wait_for(lambda: "not started again" in slurm_out(demo, run_id), what="the refusal")

@@ -3,6 +3,7 @@ refusals; several submits at once; a removed run folder; listing without Slurm."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -138,3 +139,12 @@ def test_listing_never_calls_slurm(sproj: Path) -> None:
     assert run_xpm("ls", "--json", env=env).code == 0
     assert tree(sproj / "results") == before
     assert run_xpm("cancel", run_id).code == 0
+
+
+def test_a_masked_secret_reaches_the_job_but_not_the_record(sproj: Path) -> None:
+    result = run_xpm("run", "-n", "secret", "--", sys.executable, "-c",
+                     "import sys; print('got', sys.argv[2])", "--token", "s3cr3t")
+    run_id, _ = submitted(result)
+    data = wait_status(sproj, run_id, "completed")
+    assert "s3cr3t" not in json.dumps(data) and "s3cr3t" not in result.err
+    assert "got s3cr3t" in (sproj / "results" / run_id / "output.log").read_text()

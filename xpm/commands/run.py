@@ -55,20 +55,24 @@ def run(
                     git_capture)
     ref, record, lock = create_run(plan, tags, note)
     if options is not None:
-        return _submit(project, ref, record, lock, options)
+        return _submit(project, ref, record, lock, options,
+                       lifecycle.handover(plan.command, record.command))
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
-        return _detach(project, ref)
-    return lifecycle.start(project, ref.path, record, lock, echo=True)
+        return _detach(project, ref, lifecycle.handover(plan.command, record.command))
+    return lifecycle.start(project, ref.path, record, lock, argv=plan.command, echo=True)
 
 
 def _submit(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,
-            options: SlurmOptions) -> int:
-    """Submit the prepared run to Slurm; print its id and the job id."""
+            options: SlurmOptions, handover: dict[str, str]) -> int:
+    """Submit the prepared run to Slurm; print its id and the job id. `handover`: the
+    command as given, when the record holds it masked (the job inherits it from sbatch's
+    environment)."""
     from ..launch.slurm import submit_run
 
     try:
-        record = submit_run(ref.path, record, options, project.root, project.results_dir)
+        record = submit_run(ref.path, record, options, project.root, project.results_dir,
+                            handover)
     finally:
         lock.release()
     job = (record.slurm or {}).get("job_id")
@@ -78,10 +82,11 @@ def _submit(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,
     return 0
 
 
-def _detach(project: Project, ref: RunRef) -> int:
-    """Start `xpm _supervise` in a session of its own; return once it holds the run."""
+def _detach(project: Project, ref: RunRef, handover: dict[str, str]) -> int:
+    """Start `xpm _supervise` in a session of its own; return once it holds the run.
+    `handover`: the command as given, when the record holds it masked."""
     read_fd, write_fd = os.pipe()
-    env = dict(os.environ, XPM_READY_FD=str(write_fd))
+    env = dict(os.environ, XPM_READY_FD=str(write_fd), **handover)
     with open(os.devnull, "rb") as devnull_in, open(os.devnull, "wb") as devnull_out:
         subprocess.Popen(
             [sys.executable, "-m", "xpm", "_supervise", str(ref.path)],
@@ -120,4 +125,4 @@ def supervise_detached(run_dir: Path) -> int:
             os.close(ready_fd)
 
     return lifecycle.take_prepared(run_dir, purpose="xpm run --detach", echo=False,
-                                   on_running=ready)
+                                   on_running=ready, argv=lifecycle.handed_over_command())

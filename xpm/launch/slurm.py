@@ -277,10 +277,11 @@ def _tool(name: str) -> str:
     return found
 
 
-def _call(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _call(argv: list[str], timeout: float = 60, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=env)
     except subprocess.TimeoutExpired:
         raise SlurmError(f"`{' '.join(argv[:2])}` did not answer within {timeout:.0f} s; "
                          "is slurmctld up? (`sinfo` tells)") from None
@@ -292,9 +293,11 @@ def _reason(proc: subprocess.CompletedProcess[str]) -> str:
     return "; ".join(line.removeprefix("sbatch: error: ") for line in lines)
 
 
-def submit(script: Path) -> str:
-    """`sbatch --parsable SCRIPT`; the job id, or SlurmError with Slurm's own reason."""
-    proc = _call([_tool("sbatch"), "--parsable", str(script)])
+def submit(script: Path, env: dict[str, str] | None = None) -> str:
+    """`sbatch --parsable SCRIPT` (with `env` added to the environment the job inherits);
+    the job id, or SlurmError with Slurm's own reason."""
+    proc = _call([_tool("sbatch"), "--parsable", str(script)],
+                 env=dict(os.environ, **env) if env else None)
     job = proc.stdout.strip().split(";")[0]
     if proc.returncode != 0 or not job:
         raise SlurmError(f"sbatch refused the job: {_reason(proc)}")
@@ -421,7 +424,7 @@ def job_environment() -> dict[str, str | int | None]:
 
 
 def submit_run(run_dir: Path, record: Any, options: SlurmOptions, project_root: Path,
-               results_dir: Path) -> Any:
+               results_dir: Path, env: dict[str, str] | None = None) -> Any:
     """Write job.sbatch into a prepared run folder (whose lock the caller holds), submit
     it, and record the job id (status `queued`); the new record. When sbatch is missing or
     refuses, the run is recorded `failed` with Slurm's reason and SlurmError is raised."""
@@ -430,7 +433,7 @@ def submit_run(run_dir: Path, record: Any, options: SlurmOptions, project_root: 
 
     script = write_script(run_dir, options, project_root, results_dir, record.id)
     try:
-        job_id = submit(script)
+        job_id = submit(script, env)
     except SlurmError as exc:
         now = times.now_iso()
         slurm_section = {**(record.slurm or {}), "options": options.to_json(),

@@ -115,6 +115,7 @@ def _run(run_dir: Path, job: dict[str, str | int | None], job_id: str) -> int:
         lock.release()
         raise
     restart = int(job["restart_count"] or 0)
+    argv = lifecycle.handed_over_command()  # the command as given, if the record masks it
 
     def requeue() -> str | None:
         # scontrol requeue sends this very job SIGTERM: it has nothing left to stop
@@ -149,15 +150,15 @@ def _run(run_dir: Path, job: dict[str, str | int | None], job_id: str) -> int:
         wait=command_wait(options.grace), judge=judge,
         fields={"slurm_array_task": job["array_task"], "slurm_restart_count": restart})
     if not record.attempts:
-        code = lifecycle.start(project, run_dir, record, lock, echo=False,
+        code = lifecycle.start(project, run_dir, record, lock, argv=argv, echo=False,
                                scheduler=scheduler)
     elif restart > 0:  # Slurm started this job again
         code = lifecycle.requeue(project, run_dir, record, lock, scheduler=scheduler,
-                                 max_requeues=options.max_requeues)
+                                 max_requeues=options.max_requeues, argv=argv)
     else:  # `xpm resume` submitted it again
         code = lifecycle.execute(project, run_dir, record, lock, kind=lifecycle.RESUME,
                                  checkpoint=lifecycle.handed_over(run_dir, record, project),
-                                 echo=False, scheduler=scheduler)
+                                 echo=False, scheduler=scheduler, argv=argv)
     cancel_file.unlink(missing_ok=True)
     final = read_record(run_dir)
     return 0 if final.status in (COMPLETED, CANCELLED, QUEUED) else code
