@@ -111,11 +111,15 @@ def init(directory: str, template: str, force: bool) -> int:
 @click.option("-t", "--tag", "tags", multiple=True, help="Tag the run; repeatable.")
 @click.option("-m", "--note", help="A note about this run.")
 @click.option("--detach", is_flag=True, help="Run in the background; print the run id.")
-@click.option("--require-clean", is_flag=True, help="Refuse to run from a dirty git tree.")
+@click.option("--require-clean", is_flag=True,
+              help="Refuse to run from a dirty git tree or with untracked files not captured.")
+@click.option("--capture-untracked", is_flag=True,
+              help="Keep the untracked (not ignored) files in the run folder, for an exact "
+                   "rerun.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
         assignments: tuple[str, ...], seed: int | None, tags: tuple[str, ...],
-        note: str | None, detach: bool, require_clean: bool) -> int:
+        note: str | None, detach: bool, require_clean: bool, capture_untracked: bool) -> int:
     """Run COMMAND (or xpm.yaml's command) in a new run folder.
 
     \b
@@ -125,7 +129,7 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
     from .commands.run import run as command_
 
     return command_(_command_after_dashes(command), name, configs, assignments, seed, tags,
-                    note, detach, require_clean)
+                    note, detach, require_clean, capture_untracked)
 
 
 @cli.command(cls=WithCommand, context_settings=CONTEXT)

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..runs.record import (
 )
 from ..runs.tree import RunRef, allocate, check_name
 from ..vcs import state as gitinfo
+from ..vcs import untracked as untracked_files
 from ..version import __version__
 
 _PYTHONS = ("python", "python3", "pypy", "pypy3")
@@ -44,6 +45,7 @@ class Plan:
     config_files: tuple[Path, ...]
     seed: int
     git: GitState | None
+    untracked: untracked_files.Untracked | None = None  # to store in the run folder
 
 
 def default_name(command: tuple[str, ...]) -> str:
@@ -71,6 +73,7 @@ def plan_run(
     seed: int | None,
     require_clean: bool,
     git_capture: gitinfo.Capture | None = None,
+    capture_untracked: bool = False,
 ) -> Plan:
     """Check and compute everything about a run before its folder is made."""
     command = command or project.settings.command
@@ -113,7 +116,38 @@ def plan_run(
     if clean_required and git is not None and git.dirty:
         raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
                        "your changes (`git status` shows them), or drop --require-clean")
-    return Plan(project, name, tuple(command), config, files, seed, git)
+    untracked = _untracked(project, git, clean_required,
+                           capture_untracked or project.settings.capture_untracked)
+    return Plan(project, name, tuple(command), config, files, seed, git, untracked)
+
+
+def _untracked(project: Project, git: GitState | None, clean_required: bool, capture: bool
+               ) -> untracked_files.Untracked | None:
+    """The untracked, not ignored source files to store with the run (None: none to store),
+    refusing them when a clean tree is required and they cannot be stored."""
+    if git is None or git.root is None or not git.untracked_count or not (
+            capture or clean_required):
+        return None  # git status saw none: no need to list them
+    listing = untracked_files.list_untracked(Path(git.root), exclude=(project.results_dir,))
+    if not listing.files:
+        return None
+    settings = project.settings
+    problem = listing.over(int(settings.untracked_max_mb * 1024 * 1024),
+                           settings.untracked_max_files) if capture else None
+    if capture and problem is None:
+        return listing
+    if clean_required:
+        why = (f"they cannot be captured ({problem}; raise git.untracked_max_mb or "
+               "git.untracked_max_files in xpm.yaml)" if problem else
+               "they are not captured (pass --capture-untracked or set "
+               "git.capture_untracked in xpm.yaml)")
+        raise XpmError(f"a clean tree is required but {len(listing.files)} untracked file(s) "
+                       f"are not in git ({listing.first()}) and {why}; add them to git, "
+                       "ignore them in .gitignore, or drop --require-clean")
+    console.warn(f"the untracked files are not captured: {problem}; only their names are "
+                 "recorded (raise git.untracked_max_mb or git.untracked_max_files in "
+                 "xpm.yaml to keep them), so `xpm rerun --exact` cannot restore them")
+    return None
 
 
 def _config_seed(config: dict[str, Any]) -> int:
@@ -153,6 +187,9 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
         copied = _copy_configs(plan.config_files, ref.path)
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
+        if git is not None and plan.untracked is not None:
+            git = replace(git, untracked_archive=untracked_files.store(plan.untracked,
+                                                                       ref.path))
         host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
         write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
         record = RunRecord(
@@ -183,13 +220,14 @@ def run(
     note: str | None,
     detach: bool,
     require_clean: bool,
+    capture_untracked: bool = False,
 ) -> int:
     stop_on_termination()
     # git runs while the project file and configs are read
     git_capture = gitinfo.Capture(find_root(Path.cwd()) or Path.cwd())
     project = load_project()
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
-                    git_capture)
+                    git_capture, capture_untracked)
     ref, record, lock = create_run(plan, tags, note)
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it

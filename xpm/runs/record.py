@@ -22,6 +22,7 @@ ENVIRONMENT_FILE = "environment.json"
 OUTPUT_FILE = "output.log"
 METRICS_FILE = "metrics.jsonl"
 PATCH_FILE = "git.patch"
+UNTRACKED_FILE = "untracked.tar.gz"  # the untracked files' content, when captured
 CONFIGS_DIR = "configs"
 CHECKPOINTS_DIR = "checkpoints"
 LOCK_FILE = ".lock"
@@ -52,6 +53,7 @@ class GitState:
     untracked_count: int = 0
     root: str | None = None
     submodules: dict[str, str] = field(default_factory=dict)
+    untracked_archive: str | None = None  # untracked.tar.gz, when their content was kept
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GitState:
@@ -65,6 +67,7 @@ class GitState:
             untracked_count=int(data.get("untracked_count") or 0),
             root=data.get("root"),
             submodules=dict(data.get("submodules") or {}),
+            untracked_archive=data.get("untracked_archive"),
         )
 
 
@@ -135,6 +138,8 @@ class RunRecord:
     heartbeat: str | None = None
     heartbeat_interval: float = 30.0
     slurm: dict[str, Any] | None = None
+    rerun_of: str | None = None  # NAME/N of the run this one reran
+    exact: bool = False  # run in a tree rebuilt from its recorded code (xpm rerun --exact)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -200,6 +205,8 @@ class RunRecord:
             heartbeat=data.get("heartbeat"),
             heartbeat_interval=float(data.get("heartbeat_interval") or 30.0),
             slurm=data.get("slurm"),
+            rerun_of=data.get("rerun_of"),
+            exact=bool(data.get("exact")),
             schema_version=SCHEMA_VERSION,
         )
 
