@@ -192,9 +192,9 @@ def test_load_python_config_can_import_its_neighbours(tmp_path: Path) -> None:
     assert str(tmp_path) not in sys.path
 
 
-def test_the_readme_training_loop_runs(project: Path) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("## The Python API"):]
+def test_the_api_page_training_loop_runs(project: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    section = readme[readme.index("## Overview"):]
     start = section.index("```python\n") + len("```python\n")
     code = section[start:section.index("\n```", start)]
     (project / "train.py").write_text(code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Exit codes (documented in the README):
+# Exit codes (documented in docs/exit-codes.md):
 #   0 success, 1 a clear xpm error, 2 usage error, 3 an internal error (a bug),
 #   130 interrupted; `xpm run` and `xpm resume` pass the command's own code through.
 EXIT_OK = 0

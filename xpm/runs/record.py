@@ -1,6 +1,6 @@
 """The run record, `run.json`: typed, versioned, written atomically.
 
-On disk it is JSON (see the README for every field); in memory a frozen dataclass.
+On disk it is JSON (see docs/run-folder.md for every field); in memory a frozen dataclass.
 SCHEMA_VERSION history:
   1  first version.
 """
