@@ -29,8 +29,8 @@ from ..runs.tree import run_names
 DEFAULT_LIMIT = 30
 CSV_FIELDS = (
     "id", "name", "number", "status", "created", "started", "ended", "duration", "exit_code",
-    "signal", "attempts", "tags", "note", "seed", "host", "user", "git.commit", "git.branch",
-    "git.dirty", "problem", "path",
+    "signal", "attempts", "tags", "note", "seed", "host", "user", "rerun_of", "git.commit",
+    "git.branch", "git.dirty", "problem", "path",
 )
 _GLOB = set("*?[")
 _SHOWN_PROBLEMS = 5

@@ -3,6 +3,7 @@ the heartbeat, and a final status written whatever happens."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -139,6 +140,7 @@ def execute(
             console.warn(f"cannot write the heartbeat of {record.id} ({exc.strerror})")
 
     status, exit_code, signum, reason = FAILED, 1, None, "xpm stopped before the command ended"
+    trees = contextlib.ExitStack()  # an exact run's rebuilt code, removed at the end
     try:
         write_record(run_dir, record)
         if number > 1:
@@ -146,8 +148,13 @@ def execute(
         console.info(f"{'resuming' if number > 1 else 'run'} {record.id} "
                      f"in {console.path(run_dir)}"
                      + (f" (attempt {number})" if number > 1 else ""))
+        cwd = project.root
+        if record.exact:
+            from .exact import exact_tree
+
+            cwd = trees.enter_context(exact_tree(record, run_dir, project.root))
         supervisor = Supervisor(
-            argv=argv, cwd=project.root,
+            argv=argv, cwd=cwd,
             env=child_environment(run_dir, record, number, checkpoint),
             log_path=run_dir / OUTPUT_FILE, echo=echo,
             use_pty=echo and console.stdout_is_terminal(),
@@ -163,6 +170,9 @@ def execute(
         else:
             status, exit_code = status_of(outcome), outcome.exit_code
             signum, reason = outcome.signal, reason_of(outcome)
+    except XpmError as exc:  # an exact run's code could not be rebuilt
+        status, exit_code, reason = FAILED, 1, str(exc)
+        console.error(str(exc))
     except KeyboardInterrupt as exc:
         got = signal.Signals(exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
         status, exit_code = INTERRUPTED, 128 + got.value
@@ -173,8 +183,11 @@ def execute(
         try:
             record = _finish(run_dir, state["record"], status, exit_code, signum, reason)
         finally:
-            lock.release()
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            try:
+                trees.close()
+            finally:
+                lock.release()
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     detail = "" if reason == f"exit {exit_code}" else f": {reason}"
     console.info(f"{record.id} {status} after {times.format_duration(record.duration)} "
                  f"(exit {exit_code}{detail})")

@@ -32,7 +32,7 @@ from .query import RunInfo, info_of
 CACHE_DIR = ".cache"
 # Bump when RunInfo's fields, or what counts as corrupt, change: older caches are then
 # ignored. 2: a record with a wrongly typed field is corrupt.
-FORMAT = 2
+FORMAT = 3
 
 Kept = tuple[int, list[int], "list[int] | None", RunInfo]
 
@@ -169,7 +169,7 @@ def _from_row(name: str, number: int, folder: str, row: list[Any], sections: lis
     share = shared.setdefault  # equal strings read line by line become one object
     try:
         (status, problem, created, started, ended, duration, exit_code, signal, attempts,
-         tags, note, seed, host, user, commit, branch, dirty, config, metrics) = row
+         tags, note, seed, host, user, rerun_of, commit, branch, dirty, config, metrics) = row
         config = {share(k, k): sections[v] if type(v) is int else v[0] for k, v in config}
         metrics = {share(k, k): v for k, v in metrics.items()}
         if seed is not None and config.get("seed") == seed:
@@ -177,7 +177,8 @@ def _from_row(name: str, number: int, folder: str, row: list[Any], sections: lis
         tags = tuple(tags)
         return RunInfo(name, number, folder, share(status, status), problem, created, started,
                        ended, duration, exit_code, signal, attempts, share(tags, tags), note,
-                       seed, share(host, host), share(user, user), share(commit, commit),
+                       seed, share(host, host), share(user, user), rerun_of,
+                       share(commit, commit),
                        share(branch, branch), dirty, config, metrics)
     except (TypeError, ValueError, IndexError, KeyError):
         return None

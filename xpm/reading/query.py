@@ -2,7 +2,7 @@
 `--where` conditions (parsed, never evaluated as code) and `--sort` keys.
 
 Fields: id, name, number, status, problem, created, started, ended, duration, exit_code,
-signal, attempts, tags, note, seed, host, user, git.commit, git.branch, git.dirty,
+signal, attempts, tags, note, seed, host, user, rerun_of, git.commit, git.branch, git.dirty,
 config.KEY (nested keys as in `-s`: model.layers[1]), metrics.NAME (last values), path.
 `tag`, `commit`, `branch` and `dirty` are short for tags, git.commit, git.branch, git.dirty.
 """
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 PLAIN_FIELDS = (
     "id", "name", "number", "status", "problem", "created", "started", "ended", "duration",
-    "exit_code", "signal", "attempts", "tags", "note", "seed", "host", "user", "path",
+    "exit_code", "signal", "attempts", "tags", "note", "seed", "host", "user", "rerun_of",
+    "path",
 )
 GIT_FIELDS = ("commit", "branch", "dirty")
 TIME_FIELDS = ("created", "started", "ended")
@@ -59,6 +60,7 @@ class RunInfo(NamedTuple):
     seed: int | None = None
     host: str | None = None
     user: str | None = None
+    rerun_of: str | None = None  # NAME/N of the run this one reran
     commit: str | None = None
     branch: str | None = None
     dirty: bool | None = None
@@ -86,6 +88,7 @@ class RunInfo(NamedTuple):
             "ended": self.ended, "duration": self.duration, "exit_code": self.exit_code,
             "signal": self.signal, "attempts": self.attempts, "tags": list(self.tags),
             "note": self.note, "seed": self.seed, "host": self.host, "user": self.user,
+            "rerun_of": self.rerun_of,
             "git": {"commit": self.commit, "branch": self.branch, "dirty": self.dirty},
             "config": self.config, "metrics": self.metrics or {}, "path": self.path,
         }
@@ -109,7 +112,7 @@ def info_of(entry: RawEntry) -> RunInfo:
         duration=duration, exit_code=data.get("exit_code"), signal=data.get("signal"),
         attempts=len(attempts), tags=tuple(tags), note=data.get("note"),
         seed=data.get("seed"), host=data.get("host"), user=data.get("user"),
-        commit=git.get("commit"), branch=git.get("branch"),
+        rerun_of=data.get("rerun_of"), commit=git.get("commit"), branch=git.get("branch"),
         dirty=git.get("dirty") if git else None, config=data.get("config") or {},
     )
 

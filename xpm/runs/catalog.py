@@ -150,12 +150,13 @@ _RECORD = (
     Fields(("seed",), _ONE_INT, "a whole number", default=0),
     Fields(("command", "tags", "config_files"), _LIST, "a list of text", _is_texts),
     Fields(("note", "host", "user", "cwd", "platform", "python", "python_executable",
-            "xpm_version"), _TEXT, "text"),
+            "xpm_version", "rerun_of", "worktree"), _TEXT, "text"),
+    Fields(("exact",), frozenset({bool, _NULL}), "true or false"),
     Fields(("config", "git", "slurm"), _OBJECT, "an object"),
     Fields(("attempts",), _LIST, "a list"),
 )
 _GIT = (
-    Fields(("commit", "branch", "remote", "patch", "root"), _TEXT, "text"),
+    Fields(("commit", "branch", "remote", "patch", "root", "untracked_archive"), _TEXT, "text"),
     Fields(("dirty",), frozenset({bool, _NULL}), "true or false"),
     Fields(("untracked",), _LIST, "a list of text", _is_texts),
     Fields(("untracked_count",), _INT, "a whole number"),

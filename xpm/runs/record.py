@@ -140,6 +140,7 @@ class RunRecord:
     slurm: dict[str, Any] | None = None
     rerun_of: str | None = None  # NAME/N of the run this one reran
     exact: bool = False  # run in a tree rebuilt from its recorded code (xpm rerun --exact)
+    worktree: str | None = None  # the exact tree kept for the run (--keep-worktree)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -207,6 +208,7 @@ class RunRecord:
             slurm=data.get("slurm"),
             rerun_of=data.get("rerun_of"),
             exact=bool(data.get("exact")),
+            worktree=data.get("worktree"),
             schema_version=SCHEMA_VERSION,
         )
 
