@@ -149,6 +149,38 @@ def resume(run: str | None, force: bool) -> int:
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("run", shell_complete=_complete_run)
+@click.option("--exact", is_flag=True,
+              help="Run in RUN's recorded code: its commit, git.patch and captured untracked "
+                   "files, in a temporary git worktree.")
+@click.option("-s", "--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Override a value of RUN's frozen config.")
+@click.option("--seed", type=int, help="Seed (default: RUN's).")
+@click.option("-n", "--name", help="Run name (default: RUN's).")
+@click.option("-t", "--tag", "tags", multiple=True, help="Tag the new run; repeatable.")
+@click.option("-m", "--note", help="A note about the new run.")
+@click.option("--keep-worktree", is_flag=True,
+              help="With --exact: keep the worktree afterwards (its resumes run there).")
+@click.option("--require-same-env", is_flag=True,
+              help="Refuse when installed packages differ from RUN's environment.json.")
+def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
+          name: str | None, tags: tuple[str, ...], note: str | None, keep_worktree: bool,
+          require_same_env: bool) -> int:
+    """Run RUN again: its command, frozen config and seed, plus any -s/--seed overrides,
+    in a new run that records `rerun_of`.
+
+    \b
+    xpm rerun mnist/3                  # today's code, mnist/3's config and seed
+    xpm rerun mnist/3 --exact          # mnist/3's own code, rebuilt from git
+    xpm rerun mnist/3 -s model.lr=1e-4 --seed 7 -n mnist-lr
+    """
+    from .commands.rerun import rerun as command
+
+    return command(run, exact, assignments, seed, name, tags, note, keep_worktree,
+                   require_same_env)
+
+
+@cli.command(context_settings=CONTEXT)
 @click.argument("runs", nargs=-1, metavar="[RUN|NAME]...", shell_complete=_complete_clean_target)
 @click.option("--status", metavar="S,...", shell_complete=_complete_clean_status,
               help="Take runs with these statuses (default: failed,lost,interrupted,killed).")

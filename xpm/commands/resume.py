@@ -97,7 +97,8 @@ def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
         if command:
             record = replace(record, command=tuple(command))
         newest = checkpoints.newest(ref.path, project.settings.checkpoints)
-        change = code_change(project, ref.path, record)
+        # an exact run runs in its own recorded code, whatever the tree holds today
+        change = None if record.exact else code_change(project, ref.path, record)
     except BaseException:
         lock.release()
         raise

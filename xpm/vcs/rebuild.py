@@ -112,11 +112,32 @@ def _apply(code: Code, tree: Path, env: dict[str, str] | None = None) -> None:
         applied = _run(["apply", "--binary", "--whitespace=nowarn", str(code.patch.resolve())],
                        tree, env)
         if applied.returncode != 0:
-            raise XpmError(f"the git.patch of {code.run_id} does not apply to its commit "
-                           f"{code.commit[:10]} ({_first(applied.stderr)}); the run cannot be "
-                           "rebuilt exactly — rerun it without --exact")
+            raise _does_not_apply(code, applied.stderr)
     if code.archive is not None:
         untracked_files.restore(code.archive, tree)
+
+
+def check(code: Code) -> None:
+    """XpmError unless the run's git.patch applies to its commit; tried in a temporary
+    index, so that nothing is made when it does not."""
+    if code.patch is None or code.patch.stat().st_size == 0:
+        return
+    with tempfile.TemporaryDirectory(prefix="xpm-check-") as scratch:
+        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        read = _run(["read-tree", code.commit], code.repository, env)
+        if read.returncode != 0:
+            raise XpmError(f"git cannot read commit {code.commit[:10]} of {code.run_id} "
+                           f"({_first(read.stderr)}); check the repository with `git fsck`")
+        applied = _run(["apply", "--cached", "--check", "--binary", "--whitespace=nowarn",
+                        str(code.patch.resolve())], code.repository, env)
+        if applied.returncode != 0:
+            raise _does_not_apply(code, applied.stderr)
+
+
+def _does_not_apply(code: Code, stderr: str) -> XpmError:
+    return XpmError(f"the git.patch of {code.run_id} does not apply to its commit "
+                    f"{code.commit[:10]} ({_first(stderr)}); its code cannot be rebuilt "
+                    "exactly — rerun it without --exact")
 
 
 def add_worktree(code: Code, parent: Path | None = None) -> Path:
@@ -124,16 +145,15 @@ def add_worktree(code: Code, parent: Path | None = None) -> Path:
     target = Path(tempfile.mkdtemp(prefix=f"xpm-exact-{code.run_id.replace('/', '-')}-",
                                    dir=parent))
     target.rmdir()  # git worktree add makes it
-    added = _run(["worktree", "add", "--detach", "-q", str(target), code.commit],
-                 code.repository)
-    if added.returncode != 0:
-        shutil.rmtree(target, ignore_errors=True)
-        raise XpmError(f"git cannot make a worktree of commit {code.commit[:10]} for "
-                       f"{code.run_id} ({_first(added.stderr)}); check the repository "
-                       "with `git worktree list`")
     try:
+        added = _run(["worktree", "add", "--detach", "-q", str(target), code.commit],
+                     code.repository)
+        if added.returncode != 0:
+            raise XpmError(f"git cannot make a worktree of commit {code.commit[:10]} for "
+                           f"{code.run_id} ({_first(added.stderr)}); check the repository "
+                           "with `git worktree list`")
         _apply(code, target)
-    except BaseException:
+    except BaseException:  # Ctrl-C included: no half-made worktree is left behind
         remove_worktree(code.repository, target)
         raise
     return target
