@@ -44,6 +44,8 @@ class Plan:
     config_files: tuple[Path, ...]
     seed: int
     git: GitState | None
+    sweep: str | None = None  # NAME@K and the trial's index, for a trial of a sweep
+    trial: int | None = None
     untracked: untracked_files.Untracked | None = None  # to store in the run folder
 
 
@@ -87,19 +89,8 @@ def plan_run(
     if name is None:
         name = project.settings.name or default_name(command)
     name = check_name(name)
-    if configs:
-        files = tuple(Path(c) for c in configs)
-    else:
-        files = tuple(project.root / c for c in project.settings.configs)
-    config: dict[str, Any] = {}
-    for path in files:
-        loaded = load_file(path)
-        if loaded is not None:
-            config = deep_merge(config, loaded)
-    config = apply_assignments(config, list(assignments))
-    if seed is None:
-        seed = _config_seed(config)
-    config["seed"] = seed
+    files = config_files(project, configs)
+    config, seed = configure(merged_files(files), assignments, seed)
     clean_required = require_clean or project.settings.require_clean
     try:
         git = (git_capture or gitinfo.Capture(project.root)).result()
@@ -117,7 +108,7 @@ def plan_run(
                        "your changes (`git status` shows them), or drop --require-clean")
     untracked = _untracked(project, git, clean_required,
                            capture_untracked or project.settings.capture_untracked)
-    return Plan(project, name, tuple(command), config, files, seed, git, untracked)
+    return Plan(project, name, tuple(command), config, files, seed, git, untracked=untracked)
 
 
 def _untracked(project: Project, git: GitState | None, clean_required: bool, capture: bool
@@ -149,6 +140,35 @@ def _untracked(project: Project, git: GitState | None, clean_required: bool, cap
     return None
 
 
+def config_files(project: Project, configs: tuple[str, ...]) -> tuple[Path, ...]:
+    """The config files given (-c), else xpm.yaml's."""
+    if configs:
+        return tuple(Path(c) for c in configs)
+    return tuple(project.root / c for c in project.settings.configs)
+
+
+def merged_files(files: tuple[Path, ...]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for path in files:
+        loaded = load_file(path)
+        if loaded is not None:
+            config = deep_merge(config, loaded)
+    return config
+
+
+def configure(base: dict[str, Any], assignments: tuple[str, ...] | list[str],
+              seed: int | None) -> tuple[dict[str, Any], int]:
+    """The config a run sees (a copy of `base` with the assignments applied and its
+    seed set) and that seed."""
+    import copy
+
+    config = apply_assignments(copy.deepcopy(base), list(assignments))
+    if seed is None:
+        seed = _config_seed(config)
+    config["seed"] = seed
+    return config, seed
+
+
 def _config_seed(config: dict[str, Any]) -> int:
     value = config.get("seed")
     if value is None:
@@ -172,11 +192,12 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
     return tuple(f"{CONFIGS_DIR}/{n}" for n in names)
 
 
-def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
-               ) -> tuple[RunRef, RunRecord, RunLock]:
+def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
+               host: dict[str, Any] | None = None) -> tuple[RunRef, RunRecord, RunLock]:
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
-    one); the caller gets the lock and must release it."""
+    one); the caller gets the lock and must release it. `host`: the environment already
+captured (a sweep captures it once for all its trials)."""
     from . import environment
 
     ref = allocate(plan.project.results_dir, plan.name)
@@ -189,7 +210,8 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
         if git is not None and plan.untracked is not None:
             git = replace(git, untracked_archive=untracked_files.store(plan.untracked,
                                                                        ref.path))
-        host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
+        if host is None:
+            host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
         write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
         record = RunRecord(
             name=ref.name, number=ref.number, status=QUEUED, command=plan.command,
@@ -199,7 +221,7 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
             checkpoint_patterns=plan.project.settings.checkpoints,
             heartbeat_interval=plan.project.settings.heartbeat_interval, host=host["host"],
             user=host["user"], platform=host["platform"], python=host["python"],
-            python_executable=host["python_executable"],
+            python_executable=host["python_executable"], sweep=plan.sweep, trial=plan.trial,
         )
         write_record(ref.path, record)
     except BaseException:

@@ -141,6 +141,8 @@ class RunRecord:
     rerun_of: str | None = None  # NAME/N of the run this one reran
     exact: bool = False  # run in a tree rebuilt from its recorded code (xpm rerun --exact)
     worktree: str | None = None  # the exact tree kept for the run (--keep-worktree)
+    sweep: str | None = None  # NAME@K, for a trial of a sweep
+    trial: int | None = None  # its index in the sweep
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -209,6 +211,8 @@ class RunRecord:
             rerun_of=data.get("rerun_of"),
             exact=bool(data.get("exact")),
             worktree=data.get("worktree"),
+            sweep=data.get("sweep"),
+            trial=data.get("trial"),
             schema_version=SCHEMA_VERSION,
         )
 
