@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import console
 from ..errors import XpmError, stop_on_termination
-from ..launch.lifecycle import execute
+from ..launch import lifecycle
 from ..launch.preparation import create_run, plan_run
 from ..project import load_project
 from ..runs.record import (
@@ -18,9 +18,9 @@ from ..runs.record import (
     RunRecord,
     read_environment,
     read_record,
-    write_record,
 )
 from ..runs.tree import resolve
+from ..runs.update import update_record
 from ..vcs import rebuild
 
 SHOWN_PACKAGES = 5
@@ -46,24 +46,27 @@ def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
         plan = replace(plan, git=None, untracked=None)  # the run's code is RUN's, below
     new, record, lock = create_run(plan, tags, note)
     try:
-        record = replace(record, rerun_of=old.id, exact=exact)
-        if exact:
-            record = replace(record, git=_copy_code(old, ref.path, new.path))
-            if keep_worktree:
-                from ..launch.exact import keep_tree
+        git = _copy_code(old, ref.path, new.path) if exact else record.git
+        kept: str | None = None
+        if keep_worktree:
+            from ..launch.exact import keep_tree
 
-                kept = keep_tree(record, new.path, project.root)
-                record = replace(record, worktree=str(kept))
-                console.info(f"the exact tree of {new.id} is kept at {kept}; its resumes "
-                             f"run there (`git worktree remove {kept}` when done)")
-        write_record(new.path, record)
+            kept = str(keep_tree(replace(record, git=git, exact=True), new.path,
+                                 project.root))
+            console.info(f"the exact tree of {new.id} is kept at {kept}; its resumes run "
+                         f"there (`git worktree remove {kept}` when done)")
+
+        def mark(current: RunRecord) -> RunRecord:
+            return replace(current, rerun_of=old.id, exact=exact, git=git, worktree=kept)
+
+        record = update_record(new.path, mark)
     except BaseException:
         shutil.rmtree(new.path, ignore_errors=True)
         lock.release()
         raise
     how = " exactly, in its recorded code" if exact else ""
     console.info(f"{new.id} reruns {old.id}{how}")
-    return execute(project, new.path, record, lock, kind="start", checkpoint=None, echo=True)
+    return lifecycle.start(project, new.path, record, lock, echo=True)
 
 
 def _copy_code(old: RunRecord, old_dir: Path, new_dir: Path) -> GitState | None:
