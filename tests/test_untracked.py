@@ -79,3 +79,18 @@ def test_require_clean_ignores_an_unignored_results_folder(project: Path) -> Non
     assert run_xpm("run", "-n", "one", *PASS).code == 0
     result = run_xpm("run", "-n", "two", "--require-clean", *PASS)
     assert result.code == 0, result
+
+
+def test_diff_code_compares_captured_untracked_files(repo: Path) -> None:
+    import json
+
+    (repo / "helper.py").write_text("X = 1\n")
+    assert run_xpm("run", "-n", "d", "--capture-untracked", *PASS).code == 0
+    assert run_xpm("run", "-n", "d", "--capture-untracked", *PASS).code == 0
+    (repo / "helper.py").write_text("X = 2\n")
+    assert run_xpm("run", "-n", "d", "--capture-untracked", *PASS).code == 0
+    same = json.loads(run_xpm("diff", "d/1", "d/2", "--code", "--json").out)["code"][0]
+    assert same["available"] and not same["differs"] and not same["notes"]
+    moved = json.loads(run_xpm("diff", "d/1", "d/3", "--code", "--json").out)["code"][0]
+    assert [(f["path"], f["status"]) for f in moved["files"]] == [("helper.py", "modified")]
+    assert "-X = 1\n+X = 2" in moved["patch"]
