@@ -38,7 +38,7 @@ def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
     if exact:
         code = rebuild.locate(old, ref.path, project.root)
         rebuild.check(code)
-    _compare_packages(ref.path, old, require_same_env)
+    _compare_packages(ref.path, old, require_same_env, project.root)
     plan = plan_run(project, old.command, name or old.name, (str(ref.path / CONFIG_FILE),),
                     assignments, seed, require_clean=False)
     plan = replace(plan, config_files=tuple(ref.path / c for c in old.config_files))
@@ -80,18 +80,33 @@ def _copy_code(old: RunRecord, old_dir: Path, new_dir: Path) -> GitState | None:
     return git
 
 
-def _compare_packages(run_dir: Path, old: RunRecord, required: bool) -> None:
+def _installed(command: tuple[str, ...], cwd: Path) -> dict[str, str]:
+    """The distributions installed for the Python the command runs (xpm's own: read here;
+    another: asked, as environment.json's are)."""
+    import os
+
+    from ..launch.environment import distributions
+    from ..launch.interpreter import probe, resolve
+
+    python = resolve(command, cwd)
+    if python is None or python.is_xpms_own:
+        return distributions()
+    found = probe(python.executable, dict(os.environ), cwd).get("distributions")
+    return found if isinstance(found, dict) else {}
+
+
+def _compare_packages(run_dir: Path, old: RunRecord, required: bool, cwd: Path) -> None:
     """Warn (or, when required, refuse) when installed packages differ from RUN's."""
-    from ..launch.environment import distributions, package_differences
+    from ..launch.environment import package_differences
 
     recorded = (read_environment(run_dir) or {}).get("distributions")
-    if not isinstance(recorded, dict):
+    if not isinstance(recorded, dict) or not recorded:
         if required:
             raise XpmError(f"{old.id} recorded no packages (its environment.json is missing "
                            "or unreadable), so they cannot be compared; drop "
                            "--require-same-env")
         return
-    differences = package_differences(recorded, distributions())
+    differences = package_differences(recorded, _installed(old.command, cwd))
     if not differences:
         return
     shown = "; ".join(differences[:SHOWN_PACKAGES])
