@@ -111,7 +111,11 @@ def init(directory: str, template: str, force: bool) -> int:
 @click.option("-t", "--tag", "tags", multiple=True, help="Tag the run; repeatable.")
 @click.option("-m", "--note", help="A note about this run.")
 @click.option("--detach", is_flag=True, help="Run in the background; print the run id.")
-@click.option("--require-clean", is_flag=True, help="Refuse to run from a dirty git tree.")
+@click.option("--require-clean", is_flag=True,
+              help="Refuse to run from a dirty git tree or with untracked files not captured.")
+@click.option("--capture-untracked", is_flag=True,
+              help="Keep the untracked (not ignored) files in the run folder, for an exact "
+                   "rerun.")
 @click.option("--slurm/--local", "slurm", default=None,
               help="Submit to Slurm, or run here (default: xpm.yaml's `launcher`, else here).")
 @click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
@@ -119,8 +123,8 @@ def init(directory: str, template: str, force: bool) -> int:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
         assignments: tuple[str, ...], seed: int | None, tags: tuple[str, ...],
-        note: str | None, detach: bool, require_clean: bool, slurm: bool | None,
-        slurm_opts: tuple[str, ...]) -> int:
+        note: str | None, detach: bool, require_clean: bool, capture_untracked: bool,
+        slurm: bool | None, slurm_opts: tuple[str, ...]) -> int:
     """Run COMMAND (or xpm.yaml's command) in a new run folder.
 
     \b
@@ -131,7 +135,8 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
     from .commands.run import run as command_
 
     return command_(_command_after_dashes(command), name, configs, assignments, seed, tags,
-                    note, detach, require_clean, slurm, slurm_opts)
+                    note, detach, require_clean, slurm=slurm, slurm_opts=slurm_opts,
+                    capture_untracked=capture_untracked)
 
 
 @cli.command(cls=WithCommand, context_settings={**CONTEXT, "allow_interspersed_args": False})
@@ -214,6 +219,38 @@ def resume(run: str | None, force: bool) -> int:
     from .commands.resume import resume as command_
 
     return command_(run, force, _command_after_dashes())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", shell_complete=_complete_run)
+@click.option("--exact", is_flag=True,
+              help="Run in RUN's recorded code: its commit, git.patch and captured untracked "
+                   "files, in a temporary git worktree.")
+@click.option("-s", "--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Override a value of RUN's frozen config.")
+@click.option("--seed", type=int, help="Seed (default: RUN's).")
+@click.option("-n", "--name", help="Run name (default: RUN's).")
+@click.option("-t", "--tag", "tags", multiple=True, help="Tag the new run; repeatable.")
+@click.option("-m", "--note", help="A note about the new run.")
+@click.option("--keep-worktree", is_flag=True,
+              help="With --exact: keep the worktree afterwards (its resumes run there).")
+@click.option("--require-same-env", is_flag=True,
+              help="Refuse when installed packages differ from RUN's environment.json.")
+def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
+          name: str | None, tags: tuple[str, ...], note: str | None, keep_worktree: bool,
+          require_same_env: bool) -> int:
+    """Run RUN again: its command, frozen config and seed, plus any -s/--seed overrides,
+    in a new run that records `rerun_of`.
+
+    \b
+    xpm rerun mnist/3                  # today's code, mnist/3's config and seed
+    xpm rerun mnist/3 --exact          # mnist/3's own code, rebuilt from git
+    xpm rerun mnist/3 -s model.lr=1e-4 --seed 7 -n mnist-lr
+    """
+    from .commands.rerun import rerun as command
+
+    return command(run, exact, assignments, seed, name, tags, note, keep_worktree,
+                   require_same_env)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -400,6 +437,60 @@ def slurm_job(run_dir: str) -> int:
     from .launch.slurmjob import run_job
 
     return run_job(Path(run_dir).resolve())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...", shell_complete=_complete_run)
+@click.option("-m", "--metric", "wanted", multiple=True, metavar="METRIC",
+              help="Only this metric; repeatable (default: every metric).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line (the default).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: one object per step.")
+def metrics(runs: tuple[str, ...], wanted: tuple[str, ...], as_csv: bool, as_json: bool) -> int:
+    """Print the whole history of a run's metrics, one row per step, as CSV or JSON lines.
+
+    With several runs (RUN... or NAME@K), a first column names the run. Lines a resumed
+    attempt superseded are left out; nan and inf read as such.
+
+    \b
+    xpm metrics mnist/3 > mnist-3.csv
+    xpm metrics mnist/3 -m loss -m val_acc --json | jq .loss
+    """
+    if as_csv and as_json:
+        raise click.UsageError("choose one of --csv and --json")
+    from .commands.metrics import metrics as command
+
+    return command(runs, wanted, as_json)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, metavar="RUN|NAME|GLOB...",
+                shell_complete=_complete_run)
+@click.option("-m", "--metric", "wanted", multiple=True, metavar="METRIC",
+              help="Plot this metric, one panel each; repeatable (default: the metrics "
+                   "the runs share, losses first).")
+@click.option("--x", "x", type=click.Choice(["step", "time"]), default="step",
+              show_default=True, help="Against steps, or time since the run's first line.")
+@click.option("--smooth", type=int, default=1, metavar="N",
+              help="Show the mean of the last N points.")
+@click.option("--log-y", is_flag=True, help="A logarithmic y axis.")
+@click.option("--by", metavar="KEY", help="Color by a field, e.g. config.optimizer or status.")
+@click.option("-o", "--output", metavar="FILE", help="Write a .png or .svg image instead "
+              "(needs the extra: pip install 'xpm-runs[plot]').")
+def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, log_y: bool,
+         by: str | None, output: str | None) -> int:
+    """Plot runs' curves overlaid, one line per run, in the terminal or to an image.
+
+    A NAME is every run of it; a GLOB ('lr-*') every run of the names it matches. Lines
+    are labelled by the config keys that differ between the runs.
+
+    \b
+    xpm plot mnist                       every run of mnist, in the terminal
+    xpm plot mnist/3 mnist/4 -m loss -m val_acc --smooth 20
+    xpm plot 'lr-*' --by config.optimizer --log-y -o curves.png
+    """
+    from .commands.plot import plot as command
+
+    return command(runs, wanted, x, smooth, log_y, by, output)
 
 
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)

@@ -34,6 +34,7 @@ def run(
     require_clean: bool,
     slurm: bool | None = None,
     slurm_opts: tuple[str, ...] = (),
+    capture_untracked: bool = False,
 ) -> int:
     stop_on_termination()
     # git runs while the project file and configs are read
@@ -52,7 +53,7 @@ def run(
         raise UsageError("--slurm-opt only applies to a Slurm run; add --slurm (or set "
                          "`launcher: slurm` in xpm.yaml)")
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
-                    git_capture)
+                    git_capture, capture_untracked)
     ref, record, lock = create_run(plan, tags, note)
     if options is not None:
         return _submit(project, ref, record, lock, options,
