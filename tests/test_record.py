@@ -14,6 +14,7 @@ from tests.conftest import read_json, run_xpm
 from xpm.reading.query import COLUMNS, RunInfo
 from xpm.runs.record import (
     SCHEMA_VERSION,
+    Attempt,
     CorruptRecord,
     NewerRecord,
     RunRecord,
@@ -63,6 +64,15 @@ def test_version_1_records_read_as_written(v1: Path) -> None:
         data = read_json(v1 / run_id / "run.json")
         written = read_record(v1 / run_id).to_json()
         assert written.pop("schema_version") == 2 and data.pop("schema_version") == 1
+        attempt_defaults = {s.key: s.default for s in schema_of(Attempt).specs}
+        for old, new in zip(data.get("attempts") or [], written.get("attempts") or [],
+                            strict=True):  # fields added to attempts since: their defaults
+            for key in [k for k in new if k not in old]:
+                assert new.pop(key) == attempt_defaults[key]
+        if isinstance(data.get("git"), dict):  # git fields added since: their defaults
+            added = set(written["git"]) - set(data["git"])
+            assert added == {"untracked_archive"}
+            assert [written["git"].pop(k) for k in added] == [None]
         assert {k: v for k, v in written.items() if k in data} == data
         assert {k: v for k, v in written.items() if k not in data} == \
             {k: defaults[k] for k in written if k not in data}
@@ -155,11 +165,11 @@ def test_listing_fields_come_from_the_declaration() -> None:
               if f.metadata.get("listed")]
     assert listed == ["created", "started", "ended", "duration", "exit_code", "signal",
                       "attempts", "tags", "note", "sweep", "trial", "seed", "host", "user",
-                      "git", "config"]
+                      "rerun_of", "git", "config"]
     assert [c.key for c in COLUMNS] == [
         "created", "started", "ended", "duration", "exit_code", "signal", "attempts", "tags",
-        "note", "sweep", "trial", "seed", "host", "user", "git.commit", "git.branch",
-        "git.dirty", "config"]
+        "note", "sweep", "trial", "seed", "host", "user", "rerun_of", "git.commit",
+        "git.branch", "git.dirty", "config"]
     info = RunInfo.of("a", 1, "/r/a", "completed", tags=("x",), git_commit="abc")
     assert info.get("git.commit") == "abc" and info.tags == ("x",)
     for cls in (RunRecord, *(s.nested for s in schema_of(RunRecord).specs if s.nested)):

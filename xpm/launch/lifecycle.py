@@ -19,13 +19,15 @@ ended to the attempt's and the run's final status (`ending`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .. import console, times
 from ..errors import Terminated, XpmError
@@ -42,6 +44,7 @@ from ..runs.record import (
     KILLED,
     OUTPUT_FILE,
     QUEUED,
+    REQUEUED,
     RUNNING,
     Attempt,
     RunRecord,
@@ -53,7 +56,6 @@ from .interpreter import BackgroundProbe
 from .supervisor import INTERRUPTS, CommandNotFound, Outcome, Supervisor
 
 START, RESUME, REQUEUE = "start", "resume", "requeue"  # attempt kinds
-REQUEUED = "requeued"  # an attempt's status only: the run goes on
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
@@ -65,11 +67,19 @@ class Scheduler:
     it to the command's process group (the command saves a checkpoint), waits up to the
     grace period, then calls `requeue`, which returns None once the job is requeued, or
     why it could not be. `job_id` is recorded on the attempt.
+
+    `wait` is how long the command may take to stop after that signal (default: the
+    project's grace period); `fields` are more attempt fields (Slurm's array task and
+    restart count); `judge` reads any other outcome the scheduler's way (a cancel, a
+    requeue the scheduler made itself), or returns None for the usual reading.
     """
 
     signal: int
     requeue: Callable[[], str | None]
     job_id: str | None = None
+    wait: float | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    judge: Callable[[Outcome], Ending | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +181,7 @@ def resume(current: Project, ref: RunRef, *, force: bool = False,
                            f"again: xpm resume {record.id} -- COMMAND ARG...")
         checkpoint = handed_over(ref.path, record, project)
         change = None
-        if warn_code_change:
+        if warn_code_change and not record.exact:  # an exact run runs its own code
             from ..vcs.drift import code_change
 
             change = code_change(project.root, ref.path, record)
@@ -386,7 +396,8 @@ def execute(
     started = times.now_iso()
     attempt = Attempt(number=number, kind=kind, started=started, host=hostname(),
                       pid=os.getpid(), command=shown, checkpoint=checkpoint,
-                      slurm_job_id=scheduler.job_id if scheduler is not None else None)
+                      slurm_job_id=scheduler.job_id if scheduler is not None else None,
+                      **(scheduler.fields if scheduler is not None else {}))
     command = record.command
 
     def begin(current: RunRecord) -> RunRecord:
@@ -410,6 +421,7 @@ def execute(
     probe: BackgroundProbe | None = None
     end = Ending(FAILED, FAILED, 1, None, "xpm stopped before the command ended")
     began = False
+    trees = contextlib.ExitStack()  # an exact run's rebuilt code, removed at the end
     try:
         record = update_record(run_dir, begin)
         began = True
@@ -419,8 +431,13 @@ def execute(
                      f"in {console.path(run_dir)}"
                      + (f" (attempt {number}, {kind})" if number > 1 else ""))
         stops = INTERRUPTS if scheduler is None else (*INTERRUPTS, scheduler.signal)
+        cwd = project.root
+        if record.exact:
+            from .exact import exact_tree
+
+            cwd = trees.enter_context(exact_tree(record, run_dir, project.root))
         env = child_environment(run_dir, record, number, checkpoint)
-        probe = BackgroundProbe(run_dir, env, project.root)
+        probe = BackgroundProbe(run_dir, env, cwd)
 
         def command_started() -> None:
             probe.start()  # the command's Python, asked while the command runs
@@ -428,12 +445,13 @@ def execute(
                 on_running()
 
         supervisor = Supervisor(
-            argv=real, cwd=project.root, env=env,
+            argv=real, cwd=cwd, env=env,
             log_path=run_dir / OUTPUT_FILE, echo=echo,
             use_pty=echo and console.stdout_is_terminal(),
             grace_period=project.settings.grace_period,
             tick=beat, tick_interval=record.heartbeat_interval,
             on_started=lambda _pid: command_started(), stop_signals=stops,
+            waits={scheduler.signal: scheduler.wait} if scheduler and scheduler.wait else None,
         )
         try:
             outcome = supervisor.run()
@@ -442,6 +460,12 @@ def execute(
             console.error(str(exc))
         else:
             end = ending(outcome)
+            if (scheduler is not None and scheduler.judge is not None
+                    and outcome.forwarded != scheduler.signal):
+                end = scheduler.judge(outcome) or end
+    except XpmError as exc:  # an exact run's code could not be rebuilt
+        end = Ending(FAILED, FAILED, 1, None, str(exc))
+        console.error(str(exc))
     except KeyboardInterrupt as exc:
         got = signal.Signals(exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
         end = Ending(INTERRUPTED, INTERRUPTED, 128 + got.value, None,
@@ -458,8 +482,11 @@ def execute(
             if began:
                 record = _finish(run_dir, record, number, end, version)
         finally:
-            lock.release()
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            try:
+                trees.close()
+            finally:
+                lock.release()
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     detail = "" if end.reason == f"exit {end.exit_code}" else f": {end.reason}"
     console.info(f"{record.id} {end.attempt_status} after "
                  f"{times.format_duration(record.duration)} (exit {end.exit_code}{detail})")

@@ -26,6 +26,7 @@ ENVIRONMENT_FILE = "environment.json"
 OUTPUT_FILE = "output.log"
 METRICS_FILE = "metrics.jsonl"
 PATCH_FILE = "git.patch"
+UNTRACKED_FILE = "untracked.tar.gz"  # the untracked files' content, when captured
 CONFIGS_DIR = "configs"
 CHECKPOINTS_DIR = "checkpoints"
 LOCK_FILE = ".lock"
@@ -37,7 +38,9 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 KILLED = "killed"
 LOST = "lost"
-STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST)
+CANCELLED = "cancelled"  # a Slurm run stopped by `xpm cancel`
+STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, CANCELLED)
+REQUEUED = "requeued"  # an attempt's end only: Slurm requeued the job, the run goes on
 ACTIVE = (QUEUED, RUNNING)
 
 
@@ -91,6 +94,7 @@ class GitState:
     untracked_count: int = 0
     root: str | None = None
     submodules: dict[str, str] = field(default_factory=dict)
+    untracked_archive: str | None = None  # untracked.tar.gz, when their content was kept
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -117,7 +121,9 @@ class Attempt:
     signal: int | None = None
     reason: str | None = None
     checkpoint: str | None = None
-    slurm_job_id: str | None = None
+    slurm_job_id: str | None = None  # JOB, or ARRAYJOB_TASK for a job array's task
+    slurm_array_task: int | None = None
+    slurm_restart_count: int | None = None  # SLURM_RESTART_COUNT: the job's requeues so far
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -149,6 +155,7 @@ class RunRecord:
     seed: int = field(default=0, metadata=LISTED)
     host: str = field(default="", metadata=LISTED)
     user: str = field(default="", metadata=LISTED)
+    rerun_of: str | None = field(default=None, metadata=LISTED)  # NAME/N this run reran
     git: GitState | None = field(default=None, metadata=LISTED)
     config: dict[str, Any] = field(default_factory=dict, metadata=LISTED)
     command: tuple[str, ...] = ()
@@ -162,6 +169,8 @@ class RunRecord:
     heartbeat: Time | None = None
     heartbeat_interval: float = 30.0
     slurm: dict[str, Any] | None = None
+    exact: bool = False  # run in a tree rebuilt from its recorded code (xpm rerun --exact)
+    worktree: str | None = None  # the exact tree kept for the run (--keep-worktree)
     # Keys this xpm does not know, kept as read and written back (never set by hand).
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
