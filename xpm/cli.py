@@ -85,7 +85,8 @@ def cli() -> None:
     """Keep machine-learning experiments in a plain results tree.
 
     Each run gets a folder results/NAME/N holding its frozen config, git state, output,
-    metrics and checkpoints. See https://pypi.org/project/xpm-runs/ for the full guide.
+    metrics and checkpoints. The guide is README.md, with a page per topic in docs/
+    (docs/exit-codes.md: what each exit code means), in xpm's source and its sdist.
     """
 
 
@@ -311,14 +312,25 @@ def supervise(run_dir: str) -> int:
 
 def _report_internal(exc: BaseException) -> int:
     from . import console
+    from .crash import write_report
 
     if os.environ.get("XPM_DEBUG"):
         import traceback
 
         traceback.print_exception(exc)
-    console.error(f"internal error: {exc.__class__.__name__}: {exc}; this is a bug in xpm "
-                  f"{__version__} — rerun with XPM_DEBUG=1 for the traceback and report it")
+    report = write_report(exc)
+    where = (f"the details are in {report}; please send that file with a report to xpm's "
+             "maintainers" if report is not None else
+             "rerun with XPM_DEBUG=1 for the traceback and report it to xpm's maintainers")
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    console.error(f"internal error: {exc.__class__.__name__}: {first}; this is a bug in xpm "
+                  f"{__version__} — {where}")
     return EXIT_INTERNAL
+
+
+def _sentence(message: str) -> str:
+    """click's message without its closing full stop, to go on with `; see ...`."""
+    return message.rstrip().rstrip(".")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.UsageError as exc:
         hint = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
-        console.error(f"{exc.format_message()}{hint}")
+        console.error(f"{_sentence(exc.format_message())}{hint}")
         return EXIT_USAGE
     except click.exceptions.Abort as exc:  # click's form of KeyboardInterrupt
         cause = exc.__cause__

@@ -61,7 +61,7 @@ def ls(
     keep = Filters(wanted, tags,
                    times.now() - times.parse_age(since, "--since") if since else None,
                    [parse_condition(w, LISTED_STATUSES) for w in wheres])
-    sort_field = parse_field(sort, f"--sort `{sort}`") if sort else None
+    sort_field = parse_field(sort, f"--sort `{sort}`") if sort is not None else None
     column_fields = _columns(columns) if columns else None
     results = load_project().results_dir
     names = _names(results, patterns)

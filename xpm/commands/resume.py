@@ -76,7 +76,7 @@ def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
     current = load_project()
     ref = resolve(current.results_dir, run) if run else latest_started(current)
     lock = RunLock(ref.path)
-    lock.acquire(ref.id, purpose="xpm resume")
+    lock.acquire(ref.id)  # announced below, once resuming goes ahead
     try:
         record = read_record(ref.path)
         project = run_project(record, current)
@@ -101,6 +101,7 @@ def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
     except BaseException:
         lock.release()
         raise
+    lock.announce("xpm resume")
     if change:
         console.warn(f"the code differs from run {record.id}'s record: {change}")
     return execute(project, ref.path, record, lock, kind="resume",

@@ -129,6 +129,7 @@ def execute(
     record = replace(record, status=RUNNING, started=record.started or started, ended=None,
                      exit_code=None, signal=None, heartbeat=started).with_attempt(attempt)
     state = {"record": record}
+    failing = [False]  # the last heartbeat could not be written: said once, not each time
 
     def beat() -> None:
         current = replace(state["record"], heartbeat=times.now_iso())
@@ -136,7 +137,14 @@ def execute(
             write_record(run_dir, current)
             state["record"] = current
         except OSError as exc:
-            console.warn(f"cannot write the heartbeat of {record.id} ({exc.strerror})")
+            if not failing[0]:
+                console.warn(f"cannot write the heartbeat of {record.id} ({exc.strerror}); "
+                             "xpm keeps trying and says when it works again")
+            failing[0] = True
+            return
+        if failing[0]:
+            console.info(f"the heartbeat of {record.id} is written again")
+            failing[0] = False
 
     status, exit_code, signum, reason = FAILED, 1, None, "xpm stopped before the command ended"
     try:

@@ -80,6 +80,8 @@ def _infos_of(results_dir: Path, name: str, shared: dict[Any, Any]) -> Iterator[
             cacheable = record_id is not None
             if info is None:
                 info = info_of(load_raw_at(name, number, path))
+                if info.status == CORRUPT and not os.path.isdir(path):
+                    continue  # removed since the folder was listed (a purge): not a run
                 info = info._replace(folder=folder, metrics=tail_values(path),
                                      config=_share_config(info.config, shared))
                 cacheable = cacheable and info.status not in (*ACTIVE, CORRUPT)

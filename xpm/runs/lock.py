@@ -46,15 +46,21 @@ class RunLock:
         except Timeout:
             return False
         if purpose is not None:
-            holder = {"pid": os.getpid(), "host": hostname(), "since": times.now_iso(),
-                      "by": purpose}
-            with contextlib.suppress(OSError):
-                fd = os.open(self.run_dir / LOCK_FILE, os.O_WRONLY | os.O_TRUNC)
-                try:
-                    os.write(fd, (json.dumps(holder) + "\n").encode())
-                finally:
-                    os.close(fd)
+            self.announce(purpose)
         return True
+
+    def announce(self, purpose: str) -> None:
+        """Write who holds the lock (pid, host, start time, `purpose`) into the lock file.
+        A command that may still refuse takes the lock without a purpose and announces
+        itself once it goes ahead: a refused command leaves the tree as it found it."""
+        holder = {"pid": os.getpid(), "host": hostname(), "since": times.now_iso(),
+                  "by": purpose}
+        with contextlib.suppress(OSError):
+            fd = os.open(self.run_dir / LOCK_FILE, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(fd, (json.dumps(holder) + "\n").encode())
+            finally:
+                os.close(fd)
 
     def acquire(self, run_id: str, purpose: str | None = None) -> None:
         """Take the lock or fail at once naming who holds it."""
@@ -154,10 +160,15 @@ def reconcile(run_dir: Path, record: RunRecord) -> RunRecord:
         if not lock.try_acquire():
             # Taken since we looked (a resume is starting): believe what is on disk now.
             return read_record(run_dir)
-    except OSError:
+    except OSError:  # the folder is gone, or read-only
         return mark_lost(record)
+    except CorruptRecord:  # removed (a purge) or rewritten since we read it
+        return record
     try:
-        current = read_record(run_dir)
+        try:
+            current = read_record(run_dir)
+        except CorruptRecord:  # removed since we read it: report what it said, lost
+            return mark_lost(record)
         if current.status != RUNNING:
             return current
         lost = mark_lost(current)

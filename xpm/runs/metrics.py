@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .record import METRICS_FILE
+from .regular import open_regular
 
 RESERVED = ("step", "time")
 
@@ -31,7 +32,7 @@ def read(run_dir: Path) -> list[dict[str, Any]]:
     """Every well-formed line, in order; a torn or malformed line is skipped."""
     rows: list[dict[str, Any]] = []
     try:
-        with open(run_dir / METRICS_FILE, "rb") as f:
+        with os.fdopen(open_regular(run_dir / METRICS_FILE), "rb") as f:
             for line in f:
                 try:
                     row = json.loads(line)
@@ -39,7 +40,7 @@ def read(run_dir: Path) -> list[dict[str, Any]]:
                     continue
                 if isinstance(row, dict):
                     rows.append(row)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # none, or not a file one can read
         pass
     return rows
 
@@ -105,7 +106,7 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
     line of its shape only by such characters (`loss1` on one line, `loss` on a later one).
     """
     try:
-        fd = os.open(os.path.join(run_dir, METRICS_FILE), os.O_RDONLY)
+        fd = open_regular(os.path.join(run_dir, METRICS_FILE))
     except OSError:
         return {}
     try:

@@ -20,7 +20,7 @@ TRASH_DIR = ".trash"
 HIGHEST_FILE = ".highest"
 HIGHEST_LOCK = ".highest.lock"
 
-_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]*$")
+_NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9._\-]*\Z")  # \Z: no newline at the end
 
 
 class RunRef(NamedTuple):
@@ -125,8 +125,15 @@ def run_names(results_dir: Path, follow_links: bool = False) -> list[str]:
                 e.name for e in entries
                 if not e.name.startswith(".") and _is_folder(e, follow_links)
             )
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         return []
+    except NotADirectoryError:
+        raise not_a_folder(results_dir) from None
+
+
+def not_a_folder(results_dir: Path) -> XpmError:
+    return XpmError(f"results_dir `{results_dir}` is a file, not a folder; move the file "
+                    "away or set `results_dir` in xpm.yaml to a folder")
 
 
 def _is_folder(entry: os.DirEntry[str], follow_links: bool) -> bool:
@@ -146,6 +153,8 @@ def scan(results_dir: Path, names: list[str] | None = None) -> Iterator[RunRef]:
 def resolve(results_dir: Path, ref: str) -> RunRef:
     """`NAME/N`, `NAME` (its highest N), `NAME/-K` (K-th from the end) or a run folder path."""
     text = ref.strip().rstrip("/")
+    if os.path.exists(results_dir) and not os.path.isdir(results_dir):
+        raise not_a_folder(results_dir)
     if not text:
         raise XpmError("an empty RUN was given; name a run as NAME, NAME/N or a folder path")
     name, sep, tail = text.partition("/")
