@@ -1,0 +1,172 @@
+"""Everything about a run decided and made before its command starts: the plan (name,
+command, merged config, seed, git state) and the run folder with its frozen config and
+record. `xpm run`, `xpm sweep` and Slurm submission share it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import console, times
+from ..config import apply_assignments, deep_merge, dump_yaml, load_file
+from ..errors import UsageError, XpmError
+from ..project import Project
+from ..runs.lock import RunLock
+from ..runs.record import (
+    CONFIG_FILE,
+    CONFIGS_DIR,
+    ENVIRONMENT_FILE,
+    QUEUED,
+    GitState,
+    RunRecord,
+    write_json_atomic,
+    write_record,
+)
+from ..runs.tree import RunRef, allocate, check_name
+from ..vcs import state as gitinfo
+from ..version import __version__
+
+_PYTHONS = ("python", "python3", "pypy", "pypy3")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything checked and computed before a run folder is made."""
+
+    project: Project
+    name: str
+    command: tuple[str, ...]
+    config: dict[str, Any]
+    config_files: tuple[Path, ...]
+    seed: int
+    git: GitState | None
+
+
+def default_name(command: tuple[str, ...]) -> str:
+    """The script's stem: `python train.py` → train, `python -m pkg.train` → train."""
+    args = list(command)
+    if args and Path(args[0]).name.startswith(_PYTHONS):
+        rest = args[1:]
+        while rest and rest[0].startswith("-"):
+            flag = rest.pop(0)
+            if flag == "-m" and rest:
+                return rest[0].rsplit(".", 1)[-1]
+            if flag == "-c":
+                return "python"
+        if rest:
+            return Path(rest[0]).stem
+    return Path(args[0]).stem if args else "run"
+
+
+def plan_run(
+    project: Project,
+    command: tuple[str, ...],
+    name: str | None,
+    configs: tuple[str, ...],
+    assignments: tuple[str, ...],
+    seed: int | None,
+    require_clean: bool,
+    git_capture: gitinfo.Capture | None = None,
+) -> Plan:
+    """Check and compute everything about a run before its folder is made."""
+    command = command or project.settings.command
+    if not command:
+        raise UsageError("no command to run; give one after `--` (xpm run -- python train.py) "
+                         "or set `command:` in xpm.yaml")
+    if not command[0].strip():
+        raise UsageError("the command is empty; give one after `--` (xpm run -- python train.py)")
+    if any("{checkpoint}" in arg for arg in command):
+        raise XpmError("`{checkpoint}` is only known when resuming; use it with "
+                       "`xpm resume -- ...`, or read XPM_CHECKPOINT in the command")
+    if name is None:
+        name = project.settings.name or default_name(command)
+    name = check_name(name)
+    if configs:
+        files = tuple(Path(c) for c in configs)
+    else:
+        files = tuple(project.root / c for c in project.settings.configs)
+    config: dict[str, Any] = {}
+    for path in files:
+        loaded = load_file(path)
+        if loaded is not None:
+            config = deep_merge(config, loaded)
+    config = apply_assignments(config, list(assignments))
+    if seed is None:
+        seed = _config_seed(config)
+    config["seed"] = seed
+    clean_required = require_clean or project.settings.require_clean
+    try:
+        git = (git_capture or gitinfo.Capture(project.root)).result()
+    except gitinfo.GitUnreadable as exc:
+        if clean_required:
+            raise XpmError(f"cannot tell whether the git tree is clean: {exc}; fix that, or "
+                           "drop --require-clean") from None
+        console.warn(f"{exc}; the run records no git state")
+        git = None
+    if clean_required and git is None:
+        raise XpmError(f"a clean git tree is required but {project.root} is not in a git "
+                       "repository; run `git init` and commit, or drop --require-clean")
+    if clean_required and git is not None and git.dirty:
+        raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
+                       "your changes (`git status` shows them), or drop --require-clean")
+    return Plan(project, name, tuple(command), config, files, seed, git)
+
+
+def _config_seed(config: dict[str, Any]) -> int:
+    value = config.get("seed")
+    if value is None:
+        return int.from_bytes(os.urandom(4), "big") >> 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise XpmError(f"the config's `seed` is {value!r}, not an integer; "
+                       "set it to a whole number or pass --seed")
+    return value
+
+
+def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
+    if not files:
+        return ()
+    target = run_dir / CONFIGS_DIR
+    target.mkdir()
+    names: list[str] = []
+    for i, path in enumerate(files, start=1):
+        name = path.name if path.name not in names else f"{i}-{path.name}"
+        shutil.copy2(path, target / name)
+        names.append(name)
+    return tuple(f"{CONFIGS_DIR}/{n}" for n in names)
+
+
+def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
+               ) -> tuple[RunRef, RunRecord, RunLock]:
+    """Make the run folder and everything in it but the output, under the run's lock (held
+    from the moment the folder exists, so that no reader takes a half-made run for a dead
+    one); the caller gets the lock and must release it."""
+    from . import environment
+
+    ref = allocate(plan.project.results_dir, plan.name)
+    lock = RunLock(ref.path)
+    try:
+        lock.acquire(ref.id, purpose="xpm run")
+        copied = _copy_configs(plan.config_files, ref.path)
+        (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
+        git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
+        host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
+        write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
+        record = RunRecord(
+            name=ref.name, number=ref.number, status=QUEUED, command=plan.command,
+            cwd=str(plan.project.root), created=times.now_iso(), seed=plan.seed,
+            config=plan.config, xpm_version=__version__, tags=tags, note=note,
+            config_files=copied, git=git,
+            checkpoint_patterns=plan.project.settings.checkpoints,
+            heartbeat_interval=plan.project.settings.heartbeat_interval, host=host["host"],
+            user=host["user"], platform=host["platform"], python=host["python"],
+            python_executable=host["python_executable"],
+        )
+        write_record(ref.path, record)
+    except BaseException:
+        shutil.rmtree(ref.path, ignore_errors=True)
+        lock.release()
+        raise
+    return ref, record, lock
