@@ -129,6 +129,72 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
                     note, detach, require_clean)
 
 
+@cli.command(cls=WithCommand, context_settings={**CONTEXT, "allow_interspersed_args": False})
+@click.option("-n", "--name", help="Run name of every trial (default as for xpm run).")
+@click.option("-c", "--config", "configs", multiple=True, metavar="FILE",
+              help="Config file (YAML, JSON or Python); repeat to merge in order.")
+@click.option("-s", "--set", "assignments", multiple=True, metavar="KEY=EXPR",
+              help="Sweep a key: a,b,c | range(start,stop[,step]) | choice(a,b) | "
+                   "interval(lo,hi) | log_interval(lo,hi); one value is fixed.")
+@click.option("--seed", type=int, help="Seed of every trial (default: each trial's config "
+                                       "seed, else a random one).")
+@click.option("-t", "--tag", "tags", multiple=True, help="Tag every trial; repeatable.")
+@click.option("-m", "--note", help="A note on every trial.")
+@click.option("--require-clean", is_flag=True, help="Refuse to run from a dirty git tree.")
+@click.option("--zip", "zip_", is_flag=True,
+              help="Pair the swept keys' values in order instead of taking the product.")
+@click.option("--random", "random_n", type=int, metavar="N",
+              help="Draw N trials at random from the swept keys.")
+@click.option("--sweep-seed", type=int, metavar="S",
+              help="Seed of --random's draws (the same S draws the same trials).")
+@click.option("--trials", "trials_file", metavar="FILE",
+              help="A YAML list of mappings, one trial each, merged over the fixed -s.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Run N trials at once (default 1).")
+@click.option("--slurm", is_flag=True, help="Submit the trials as one Slurm job array.")
+@click.option("--dry-run", is_flag=True, help="Print the trials; make nothing.")
+@click.option("--detach", is_flag=True, help="Run the sweep in the background; print NAME@K.")
+@click.option("--resume", "resume_ref", metavar="NAME@K",
+              help="Run the trials of sweep NAME@K that did not complete.")
+@click.option("--retry-failed", is_flag=True, help="With --resume: run failed trials again.")
+@click.option("-y", "--yes", is_flag=True, help="Allow more than 10,000 trials.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
+          assignments: tuple[str, ...], seed: int | None, tags: tuple[str, ...],
+          note: str | None, require_clean: bool, zip_: bool, random_n: int | None,
+          sweep_seed: int | None, trials_file: str | None, jobs: int | None, slurm: bool,
+          dry_run: bool, detach: bool, resume_ref: str | None, retry_failed: bool,
+          yes: bool) -> int:
+    """Run many trials of COMMAND, one run each, from swept -s values.
+
+    \b
+    xpm sweep -s lr=0.1,0.01,0.001 -s layers=[64],[64,64] -j 2 -- python train.py
+    xpm sweep -s lr=range(1,4) -s batch=32,64,128 --zip
+    xpm sweep --random 20 --sweep-seed 1 -s lr=log_interval(1e-4,1e-1)
+    xpm sweep --trials trials.yaml --dry-run
+    xpm sweep --resume train@3
+    """
+    command = _command_after_dashes(command)
+    if resume_ref is not None:
+        given = [flag for flag, on in (
+            ("-s", assignments), ("-c", configs), ("-n", name), ("--seed", seed is not None),
+            ("-t", tags), ("-m", note), ("--zip", zip_), ("--random", random_n is not None),
+            ("--trials", trials_file), ("--sweep-seed", sweep_seed is not None),
+            ("--slurm", slurm), ("--dry-run", dry_run), ("COMMAND", command)) if on]
+        if given:
+            raise click.UsageError(f"--resume runs a sweep as it was made; {given[0]} "
+                                   "cannot change it (only -j, --retry-failed, --detach)")
+        from .commands.sweep import resume as resume_command
+
+        return resume_command(resume_ref, jobs, retry_failed, detach)
+    if retry_failed:
+        raise click.UsageError("--retry-failed goes with --resume NAME@K")
+    from .commands.sweep import sweep as command_
+
+    return command_(command, name, configs, assignments, seed, tags, note, require_clean,
+                    zip_, random_n, sweep_seed, trials_file, jobs, slurm, dry_run, detach, yes)
+
+
 @cli.command(cls=WithCommand, context_settings=CONTEXT)
 @click.argument("run", required=False, shell_complete=_complete_run)
 @click.option("--force", is_flag=True, help="Resume a completed (or queued) run too.")
@@ -308,6 +374,18 @@ def supervise(run_dir: str) -> int:
     from .commands.run import supervise_detached
 
     return supervise_detached(Path(run_dir).resolve())
+
+
+@cli.command("_sweep", hidden=True, context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.option("--retry-failed", is_flag=True)
+def sweep_detached(manifest: str, retry_failed: bool) -> int:
+    """Run a sweep from its manifest (used by xpm sweep --detach)."""
+    from pathlib import Path
+
+    from .commands.sweep import run_detached
+
+    return run_detached(Path(manifest).resolve(), retry_failed)
 
 
 def _report_internal(exc: BaseException) -> int:

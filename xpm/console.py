@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ def stdin_is_terminal() -> bool:
 
 
 def _message(text: str, style: str | None = None) -> None:
+    clear_live()
     if style and _use_color(sys.stderr):
         text = f"\x1b[{style}m{text}\x1b[0m"
     sys.stderr.write(f"xpm: {text}\n")
@@ -97,6 +99,26 @@ def path(p: os.PathLike[str] | str) -> str:
 
 def flush() -> None:
     sys.stdout.flush()
+
+
+_live = {"shown": False}
+
+
+def live(text: str) -> None:
+    """A status line on stderr, redrawn in place (a terminal only); `clear_live` wipes it
+    before other output."""
+    if sys.stderr.isatty():
+        width = shutil.get_terminal_size().columns - 1
+        sys.stderr.write("\r\x1b[K" + text[:width])
+        sys.stderr.flush()
+        _live["shown"] = True
+
+
+def clear_live() -> None:
+    if _live["shown"]:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+        _live["shown"] = False
 
 
 def confirm(question: str) -> bool:

@@ -13,6 +13,7 @@ from ..cleaning.batch import drop_busy, each, gather, go_ahead, in_use, run_tabl
 from ..cleaning.selection import DEFAULT_STATUSES, Criteria
 from ..errors import UsageError, XpmError
 from ..project import load_project
+from ..runs import sweeps
 from ..runs.catalog import Entry, parse_statuses
 from ..runs.disk import format_size
 
@@ -44,6 +45,7 @@ def clean(
     trash.check_folder(results)
     if empty_trash:
         return _empty_trash(results, runs, dry_run, yes)
+    runs = tuple(sweeps.run_ids(results, runs))  # NAME@K: the sweep's runs still there
     if checkpoints:
         from ..cleaning.checkpoints import thin
 

@@ -10,6 +10,7 @@ from .. import console
 from ..errors import UsageError
 from ..project import load_project
 from ..reading.compare import DEFAULT_TOLERANCE, SECTIONS, compare, read_side
+from ..runs import sweeps
 from ..runs.tree import resolve
 
 
@@ -22,6 +23,8 @@ def diff(
     only: tuple[str, ...] = (),
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> int:
+    if any(sweeps.is_ref(r) for r in runs):
+        runs = tuple(sweeps.run_ids(load_project().results_dir, runs))
     if len(runs) < 2:
         raise UsageError("xpm diff needs two runs or more, e.g. `xpm diff mnist/3 mnist/4` "
                          "(`xpm diff mnist/-2 mnist/-1` compares mnist's last two runs)")

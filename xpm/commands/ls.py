@@ -64,7 +64,10 @@ def ls(
     sort_field = parse_field(sort, f"--sort `{sort}`") if sort is not None else None
     column_fields = _columns(columns) if columns else None
     results = load_project().results_dir
-    names = _names(results, patterns)
+    sweep = _sweep_listing(results, patterns)
+    if sweep is not None:
+        show_all = show_all or limit is None  # a sweep's trials are listed whole
+    names = list(sweep.names) if sweep is not None else _names(results, patterns)
     # Listing makes a few objects per run and frees none of them in cycles; the cyclic
     # collector would walk all of them again and again (a third of the time at 100,000).
     collecting = gc.isenabled()
@@ -73,10 +76,15 @@ def ls(
         total = 0
         selected: list[RunInfo] = []
         for info in infos(results, names):
+            if sweep is not None and info.id not in sweep.trials:
+                continue
             total += 1
             if keep(info):
                 selected.append(info)
-        shown = order(selected, sort_field, reverse)
+        if sweep is not None and sort_field is None:  # in trial order
+            shown = sorted(selected, key=lambda i: sweep.trials[i.id], reverse=reverse)
+        else:
+            shown = order(selected, sort_field, reverse)
         del selected
         count = len(shown)
         if not show_all:
@@ -91,7 +99,7 @@ def ls(
         elif as_csv:
             _csv(shown, column_fields)
         elif shown:
-            _table(shown, column_fields, footer)
+            _table(shown, column_fields, footer, sweep)
     finally:
         if collecting:
             gc.enable()
@@ -101,6 +109,34 @@ def ls(
         console.info(footer)
     _warn_corrupt(corrupt)
     return 0
+
+
+class SweepListing(NamedTuple):
+    """The runs of the sweeps named (`NAME@K`): their names, trial indexes, swept keys."""
+
+    names: tuple[str, ...]
+    trials: dict[str, int]  # run id → trial index
+    keys: tuple[str, ...]
+
+
+def _sweep_listing(results: Path, patterns: tuple[str, ...]) -> SweepListing | None:
+    from ..runs import sweeps
+
+    refs = [p for p in patterns if sweeps.is_ref(p)]
+    if not refs:
+        return None
+    if len(refs) < len(patterns):
+        raise UsageError("list sweeps (NAME@K) apart from run names: "
+                         f"`xpm ls {' '.join(refs)}`")
+    names: dict[str, None] = {}
+    trials: dict[str, int] = {}
+    keys: dict[str, None] = {}
+    for ref in refs:
+        manifest = sweeps.resolve(results, ref)
+        names[manifest.name] = None
+        keys.update(dict.fromkeys(manifest.keys))
+        trials.update({t.run: t.index for t in manifest.trials if t.run is not None})
+    return SweepListing(tuple(names), trials, tuple(keys))
 
 
 class Filters(NamedTuple):
@@ -298,7 +334,8 @@ _WHOLE = {"id", "name", "number", "status", "created", "started", "ended", "dura
 _HIDDEN_HINT = "see them with --columns, --json or in a pipe (xpm ls | less -S)"
 
 
-def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str) -> None:
+def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str,
+           sweep: SweepListing | None = None) -> None:
     reference = times.now()
     # header, cell, whole (a short value never cut on a terminal; the others may be cut
     # or, from the right, hidden)
@@ -313,6 +350,10 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str) -> Non
             ("started", lambda i: _ago(i.when, reference), True),
             ("duration", lambda i: times.format_duration(i.duration), True),
         ]
+        if sweep is not None:  # the trial and its swept keys first
+            trials = sweep.trials
+            columns.insert(1, ("trial", lambda i: str(trials.get(i.id, "")), True))
+            columns.extend((key, _swept_getter(key), False) for key in sweep.keys)
         if any(i.commit for i in shown):
             columns.append(("commit", _commit, True))
         if any(i.tags for i in shown):
@@ -323,8 +364,10 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str) -> Non
         for name in names:
             columns.append((name, _metric_getter(name), False))
         configs = FlatConfigs()
+        swept = sweep.keys if sweep is not None else ()
         for key, top in configs.varying([i.config for i in shown]).items():
-            columns.append((key, _config_getter(configs, top, key), False))
+            if not any(key == k or key.startswith((f"{k}.", f"{k}[")) for k in swept):
+                columns.append((key, _config_getter(configs, top, key), False))
     # Equal cells (statuses, dates, config values) share one str: 100,000 rows fit.
     shared: list[dict[str, str]] = [{} for _ in columns]
     rows = [[cells.setdefault(text, text)
@@ -340,6 +383,24 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str) -> Non
 
 def _metric_getter(name: str) -> Callable[[RunInfo], str]:
     return lambda i: format_metric((i.metrics or {}).get(name))
+
+
+def _swept_getter(key: str) -> Callable[[RunInfo], str]:
+    """The cell of a swept key (`model.lr`, `layers`): its whole value in the config."""
+    from ..config import parse_key
+
+    path = parse_key(key)
+
+    def get(info: RunInfo) -> str:
+        node: Any = info.config
+        for part in path:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return ""
+        return format_value(node)
+
+    return get
 
 
 def _config_getter(configs: FlatConfigs, top: str, key: str) -> Callable[[RunInfo], str]:

@@ -43,6 +43,8 @@ class Plan:
     config_files: tuple[Path, ...]
     seed: int
     git: GitState | None
+    sweep: str | None = None  # NAME@K and the trial's index, for a trial of a sweep
+    trial: int | None = None
 
 
 def default_name(command: tuple[str, ...]) -> str:
@@ -84,19 +86,8 @@ def plan_run(
     if name is None:
         name = project.settings.name or default_name(command)
     name = check_name(name)
-    if configs:
-        files = tuple(Path(c) for c in configs)
-    else:
-        files = tuple(project.root / c for c in project.settings.configs)
-    config: dict[str, Any] = {}
-    for path in files:
-        loaded = load_file(path)
-        if loaded is not None:
-            config = deep_merge(config, loaded)
-    config = apply_assignments(config, list(assignments))
-    if seed is None:
-        seed = _config_seed(config)
-    config["seed"] = seed
+    files = config_files(project, configs)
+    config, seed = configure(merged_files(files), assignments, seed)
     clean_required = require_clean or project.settings.require_clean
     try:
         git = (git_capture or gitinfo.Capture(project.root)).result()
@@ -113,6 +104,35 @@ def plan_run(
         raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
                        "your changes (`git status` shows them), or drop --require-clean")
     return Plan(project, name, tuple(command), config, files, seed, git)
+
+
+def config_files(project: Project, configs: tuple[str, ...]) -> tuple[Path, ...]:
+    """The config files given (-c), else xpm.yaml's."""
+    if configs:
+        return tuple(Path(c) for c in configs)
+    return tuple(project.root / c for c in project.settings.configs)
+
+
+def merged_files(files: tuple[Path, ...]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for path in files:
+        loaded = load_file(path)
+        if loaded is not None:
+            config = deep_merge(config, loaded)
+    return config
+
+
+def configure(base: dict[str, Any], assignments: tuple[str, ...] | list[str],
+              seed: int | None) -> tuple[dict[str, Any], int]:
+    """The config a run sees (a copy of `base` with the assignments applied and its
+    seed set) and that seed."""
+    import copy
+
+    config = apply_assignments(copy.deepcopy(base), list(assignments))
+    if seed is None:
+        seed = _config_seed(config)
+    config["seed"] = seed
+    return config, seed
 
 
 def _config_seed(config: dict[str, Any]) -> int:
@@ -138,11 +158,12 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
     return tuple(f"{CONFIGS_DIR}/{n}" for n in names)
 
 
-def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
-               ) -> tuple[RunRef, RunRecord, RunLock]:
+def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
+               host: dict[str, Any] | None = None) -> tuple[RunRef, RunRecord, RunLock]:
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
-    one); the caller gets the lock and must release it."""
+    one); the caller gets the lock and must release it. `host`: the environment already
+captured (a sweep captures it once for all its trials)."""
     from . import environment
 
     ref = allocate(plan.project.results_dir, plan.name)
@@ -152,7 +173,8 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
         copied = _copy_configs(plan.config_files, ref.path)
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
-        host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
+        if host is None:
+            host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
         write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
         record = RunRecord(
             name=ref.name, number=ref.number, status=QUEUED, command=plan.command,
@@ -162,7 +184,7 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None
             checkpoint_patterns=plan.project.settings.checkpoints,
             heartbeat_interval=plan.project.settings.heartbeat_interval, host=host["host"],
             user=host["user"], platform=host["platform"], python=host["python"],
-            python_executable=host["python_executable"],
+            python_executable=host["python_executable"], sweep=plan.sweep, trial=plan.trial,
         )
         write_record(ref.path, record)
     except BaseException:

@@ -136,6 +136,8 @@ class RunRecord:
     heartbeat: str | None = None
     heartbeat_interval: float = 30.0
     slurm: dict[str, Any] | None = None
+    sweep: str | None = None  # NAME@K, for a trial of a sweep
+    trial: int | None = None  # its index in the sweep
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -201,6 +203,8 @@ class RunRecord:
             heartbeat=data.get("heartbeat"),
             heartbeat_interval=float(data.get("heartbeat_interval") or 30.0),
             slurm=data.get("slurm"),
+            sweep=data.get("sweep"),
+            trial=data.get("trial"),
             schema_version=SCHEMA_VERSION,
         )
 

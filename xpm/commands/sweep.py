@@ -1,0 +1,225 @@
+"""`xpm sweep`: many runs of one name from one command, on this machine or in the
+background; `xpm sweep --resume NAME@K` finishes what did not complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .. import console, times
+from ..errors import EXIT_ERROR, UsageError, XpmError, stop_on_termination
+from ..launch.sweeps.grammar import parse_override
+from ..launch.sweeps.local import LocalSweep, take
+from ..launch.sweeps.remaining import remaining
+from ..launch.sweeps.template import RunTemplate
+from ..launch.sweeps.trials import FILE, GRID, RANDOM, ZIP, check, expand, read_trials_file
+from ..project import Project, load_project
+from ..runs import sweeps
+from ..runs.record import COMPLETED
+from ..runs.sweeps import Manifest, TrialEntry
+
+
+def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
+          assignments: tuple[str, ...], seed: int | None, tags: tuple[str, ...],
+          note: str | None, require_clean: bool, zip_: bool, random_n: int | None,
+          sweep_seed: int | None, trials_file: str | None, jobs: int | None, slurm: bool,
+          dry_run: bool, detach: bool, yes: bool) -> int:
+    stop_on_termination()
+    mode = _mode(zip_, random_n, trials_file, sweep_seed)
+    if detach and dry_run:
+        raise UsageError("--dry-run makes nothing, so there is nothing to --detach; "
+                         "drop one of them")
+    if slurm:
+        raise XpmError("--slurm sweeps are not available yet in this xpm; run the sweep "
+                       "here (-j N), or submit its trials with `xpm run --slurm`")
+    overrides = [parse_override(a) for a in assignments]
+    rows = read_trials_file(Path(trials_file)) if trials_file else None
+    check(overrides, mode, random_n, yes, len(rows) if rows is not None else None)
+    if mode == RANDOM and sweep_seed is None:
+        sweep_seed = int.from_bytes(os.urandom(4), "big") >> 1
+    trials = expand(overrides, mode, random_n, sweep_seed or 0, rows)
+    project = load_project()
+    template = RunTemplate.build(project, command, name, configs, seed, require_clean,
+                                 tags, note)
+    template.check(trials)
+    keys = _keys(trials)
+    if dry_run:
+        _table(trials, keys)
+        seeded = f"; sweep seed {sweep_seed} (--sweep-seed)" if mode == RANDOM else ""
+        console.info(f"{console.plural(len(trials), 'trial')} of {template.name}{seeded}; "
+                     "nothing was made (--dry-run)")
+        return 0
+    manifest = sweeps.create(project.results_dir, Manifest(
+        name=template.name, number=0, created=times.now_iso(), mode=mode, keys=tuple(keys),
+        command=template.plan.command,
+        options={**template.options(), "require_clean": require_clean},
+        trials=tuple(trials), jobs=jobs or 1, sweep_seed=sweep_seed,
+    ))
+    console.info(f"sweep {manifest.id}: {console.plural(len(trials), 'trial')}"
+                 + (f", {jobs} at once" if (jobs or 1) > 1 else ""))
+    if detach:
+        return _detach(project, manifest)
+    return run_local(project, manifest, template, jobs or 1, retry_failed=False)
+
+
+def _mode(zip_: bool, random_n: int | None, trials_file: str | None,
+          sweep_seed: int | None) -> str:
+    chosen = [flag for flag, on in (("--zip", zip_), ("--random", random_n is not None),
+                                    ("--trials", trials_file is not None)) if on]
+    if len(chosen) > 1:
+        raise UsageError(f"{chosen[0]} and {chosen[1]} are different ways to make the trials; "
+                         "give one of them")
+    if sweep_seed is not None and random_n is None:
+        raise UsageError("--sweep-seed seeds the draws of --random N; add --random N or drop "
+                         "--sweep-seed")
+    if zip_:
+        return ZIP
+    if random_n is not None:
+        return RANDOM
+    return FILE if trials_file is not None else GRID
+
+
+def _keys(trials: list[TrialEntry]) -> list[str]:
+    keys: dict[str, None] = {}
+    for trial in trials:
+        keys.update(dict.fromkeys(trial.overrides))
+    return list(keys)
+
+
+def cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _table(trials: list[TrialEntry], keys: list[str]) -> None:
+    rows = [[str(t.index), *(cell(t.overrides[k]) if k in t.overrides else "" for k in keys)]
+            for t in trials]
+    console.table(["trial", *keys], rows)
+
+
+def _template_of(project: Project, manifest: Manifest) -> RunTemplate:
+    options = manifest.options
+    return RunTemplate.build(
+        project, manifest.command, manifest.name, tuple(options.get("configs") or ()),
+        options.get("seed"), bool(options.get("require_clean")),
+        tuple(options.get("tags") or ()), options.get("note"))
+
+
+def run_local(project: Project, manifest: Manifest, template: RunTemplate, jobs: int,
+              retry_failed: bool, echo: bool = True, on_taken: Any = None) -> int:
+    """Run what is left of the sweep here, `jobs` trials at once; the exit code."""
+    results_dir = project.results_dir
+    manifest, release = take(results_dir, manifest)
+    try:
+        if on_taken is not None:
+            on_taken()
+        left = remaining(results_dir, manifest, retry_failed)
+        if left.running:
+            console.warn(f"{console.plural(len(left.running), 'trial')} of {manifest.id} "
+                         f"{'is' if len(left.running) == 1 else 'are'} running elsewhere "
+                         f"({', '.join(left.running[:3])}); left alone")
+        if left.missing:
+            console.warn(f"{', '.join(left.missing[:3])} of {manifest.id} "
+                         "no longer exist; their trials start again in new runs")
+        runner = LocalSweep(results_dir, manifest, template, left.steps, jobs, echo)
+        runner.run()
+    finally:
+        release()
+    final = sweeps.read(results_dir, manifest.name, manifest.number)
+    total = len(final.trials)
+    completed = left.completed + sum(s == COMPLETED for s in runner.outcomes.values())
+    if runner.stopped_by is not None:
+        unstarted = len(runner.pending)
+        console.info(f"sweep {manifest.id} stopped: {completed} of {total} trials completed, "
+                     f"{unstarted} not started; `xpm sweep --resume {manifest.id}` finishes "
+                     "the rest")
+        return 128 + runner.stopped_by
+    if completed == total:
+        console.info(f"sweep {manifest.id}: all {console.plural(total, 'trial')} completed; "
+                     f"`xpm ls {manifest.id}` lists them")
+        return 0
+    failed = left.failed + [final.trials[i].run or f"trial {i}"
+                            for i, s in runner.outcomes.items() if s != COMPLETED]
+    retry = " --retry-failed" if failed else ""
+    console.error(f"sweep {manifest.id}: {total - completed} of {total} trials did not "
+                  f"complete ({', '.join(failed[:3])}{', …' if len(failed) > 3 else ''}); "
+                  f"`xpm ls {manifest.id}` lists them, `xpm sweep --resume {manifest.id}"
+                  f"{retry}` tries them again")
+    return EXIT_ERROR
+
+
+def resume(ref: str, jobs: int | None, retry_failed: bool, detach: bool) -> int:
+    stop_on_termination()
+    project = load_project()
+    manifest = sweeps.resolve(project.results_dir, ref)
+    if manifest.launcher != "local":
+        raise XpmError(f"sweep {manifest.id} ran on {manifest.launcher}; resuming it there is "
+                       "not available yet")
+    if jobs is not None and jobs != manifest.jobs:
+        manifest = replace(manifest, jobs=jobs)
+        sweeps.write(project.results_dir, manifest)
+    left = remaining(project.results_dir, manifest, retry_failed)
+    if not left.steps:
+        if left.failed:
+            console.info(f"sweep {manifest.id}: nothing to resume; "
+                         f"{console.plural(len(left.failed), 'trial')} failed "
+                         f"({', '.join(left.failed[:3])}); --retry-failed runs them again")
+            return EXIT_ERROR
+        if left.running:
+            console.info(f"sweep {manifest.id}: nothing to resume; the trials left are "
+                         f"running ({', '.join(left.running[:3])})")
+            return 0
+        console.info(f"sweep {manifest.id}: all {len(manifest.trials)} trials completed; "
+                     "nothing to resume")
+        return 0
+    console.info(f"sweep {manifest.id}: {console.plural(len(left.steps), 'trial')} to run "
+                 f"of {len(manifest.trials)}")
+    if detach:
+        return _detach(project, manifest, retry_failed)
+    template = _template_of(project, manifest)
+    return run_local(project, manifest, template, manifest.jobs, retry_failed)
+
+
+def _detach(project: Project, manifest: Manifest, retry_failed: bool = False) -> int:
+    """Run the sweep in `xpm _sweep` in a session of its own; return once it holds it."""
+    path = manifest.path(project.results_dir)
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ, XPM_READY_FD=str(write_fd))
+    argv = [sys.executable, "-m", "xpm", "_sweep", str(path)]
+    if retry_failed:
+        argv.append("--retry-failed")
+    log = path.with_suffix(".log")
+    with open(os.devnull, "rb") as devnull, open(log, "ab") as out:
+        subprocess.Popen(argv, cwd=project.root, env=env, stdin=devnull, stdout=out,
+                         stderr=out, start_new_session=True, pass_fds=(write_fd,))
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as ready:
+        answer = ready.read()
+    if answer != b"ok":
+        raise XpmError(f"the background runner of sweep {manifest.id} did not start; see "
+                       f"{log}")
+    console.info(f"sweep {manifest.id} runs in the background; `xpm ls {manifest.id}` shows "
+                 f"its trials, {console.path(log)} its progress")
+    console.out(manifest.id)
+    return 0
+
+
+def run_detached(path: Path, retry_failed: bool) -> int:
+    """The hidden `xpm _sweep MANIFEST`: run a sweep with its messages going to a file."""
+    stop_on_termination()
+    ready_fd = int(os.environ.pop("XPM_READY_FD", "-1"))
+
+    def ready() -> None:
+        if ready_fd >= 0:
+            os.write(ready_fd, b"ok")
+            os.close(ready_fd)
+
+    project = load_project()  # started in the project's root
+    manifest = sweeps.read(project.results_dir, path.parent.parent.name, int(path.stem))
+    template = _template_of(project, manifest)
+    return run_local(project, manifest, template, manifest.jobs, retry_failed, echo=True,
+                     on_taken=ready)
