@@ -8,6 +8,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,10 @@ def test_killed_supervisor_reads_lost_and_resume_completes(project: Path, report
     assert xpm.load_run(run_dir).status == "lost"  # what is true
     rec = record(project, "job/1")  # ...and the record was corrected on disk
     assert rec["status"] == "lost" and rec["attempts"][0]["status"] == "lost"
-    assert rec["ended"] == rec["heartbeat"]
+    # it ended at its newest sign of life: here the output written after the heartbeat
+    output_written = (run_dir / "output.log").stat().st_mtime
+    assert abs(datetime.fromisoformat(rec["ended"]).timestamp() - output_written) < 0.01
+    assert rec["ended"] >= rec["heartbeat"]
 
     result = run_xpm("resume", "job/1", "--", *child("print=resumed"))
     assert result.code == 0, result
@@ -161,7 +165,11 @@ def test_concurrent_resumes_exactly_one_proceeds(project: Path, tmp_path: Path) 
         results = [f.result() for f in futures]
     assert sorted(code for code, _ in results) == [0] + [1] * 19
     assert all("in use" in err for code, err in results if code == 1)
-    assert len(record(project, "c/1")["attempts"]) == 2
+    attempts = record(project, "c/1")["attempts"]
+    assert len(attempts) == 2
+    # a message that names a holder names the live one, never the first attempt's pid
+    winner = f"(pid {attempts[1]['pid']} on"
+    assert all(winner in err for code, err in results if code == 1 and "(pid" in err)
 
 
 def test_stale_heartbeat_from_another_host_is_lost(project: Path) -> None:
@@ -176,7 +184,10 @@ def test_stale_heartbeat_from_another_host_is_lost(project: Path) -> None:
     write_record(run_dir, replace(fresh, heartbeat="2020-01-01T00:00:00.000+00:00"))
     assert xpm.load_run(run_dir).status == "lost"
     rec = read_record(run_dir)
-    assert rec.status == "lost" and rec.ended == "2020-01-01T00:00:00.000+00:00"
+    # it ended at its newest sign of life: the heartbeat is old, the output newer
+    output_written = (run_dir / "output.log").stat().st_mtime
+    assert rec.status == "lost" and rec.ended is not None
+    assert abs(datetime.fromisoformat(rec.ended).timestamp() - output_written) < 0.01
 
 
 def xpm_now() -> str:
@@ -191,9 +202,20 @@ def test_heartbeat_is_refreshed_while_running(project: Path, report: Path,
     go = tmp_path / "go"
     proc = spawn_xpm("run", "-n", "hb", "--", *child(f"wait={go}"))
     wait_for(report.exists, what="the child to start")
-    first = record(project, "hb/1")["heartbeat"]
-    wait_for(lambda: record(project, "hb/1")["heartbeat"] != first, what="a new heartbeat")
+    run_dir = project / "results" / "hb" / "1"
+    written = (run_dir / "run.json").stat().st_mtime_ns
+
+    def beat() -> str | None:
+        try:
+            return str(read_json(run_dir / ".heartbeat")["time"])
+        except (OSError, ValueError):
+            return None
+
+    wait_for(lambda: beat() is not None, what="a heartbeat")
+    first = beat()
+    wait_for(lambda: beat() != first, what="a new heartbeat")
     assert record(project, "hb/1")["status"] == "running"
+    assert (run_dir / "run.json").stat().st_mtime_ns == written  # run.json left alone
     assert xpm.load_run(project / "results" / "hb" / "1").status == "running"
     go.touch()
     assert proc.wait(timeout=20) == 0

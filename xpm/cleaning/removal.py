@@ -86,7 +86,7 @@ def status_while_held(run_dir: Path) -> str:
         record = read_record(run_dir)
     except CorruptRecord:
         return CORRUPT
-    return LOST if lost_while_held(record) else record.status
+    return LOST if lost_while_held(run_dir, record) else record.status
 
 
 @contextmanager

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from .. import console
 from ..errors import XpmError, stop_on_termination
-from ..launch.lifecycle import execute
+from ..launch import lifecycle
 from ..launch.preparation import create_run, plan_run
 from ..project import Project, find_root, load_project
-from ..runs.lock import RunLock
 from ..runs.tree import RunRef
 from ..vcs import state as gitinfo
 
@@ -38,7 +37,7 @@ def run(
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
         return _detach(project, ref)
-    return execute(project, ref.path, record, lock, kind="start", checkpoint=None, echo=True)
+    return lifecycle.start(project, ref.path, record, lock, echo=True)
 
 
 def _detach(project: Project, ref: RunRef) -> int:
@@ -74,11 +73,7 @@ def _detach(project: Project, ref: RunRef) -> int:
 
 def supervise_detached(run_dir: Path) -> int:
     """The hidden `xpm _supervise RUN_DIR`: run a prepared run with output to files only."""
-    from ..runs.record import read_record
-
     stop_on_termination()
-    record = read_record(run_dir)
-    project = load_project(Path(record.cwd))
     ready_fd = int(os.environ.pop("XPM_READY_FD", "-1"))
 
     def ready() -> None:
@@ -86,8 +81,5 @@ def supervise_detached(run_dir: Path) -> int:
             os.write(ready_fd, b"ok")
             os.close(ready_fd)
 
-    lock = RunLock(run_dir)
-    lock.acquire(record.id, purpose="xpm run --detach")
-    return execute(project, run_dir, record, lock, kind="start", checkpoint=None, echo=False,
-                   on_running=ready)
-
+    return lifecycle.take_prepared(run_dir, purpose="xpm run --detach", echo=False,
+                                   on_running=ready)

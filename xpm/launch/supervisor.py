@@ -41,7 +41,7 @@ _F_SETPIPE_SZ = 1031
 @dataclass(frozen=True)
 class Outcome:
     returncode: int  # as subprocess reports it: negative -N when killed by signal N
-    forwarded: int | None  # the first interrupting signal xpm forwarded, if any
+    forwarded: int | None  # the first stopping signal xpm forwarded (grace began), if any
     killed_after_grace: bool = False
 
     @property
@@ -169,6 +169,7 @@ class Supervisor:
         tick: Callable[[], None] | None = None,
         tick_interval: float = 30.0,
         on_started: Callable[[int], None] | None = None,
+        stop_signals: tuple[int, ...] = INTERRUPTS,
     ) -> None:
         self.argv = argv
         self.cwd = cwd
@@ -180,6 +181,7 @@ class Supervisor:
         self.tick = tick
         self.tick_interval = tick_interval
         self.on_started = on_started
+        self.stop_signals = stop_signals
         self._pid: int | None = None
         self._forwarded: int | None = None
         self._pending: list[int] = []
@@ -195,7 +197,7 @@ class Supervisor:
             if self._master is not None:
                 _copy_winsize(self._master)
             return
-        if signum in INTERRUPTS and self._forwarded is None:
+        if signum in self.stop_signals and self._forwarded is None:
             self._forwarded = signum
             self._deadline = time.monotonic() + self.grace_period
         if self._pid is None:
@@ -210,7 +212,8 @@ class Supervisor:
 
     def _install_handlers(self) -> dict[int, object]:
         previous: dict[int, object] = {}
-        wanted = (*INTERRUPTS, *PASSED_THROUGH, signal.SIGWINCH)
+        wanted = dict.fromkeys((*INTERRUPTS, *PASSED_THROUGH, *self.stop_signals,
+                                signal.SIGWINCH))
         for signum in wanted:
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous

@@ -1,9 +1,12 @@
 """The run lock and liveness.
 
 A run is being worked on exactly when some process holds the flock on its `.lock` (via
-filelock). The file's presence means nothing. A record that says `running` while nothing
-holds the lock (same host), or whose heartbeat is older than three intervals (another
-host), is `lost`; the first reader to notice corrects the record, under the lock.
+filelock). The file's presence means nothing, and xpm never writes into it (filelock
+opens it, and some versions truncate it on every probe). Whoever takes the lock for a
+purpose says who it is in `.lock-holder.json` beside it, and removes that file before
+letting go. A record that says `running` while nothing holds the lock (same host), or
+whose heartbeat is older than three intervals (another host), is `lost`; the first
+reader to notice corrects the record, under the lock.
 """
 
 from __future__ import annotations
@@ -11,19 +14,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import times
 from ..errors import RunBusyError
 from ..machine import hostname
-from .record import LOCK_FILE, LOST, RUNNING, CorruptRecord, RunRecord, read_record, write_record
+from .heartbeat import last_alive, newest_sign_of_life
+from .record import (
+    LOCK_FILE,
+    LOST,
+    RUNNING,
+    CorruptRecord,
+    RunRecord,
+    read_record,
+    write_json_atomic,
+)
+from .regular import read_regular
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 
 STALE_HEARTBEATS = 3
+HOLDER_FILE = ".lock-holder.json"
+HOLDER_WAIT = 1.0  # seconds a busy message waits for a new holder to say who it is
 
 
 class RunLock:
@@ -34,11 +50,12 @@ class RunLock:
 
         self.run_dir = run_dir
         self._lock: BaseFileLock = FileLock(str(run_dir / LOCK_FILE))
+        self._said = False
 
     def try_acquire(self, purpose: str | None = None) -> bool:
         """Take the lock if it is free. With a `purpose` ("xpm run", ...), the holder's pid,
-        host, start time and purpose are written into the lock file, for whoever finds the
-        run busy (a mere probe of the lock gives none and leaves the file alone)."""
+        host, start time and purpose go in the holder file, for whoever finds the run busy
+        (a mere probe of the lock says nothing)."""
         from filelock import Timeout
 
         try:
@@ -46,21 +63,16 @@ class RunLock:
         except Timeout:
             return False
         if purpose is not None:
-            self.announce(purpose)
+            self.say(purpose)
         return True
 
-    def announce(self, purpose: str) -> None:
-        """Write who holds the lock (pid, host, start time, `purpose`) into the lock file.
-        A command that may still refuse takes the lock without a purpose and announces
-        itself once it goes ahead: a refused command leaves the tree as it found it."""
+    def say(self, purpose: str) -> None:
+        """Write (or rewrite, when the holder's purpose changes) the holder file."""
         holder = {"pid": os.getpid(), "host": hostname(), "since": times.now_iso(),
                   "by": purpose}
-        with contextlib.suppress(OSError):
-            fd = os.open(self.run_dir / LOCK_FILE, os.O_WRONLY | os.O_TRUNC)
-            try:
-                os.write(fd, (json.dumps(holder) + "\n").encode())
-            finally:
-                os.close(fd)
+        with contextlib.suppress(OSError):  # a read-only copy: the lock still works
+            write_json_atomic(self.run_dir / HOLDER_FILE, holder, indent=None)
+            self._said = True
 
     def acquire(self, run_id: str, purpose: str | None = None) -> None:
         """Take the lock or fail at once naming who holds it."""
@@ -68,28 +80,71 @@ class RunLock:
             raise RunBusyError(busy_message(self.run_dir, run_id))
 
     def release(self) -> None:
+        if self._said:
+            self._said = False
+            with contextlib.suppress(OSError):
+                os.unlink(self.run_dir / HOLDER_FILE)
         self._lock.release(force=True)
 
 
-def holder(run_dir: Path) -> str:
-    """Who holds the run's lock, as its holder wrote it into the lock file (else as the
-    record's newest attempt says): ` by xpm resume (pid 4242 on gpu-7 since ...)`."""
+def _read_holder(run_dir: Path) -> dict[str, Any] | None:
+    """The holder file, when it names a holder that may be alive (a dead pid on this host
+    is a holder that died before removing it; the new holder is about to replace it)."""
     try:
-        data = json.loads((run_dir / LOCK_FILE).read_text())
-        by, pid, host, since = data["by"], int(data["pid"]), data["host"], data["since"]
+        data = json.loads(read_regular(run_dir / HOLDER_FILE))
+        pid, host = int(data["pid"]), str(data["host"])
+        str(data["by"]), str(data["since"])
     except (OSError, ValueError, KeyError, TypeError):
-        try:
-            attempt = read_record(run_dir).last_attempt
-        except CorruptRecord:
-            attempt = None
-        if attempt is None:
-            return ""
-        by, pid, host, since = "xpm", attempt.pid, attempt.host, attempt.started
+        return None
+    if host == hostname() and not _alive(pid):
+        return None
+    return dict(data)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
+def _running_attempt(run_dir: Path) -> dict[str, Any] | None:
+    """Without a holder file (a run started elsewhere by an older xpm): the record's
+    newest attempt, when it has not ended and its process may be alive."""
+    try:
+        attempt = read_record(run_dir).last_attempt
+    except CorruptRecord:
+        return None
+    if attempt is None or attempt.ended is not None:
+        return None
+    if attempt.host == hostname() and not _alive(attempt.pid):
+        return None
+    return {"by": "xpm", "pid": attempt.pid, "host": attempt.host, "since": attempt.started}
+
+
+def holder(run_dir: Path, wait: float = HOLDER_WAIT) -> str:
+    """Who holds the run's lock, as the holder file says: ` by xpm resume (pid 4242 on
+    gpu-7 since ...)`; "" when no live holder has said so within `wait` seconds (a probe,
+    or a holder that has only just taken the lock)."""
+    deadline = time.monotonic() + wait
+    while True:
+        data = _read_holder(run_dir)
+        if data is not None or time.monotonic() >= deadline or not is_held(run_dir):
+            break
+        time.sleep(0.02)
+    if data is None:
+        data = _running_attempt(run_dir)
+    if data is None:
+        return ""
+    since = data["since"]
     try:
         when = times.parse_iso(since).strftime("%Y-%m-%d %H:%M:%S")
     except (TypeError, ValueError):
         when = str(since)
-    return f" by {by} (pid {pid} on {host} since {when})"
+    return f" by {data['by']} (pid {data['pid']} on {data['host']} since {when})"
 
 
 def busy_message(run_dir: Path, run_id: str) -> str:
@@ -111,11 +166,11 @@ def is_held(run_dir: Path) -> bool:
     return True
 
 
-def heartbeat_is_stale(record: RunRecord) -> bool:
-    beat = record.heartbeat or record.started
+def heartbeat_is_stale(run_dir: Path, record: RunRecord) -> bool:
+    beat = last_alive(run_dir, record)
     if beat is None:
         return False
-    age = (times.now() - times.parse_iso(beat)).total_seconds()
+    age = (times.now() - beat).total_seconds()
     return age > STALE_HEARTBEATS * record.heartbeat_interval
 
 
@@ -128,31 +183,40 @@ def looks_lost(run_dir: Path, record: RunRecord) -> bool:
     """A `running` record that nothing runs: lock free here, or heartbeat stale elsewhere."""
     if record.status != RUNNING:
         return False
-    return not is_held(run_dir) if on_this_host(record) else heartbeat_is_stale(record)
+    if on_this_host(record):
+        return not is_held(run_dir)
+    return heartbeat_is_stale(run_dir, record)
 
 
-def lost_while_held(record: RunRecord) -> bool:
+def lost_while_held(run_dir: Path, record: RunRecord) -> bool:
     """Whether a `running` record is lost, as the holder of the run's lock sees it: on this
     host, yes (nothing else holds the lock); from another host only when the heartbeat is
     stale (a lock on a shared file system need not reach across hosts)."""
-    return record.status == RUNNING and (on_this_host(record) or heartbeat_is_stale(record))
+    return record.status == RUNNING and (on_this_host(record)
+                                         or heartbeat_is_stale(run_dir, record))
 
 
-def mark_lost(record: RunRecord) -> RunRecord:
-    """The record of a run whose supervisor is gone; it ended at its last heartbeat."""
-    ended = record.heartbeat or record.started or record.created
+def mark_lost(run_dir: Path, record: RunRecord) -> RunRecord:
+    """The record of a run whose supervisor is gone; it ended at its newest sign of life
+    (heartbeat, output, metrics)."""
+    ended = newest_sign_of_life(run_dir, record)
+    if on_this_host(record):
+        reason = "supervisor gone: no process holds the run's lock"
+    else:
+        reason = (f"supervisor gone: no heartbeat for more than {STALE_HEARTBEATS} "
+                  f"intervals of {record.heartbeat_interval:g} s")
     updated = replace(record, status=LOST, ended=ended)
     attempt = record.last_attempt
     if attempt is not None and attempt.ended is None:
-        updated = updated.with_attempt(replace(
-            attempt, ended=ended, status=LOST,
-            reason="supervisor gone: no process holds the run's lock or its heartbeat stopped",
-        ))
+        updated = updated.with_attempt(replace(attempt, ended=ended, status=LOST,
+                                               reason=reason))
     return replace(updated, duration=updated.attempts_duration())
 
 
 def reconcile(run_dir: Path, record: RunRecord) -> RunRecord:
     """The record with liveness applied; a lost run's record is corrected on disk."""
+    from .update import update_record
+
     if not looks_lost(run_dir, record):
         return record
     lock = RunLock(run_dir)
@@ -161,19 +225,20 @@ def reconcile(run_dir: Path, record: RunRecord) -> RunRecord:
             # Taken since we looked (a resume is starting): believe what is on disk now.
             return read_record(run_dir)
     except OSError:  # the folder is gone, or read-only
-        return mark_lost(record)
+        return mark_lost(run_dir, record)
     except CorruptRecord:  # removed (a purge) or rewritten since we read it
         return record
     try:
         try:
             current = read_record(run_dir)
         except CorruptRecord:  # removed since we read it: report what it said, lost
-            return mark_lost(record)
+            return mark_lost(run_dir, record)
         if current.status != RUNNING:
             return current
-        lost = mark_lost(current)
-        with contextlib.suppress(OSError):  # a read-only tree: report lost, uncorrected
-            write_record(run_dir, lost)
+        lost = mark_lost(run_dir, current)
+        with contextlib.suppress(OSError, CorruptRecord):  # read-only, or removed meanwhile
+            lost = update_record(
+                run_dir, lambda now: mark_lost(run_dir, now) if now.status == RUNNING else now)
         return lost
     finally:
         lock.release()
