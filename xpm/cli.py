@@ -352,7 +352,8 @@ def show(run: str, as_json: bool) -> int:
 @cli.command(context_settings=CONTEXT)
 @click.argument("run", shell_complete=_complete_run)
 @click.option("-f", "--follow", is_flag=True,
-              help="Keep printing what the run writes until it ends (on any host).")
+              help="Keep printing what the run writes until it ends (on any host); "
+                   "exits 0 when it ends, whatever its outcome (`xpm wait` gives that).")
 @click.option("-n", "--lines", type=click.IntRange(min=0), metavar="LINES",
               help="Print only the last LINES lines.")
 def log(run: str, follow: bool, lines: int | None) -> int:
@@ -363,6 +364,54 @@ def log(run: str, follow: bool, lines: int | None) -> int:
     from .commands.log import log as command
 
     return command(run, follow, lines)
+
+
+@cli.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.argument("changes", nargs=-1, required=True, type=click.UNPROCESSED,
+                metavar="RUN... +TAG... -TAG...")
+def tag(changes: tuple[str, ...]) -> int:
+    """Add (+TAG) and remove (-TAG) tags of runs that exist, running or not.
+
+    \b
+    xpm tag mnist/3 +best -draft
+    xpm tag mnist/-1 mnist/-2 +baseline
+    xpm tag mnist@1 +swept      # every run of sweep mnist@1
+    """
+    from .commands.tag import tag as command
+
+    return command(changes)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", shell_complete=_complete_run)
+@click.argument("text")
+def note(run: str, text: str) -> int:
+    """Set RUN's note to TEXT (an empty TEXT removes it).
+
+    \b
+    xpm note mnist/3 "lr too high: diverged at step 900"
+    """
+    from .commands.tag import note as command
+
+    return command(run, text)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, metavar="RUN|NAME@K...",
+                shell_complete=_complete_run)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit code tells.")
+def wait(runs: tuple[str, ...], quiet: bool) -> int:
+    """Wait until the runs end (on any host): exit 0 when all completed, else the exit
+    code of the first one, in the order given, that did not (128+N for signal N, 1 when
+    there is none). NAME@K waits for every trial of that sweep.
+
+    \b
+    xpm wait "$(xpm run --detach -- python prep.py)" && xpm run -- python train.py
+    xpm wait mnist@1 && xpm ls mnist@1 --sort metrics.loss
+    """
+    from .commands.wait import wait as command
+
+    return command(runs, quiet)
 
 
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)

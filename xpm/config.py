@@ -200,7 +200,8 @@ def parse_assignment(text: str) -> tuple[list[str | int], Any]:
                              "quote it to pass text, e.g. -s 'name=\"a: b\"'") from None
         except RecursionError:
             raise UsageError(f"-s `{text[:40]}`: the value is nested too deeply") from None
-    check_plain(value, f"-s `{text}`", key.strip())
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    check_plain(value, f"-s `{shown}`", key.strip())
     return parse_key(key.strip()), value
 
 

@@ -162,9 +162,13 @@ def _command(value: Any, path: Path) -> tuple[str, ...]:
         import shlex
 
         try:
-            return tuple(shlex.split(value))
+            words = tuple(shlex.split(value))
         except ValueError as exc:
             raise _fail(path, f"`command` cannot be split as a shell would ({exc})") from None
+        if not words:
+            raise _fail(path, "`command` is empty; give the command, e.g. "
+                              "`command: python train.py`, or remove the setting")
+        return words
     if isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
         return tuple(str(v) for v in value)
     raise _fail(path, "`command` must be a string or a non-empty list of strings")

@@ -38,7 +38,8 @@ def clean(
     criteria = Criteria(
         statuses=parse_statuses(status) if status is not None else None,
         keep_last=keep_last,
-        older_than=times.parse_age(older_than, "--older-than") if older_than else None,
+        older_than=times.parse_age(older_than, "--older-than") if older_than is not None
+        else None,
     )
     project = load_project()
     results = project.results_dir

@@ -59,10 +59,10 @@ def ls(
                          "--json always prints every field")
     wanted = {s for text in statuses for s in parse_statuses(text, LISTED_STATUSES)}
     keep = Filters(wanted, tags,
-                   times.now() - times.parse_age(since, "--since") if since else None,
+                   times.now() - times.parse_age(since, "--since") if since is not None else None,
                    [parse_condition(w, LISTED_STATUSES) for w in wheres])
     sort_field = parse_field(sort, f"--sort `{sort}`") if sort is not None else None
-    column_fields = _columns(columns) if columns else None
+    column_fields = _columns(columns) if columns is not None else None
     results = load_project().results_dir
     sweep = _sweep_listing(results, patterns)
     if sweep is not None:
@@ -262,6 +262,8 @@ def _display(field: Field, reference: datetime) -> Callable[[RunInfo], str]:
         return lambda i: times.format_duration(i.duration)
     if field.kind == "git" and name == "commit":
         return _commit
+    if field.kind == "plain" and name == "tags":  # in the order `xpm diff` shows them
+        return lambda i: format_value(tuple(sorted(i.tags)))
     return lambda i: format_value(field.get(i))
 
 
@@ -357,7 +359,7 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str,
         if any(i.commit for i in shown):
             columns.append(("commit", _commit, True))
         if any(i.tags for i in shown):
-            columns.append(("tags", lambda i: format_value(i.tags), False))
+            columns.append(("tags", lambda i: format_value(tuple(sorted(i.tags))), False))
         names: dict[str, None] = {}
         for info in shown:
             names.update(dict.fromkeys(info.metrics or {}))

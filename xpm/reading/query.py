@@ -29,6 +29,7 @@ PLAIN_FIELDS = (
 )
 GIT_FIELDS = ("commit", "branch", "dirty")
 TIME_FIELDS = ("created", "started", "ended")
+NUMBER_FIELDS = ("number", "duration", "exit_code", "signal", "attempts", "seed")
 ALIASES = {"tag": "tags", "commit": "git.commit", "branch": "git.branch", "dirty": "git.dirty"}
 OPERATORS = ("!=", "<=", ">=", "==", "!~", "=", "<", ">", "~")
 FIELD_HELP = ", ".join((*PLAIN_FIELDS, *(f"git.{g}" for g in GIT_FIELDS))) + \
@@ -337,6 +338,9 @@ def parse_condition(text: str, statuses: tuple[str, ...] = ()) -> Condition:
     elif op in ("<", "<=", ">", ">="):
         if field.parts == ("tags",):
             raise UsageError(f"--where `{text}`: tags compare only with =, !=, ~ or !~")
+        if field.kind == "plain" and field.parts[0] in NUMBER_FIELDS and not is_number(value):
+            raise UsageError(f"--where `{text}`: `{field.parts[0]}` is a number and `{raw}` "
+                             f"is not; e.g. --where '{name}{op}10'")
         if field.is_time:
             moment = parse_time(raw)
             if moment is None:
