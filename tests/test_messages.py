@@ -141,7 +141,7 @@ def test_a_full_disk_is_said_once_and_once_again_when_it_is_over(tmp_path: Path)
                              cwd=disk, stderr=err)
         wait_for(go.exists, what="the run to start")
         filler = disk / "filler"
-        with open(filler, "wb") as f, contextlib.suppress(OSError):
+        with contextlib.suppress(OSError), open(filler, "wb") as f:
             while True:
                 f.write(b"x" * 65536)
         wait_for(lambda: b"cannot write the heartbeat" in log.read_bytes(),

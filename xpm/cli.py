@@ -72,6 +72,22 @@ def _complete_clean_status(ctx: click.Context, param: click.Parameter, incomplet
     return complete_statuses(incomplete, corrupt=False)
 
 
+def _complete_metric(ctx: click.Context, param: click.Parameter, incomplete: str
+                     ) -> list[Any]:
+    """Metric names the runs have logged (`-m`, `--keep-best` with `:min`/`:max`)."""
+    from .completion import complete_metrics
+
+    suffixes = (":min", ":max") if param.name == "keep_best" else ()
+    return complete_metrics(incomplete, suffixes=suffixes)
+
+
+def _complete_field(ctx: click.Context, param: click.Parameter, incomplete: str
+                    ) -> list[Any]:
+    from .completion import complete_fields
+
+    return complete_fields(incomplete)
+
+
 def _complete_trashed(ctx: click.Context, param: click.Parameter, incomplete: str
                       ) -> list[Any]:
     from .completion import complete_runs
@@ -95,11 +111,14 @@ def cli() -> None:
 @click.option("--template", type=click.Choice(["default", "torch"]), default="default",
               show_default=True, help="Example project to start from.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(directory: str, template: str, force: bool) -> int:
+@click.option("--git/--no-git", default=None,
+              help="Make DIRECTORY a git repository with a first commit when it is in none "
+                   "(default: ask on a terminal).")
+def init(directory: str, template: str, force: bool, git: bool | None) -> int:
     """Create an example project (xpm.yaml, configs, train.py) in DIRECTORY."""
     from .commands.init import init as command
 
-    return command(directory, template, force)
+    return command(directory, template, force, git)
 
 
 @cli.command(cls=WithCommand, context_settings={**CONTEXT, "allow_interspersed_args": False})
@@ -221,7 +240,7 @@ def resume(run: str | None, force: bool) -> int:
 @click.option("--checkpoints", is_flag=True,
               help="Thin the checkpoints inside the runs instead of removing runs.")
 @click.option("--keep", type=int, metavar="K", help="With --checkpoints: keep the K newest.")
-@click.option("--keep-best", metavar="METRIC[:min|max]",
+@click.option("--keep-best", metavar="METRIC[:min|max]", shell_complete=_complete_metric,
               help="With --checkpoints: also keep the best by METRIC in metrics.jsonl.")
 @click.option("--keep-every", type=int, metavar="N",
               help="With --checkpoints: also keep every step that is a multiple of N.")
@@ -304,7 +323,7 @@ def diff(runs: tuple[str, ...], code: bool, everything: bool, as_json: bool, exi
               help="Only runs where EXPR holds: FIELD OP VALUE with OP one of "
                    "= != < <= > >= ~ !~, e.g. config.lr<0.01, metrics.acc>=0.9, "
                    "status=failed, tag=baseline; repeat to require all.")
-@click.option("--sort", metavar="KEY",
+@click.option("--sort", metavar="KEY", shell_complete=_complete_field,
               help="Sort by a field (started, duration, config.lr, metrics.loss...), "
                    "ascending; runs without it come last. Default: newest first.")
 @click.option("-r", "--reverse", is_flag=True, help="Reverse the order.")

@@ -30,8 +30,8 @@ def diff(
                          "(`xpm diff mnist/-2 mnist/-1` compares mnist's last two runs)")
     sections = _sections(only)
     if not 0 <= tolerance < float("inf"):  # NaN too
-        raise UsageError(f"--tolerance {tolerance} is not a number of 0 or more; give a relative tolerance "
-                         "such as 1e-6 (0 compares metrics exactly)")
+        raise UsageError(f"--tolerance {tolerance} is not a number of 0 or more; give a "
+                         "relative tolerance such as 1e-6 (0 compares metrics exactly)")
     project = load_project()
     sides = [read_side(resolve(project.results_dir, ref)) for ref in runs]
 

@@ -25,7 +25,7 @@ from ..runs.record import (
     write_json_atomic,
     write_record,
 )
-from ..runs.tree import RunRef, allocate, check_name
+from ..runs.tree import RunRef, allocate_locked, check_name, prepared
 from ..vcs import state as gitinfo
 from ..version import __version__
 
@@ -164,16 +164,15 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it. `host`: the environment already
 captured (a sweep captures it once for all its trials)."""
-    from . import environment
-
-    ref = allocate(plan.project.results_dir, plan.name)
-    lock = RunLock(ref.path)
+    ref, lock = allocate_locked(plan.project.results_dir, plan.name)
     try:
-        lock.acquire(ref.id, purpose="xpm run")
+        lock.say("xpm run")
         copied = _copy_configs(plan.config_files, ref.path)
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
         if host is None:
+            from . import environment  # imported here, once the folder is made
+
             host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
         write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
         record = RunRecord(
@@ -187,8 +186,11 @@ captured (a sweep captures it once for all its trials)."""
             python_executable=host["python_executable"], sweep=plan.sweep, trial=plan.trial,
         )
         write_record(ref.path, record)
-    except BaseException:
+        prepared(ref.path)
+    except BaseException as exc:
         shutil.rmtree(ref.path, ignore_errors=True)
         lock.release()
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM, SIGHUP
+            console.info(f"interrupted while preparing run {ref.id}; removed its folder")
         raise
     return ref, record, lock

@@ -33,10 +33,11 @@ from .record import (
     read_record_data,
     upgrade,
 )
-from .tree import RunRef, scan
+from .tree import PREPARING_FILE, RunRef, scan
 
 CORRUPT = "corrupt"
-LISTED_STATUSES = (*STATUSES, CORRUPT)  # what a listing can show
+ABANDONED = "abandoned"  # a folder whose preparation died before its run.json was written
+LISTED_STATUSES = (*STATUSES, CORRUPT, ABANDONED)  # what a listing can show
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,9 @@ def load_raw_at(name: str, number: int, path: str, live: bool = True) -> RawEntr
     except CorruptRecord as exc:
         if _being_created(path):  # run.json is moments away
             return RawEntry(name, number, path, None, RUNNING, None)
+        if os.path.lexists(os.path.join(path, PREPARING_FILE)):
+            return RawEntry(name, number, path, None, ABANDONED,
+                            "its preparation stopped before run.json was written")
         return RawEntry(name, number, path, None, CORRUPT, str(exc))
     if live and status == RUNNING:
         entry = _entry(RunRef(name, number, Path(path)), data, live=True)

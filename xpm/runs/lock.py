@@ -74,6 +74,11 @@ class RunLock:
             write_json_atomic(self.run_dir / HOLDER_FILE, holder, indent=None)
             self._said = True
 
+    def moved_to(self, run_dir: Path) -> None:
+        """The folder was renamed while the lock is held (a flock belongs to the open
+        file, not its path, so it stays held): from now on, use its new path."""
+        self.run_dir = run_dir
+
     def acquire(self, run_id: str, purpose: str | None = None) -> None:
         """Take the lock or fail at once naming who holds it."""
         if not self.try_acquire(purpose):

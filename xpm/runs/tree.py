@@ -7,18 +7,24 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import XpmError
+from .lock import RunLock
 from .record import RECORD_FILE
 
 TRASH_DIR = ".trash"
 HIGHEST_FILE = ".highest"
 HIGHEST_LOCK = ".highest.lock"
+PREPARING_FILE = ".preparing"  # in a run folder whose preparation has not finished
+STAGING_PREFIX = ".new-"  # NAME/.new-XXXX: a run folder made before it gets its number
 
 _NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9._\-]*\Z")  # \Z: no newline at the end
 
@@ -75,8 +81,12 @@ def record_highest(name_dir: Path, number: int) -> None:
             if _read_highest(name_dir) >= number:
                 return
             tmp = name_dir / f"{HIGHEST_FILE}.{os.getpid()}.tmp"
-            tmp.write_text(f"{number}\n")
-            os.replace(tmp, name_dir / HIGHEST_FILE)
+            try:
+                tmp.write_text(f"{number}\n")
+                os.replace(tmp, name_dir / HIGHEST_FILE)
+            except BaseException:  # a full disk, a signal: leave no temporary file
+                tmp.unlink(missing_ok=True)
+                raise
     except Timeout:
         raise XpmError(f"`{name_dir / HIGHEST_LOCK}` stayed locked for 30 s; is an xpm "
                        "process stuck? stop it and try again") from None
@@ -109,6 +119,66 @@ def allocate(results_dir: Path, name: str) -> RunRef:
                            "check the permissions of the results folder") from None
         record_highest(name_dir, number)
         return RunRef(name, number, path)
+
+
+def allocate_locked(results_dir: Path, name: str) -> tuple[RunRef, RunLock]:
+    """Like `allocate`, but the folder appears with its lock held and a `.preparing`
+    marker inside, from its first instant: it is made under a hidden name, locked, marked,
+    then renamed to results_dir/NAME/N (a rename never lands on a folder with files in
+    it, so a number taken meanwhile is skipped as with mkdir). A folder whose preparation
+    died (marker, lock free) is then known to be abandoned, never mistaken for a corrupt
+    run. The caller removes the marker once run.json is written (`prepared`), and
+    releases the lock."""
+    check_name(name)
+    name_dir = results_dir / name
+    try:
+        name_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=name_dir))
+    except OSError as exc:
+        raise XpmError(f"cannot create a run folder in `{name_dir}` ({exc.strerror}); "
+                       "check `results_dir` in xpm.yaml, its permissions and free space"
+                       ) from None
+    lock = RunLock(staging)
+    path = staging
+    try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a run folder is not
+        lock.try_acquire()  # nobody else knows this folder: free
+        (staging / PREPARING_FILE).write_text(f"{os.getpid()}\n")
+        trash = results_dir / TRASH_DIR / name
+        number = max(_read_highest(name_dir), *_numbers(name_dir), *_numbers(trash), 0) + 1
+        while True:
+            target = name_dir / str(number)
+            try:
+                os.rename(staging, target)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                    number += 1
+                    continue
+                raise
+            path = target
+            break
+        lock.moved_to(path)
+        record_highest(name_dir, number)
+    except BaseException as exc:
+        shutil.rmtree(path, ignore_errors=True)
+        lock.release()
+        if isinstance(exc, OSError):
+            raise XpmError(f"cannot create a run folder in `{name_dir}` ({exc.strerror}); "
+                           "check the permissions and free space of the results folder"
+                           ) from None
+        raise
+    return RunRef(name, number, path), lock
+
+
+def prepared(run_dir: Path) -> None:
+    """The run folder is complete (run.json written): no longer being prepared."""
+    (run_dir / PREPARING_FILE).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def run_numbers(results_dir: Path, name: str) -> list[int]:
