@@ -16,7 +16,10 @@ def info(number: int = 1, **fields: Any) -> RunInfo:
     values: dict[str, Any] = {"name": "exp", "number": number, "folder": "/r/exp",
                               "status": "completed", "metrics": {}}
     values.update(fields)
-    return RunInfo(**values)
+    for short in ("commit", "branch", "dirty"):
+        if short in values:
+            values[f"git_{short}"] = values.pop(short)
+    return RunInfo.of(**values)
 
 
 def matches(text: str, run: RunInfo) -> bool:

@@ -168,9 +168,9 @@ def complete_fields(incomplete: str) -> list[CompletionItem]:
     start of it) is typed."""
     from click.shell_completion import CompletionItem
 
-    from .reading.query import GIT_FIELDS, PLAIN_FIELDS
+    from .reading.query import COLUMNS, PLAIN_FIELDS
 
-    plain = [*PLAIN_FIELDS, *(f"git.{g}" for g in GIT_FIELDS), "config.", "metrics."]
+    plain = [*PLAIN_FIELDS, *(c.key for c in COLUMNS if c.parent), "config.", "metrics."]
     if incomplete.startswith("metrics."):
         return complete_metrics(incomplete, "metrics.")
     return [CompletionItem(f) for f in plain if f.startswith(incomplete)]

@@ -206,8 +206,9 @@ def test_table_shows_each_run_status_size_and_total(project: Path) -> None:
     assert result.code == 0, result
     rows = [line.split() for line in result.out.splitlines()]
     assert rows[0] == ["RUN", "STATUS", "ENDED", "SIZE"]
-    assert rows[1][0:2] == ["a/1", "failed"] and rows[1][3] == "ago"  # 0s or 1s ago, by load
-    assert rows[1][2] in ("0s", "1s", "2s") and rows[1][4:] == format_size(size_of(one)).split()
+    # Ended moments ago: 0s, or a few seconds on a loaded machine.
+    assert rows[1][:2] == ["a/1", "failed"] and rows[1][2] in ("0s", "1s", "2s", "3s", "4s")
+    assert rows[1][3:] == ["ago", *format_size(size_of(one)).split()]
     assert rows[2] == ["a/2", "killed", "3d", "ago", *format_size(size_of(two)).split()]
     assert size_of(one) + size_of(two) >= 25000  # what the files take on disk
     total = format_size(size_of(one) + size_of(two))

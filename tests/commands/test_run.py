@@ -19,7 +19,7 @@ def test_run_records_everything(project: Path, report: Path) -> None:
     assert result.code == 0, result
     run_dir = project / "results" / "exp" / "1"
     rec = record(project, "exp/1")
-    assert rec["schema_version"] == 1
+    assert rec["schema_version"] == 2
     assert rec["id"] == "exp/1" and rec["name"] == "exp" and rec["number"] == 1
     assert rec["status"] == "completed" and rec["exit_code"] == 0 and rec["signal"] is None
     assert rec["command"] == child("print=hello", "eprint=oops")

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import RunBusyError, XpmError
-from ..runs.catalog import ABANDONED, CORRUPT
+from ..runs.catalog import ABANDONED, CORRUPT, NEWER
 from ..runs.lock import RunLock, busy_message, lost_while_held
-from ..runs.record import LOST, RUNNING, CorruptRecord, read_record
+from ..runs.record import LOST, RUNNING, CorruptRecord, NewerRecord, read_record
 from ..runs.tree import PREPARING_FILE, TRASH_DIR, RunRef
 
 
@@ -84,6 +84,8 @@ def status_while_held(run_dir: Path) -> str:
     is lost (nothing else can hold the lock); elsewhere its heartbeat decides."""
     try:
         record = read_record(run_dir)
+    except NewerRecord:
+        return NEWER
     except CorruptRecord:
         return ABANDONED if os.path.lexists(run_dir / PREPARING_FILE) else CORRUPT
     return LOST if lost_while_held(run_dir, record) else record.status

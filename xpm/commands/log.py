@@ -8,7 +8,7 @@ import time
 from .. import console, times
 from ..errors import XpmError
 from ..project import load_project
-from ..runs.catalog import CORRUPT, RawEntry, load_raw
+from ..runs.catalog import CORRUPT, NEWER, RawEntry, load_raw
 from ..runs.logfile import copy_out, size_of, start_of_last_lines
 from ..runs.record import ACTIVE, OUTPUT_FILE
 from ..runs.tree import RunRef, resolve
@@ -56,6 +56,9 @@ def _follow(ref: RunRef, offset: int) -> int:
 def _report_end(entry: RawEntry) -> None:
     if entry.status == CORRUPT:
         console.warn(f"{entry.id} is corrupt: {entry.problem}")
+        return
+    if entry.status == NEWER:
+        console.warn(f"{entry.id}: {entry.problem}")
         return
     data = entry.data or {}
     detail = []

@@ -15,6 +15,7 @@ from ..errors import UsageError, XpmError
 from ..project import load_project
 from ..reading.listing import infos
 from ..reading.query import (
+    COLUMNS,
     Condition,
     Field,
     RunInfo,
@@ -23,15 +24,12 @@ from ..reading.query import (
     parse_condition,
     parse_field,
 )
-from ..runs.catalog import CORRUPT, LISTED_STATUSES, parse_statuses
+from ..runs.catalog import CORRUPT, LISTED_STATUSES, NEWER, UNREAD, parse_statuses
 from ..runs.tree import run_names
 
 DEFAULT_LIMIT = 30
-CSV_FIELDS = (
-    "id", "name", "number", "status", "created", "started", "ended", "duration", "exit_code",
-    "signal", "attempts", "tags", "note", "seed", "host", "user", "git.commit", "git.branch",
-    "git.dirty", "problem", "path",
-)
+CSV_FIELDS = ("id", "name", "number", "status", *(c.key for c in COLUMNS if c.form != "config"),
+              "problem", "path")
 _GLOB = set("*?[")
 _SHOWN_PROBLEMS = 5
 
@@ -90,7 +88,7 @@ def ls(
         if not show_all:
             del shown[limit or DEFAULT_LIMIT:]
         listed = len(shown)
-        corrupt = [i for i in shown if i.status == CORRUPT]
+        corrupt = [i for i in shown if i.status in UNREAD]
         footer = _footer(listed, count)
         # The outputs take the runs out of `shown` as they go, so that what they build
         # (table cells, JSON text) reuses the memory of the runs already written.
@@ -213,11 +211,17 @@ def _explain_empty(results: Path, total: int, patterns: tuple[str, ...]) -> None
         console.info(f"no runs yet in {results}; `xpm run` starts one")
 
 
-def _warn_corrupt(bad: list[RunInfo]) -> None:
+def _warn_corrupt(unread: list[RunInfo]) -> None:
+    bad = [i for i in unread if i.status == CORRUPT]
     for info in bad[:_SHOWN_PROBLEMS]:
         console.warn(f"{info.id} is corrupt: {info.problem}")
     if len(bad) > _SHOWN_PROBLEMS:
         console.warn(f"and {len(bad) - _SHOWN_PROBLEMS} more corrupt run folders")
+    newer = [i for i in unread if i.status == NEWER]
+    if newer:
+        console.warn(f"{newer[0].id}: {newer[0].problem}" if len(newer) == 1 else
+                     f"{len(newer)} runs ({newer[0].id}, ...) were written by a newer xpm; "
+                     "upgrade xpm-runs to read them")
 
 
 def format_metric(value: Any) -> str:
@@ -343,7 +347,7 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str,
     # or, from the right, hidden)
     columns: list[tuple[str, Callable[[RunInfo], str], bool]]
     if fields is not None:
-        columns = [(f.text, _display(f, reference), f.kind in ("plain", "git")
+        columns = [(f.text, _display(f, reference), f.kind not in ("config", "metrics")
                     and str(f.parts[0]) in _WHOLE) for f in fields]
     else:
         columns = [

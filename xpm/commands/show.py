@@ -12,7 +12,7 @@ from ..config import flatten
 from ..project import load_project
 from ..reading.query import as_text
 from ..runs import disk, metrics
-from ..runs.catalog import CORRUPT, load_entry
+from ..runs.catalog import CORRUPT, NEWER, load_entry
 from ..runs.checkpoints import find
 from ..runs.logfile import last_lines, size_of
 from ..runs.record import OUTPUT_FILE, PATCH_FILE, RUNNING, Attempt, RunRecord, read_environment
@@ -193,6 +193,8 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
             console.out(f"  {line}")
     if status == CORRUPT:
         console.warn(f"{facts['id']} is corrupt: {facts['problem']}")
+    elif status == NEWER:
+        console.warn(f"{facts['id']}: {facts['problem']}")
 
 
 def _duration(record: RunRecord, status: str) -> str:

@@ -24,15 +24,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..runs.catalog import CORRUPT, load_raw_at
+from ..runs.catalog import CORRUPT, UNREAD, load_raw_at
 from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE
 from ..runs.tree import run_names, run_numbers
-from .query import RunInfo, info_of
+from .query import COLUMNS, RunInfo, info_of
 
 CACHE_DIR = ".cache"
-# Bump when RunInfo's fields, or what counts as corrupt, change: older caches are then
-# ignored. 2: a record with a wrongly typed field is corrupt.
-FORMAT = 2
+# Bump when what a row holds changes in another way than its columns (which the header
+# names: a cache of other columns is ignored), e.g. when what counts as corrupt changes.
+# 2: a record with a wrongly typed field is corrupt. 3: rows derived from record.py.
+FORMAT = 3
+KEYS = [c.key for c in COLUMNS]  # the columns of the rows, as the header names them
+_CONFIG = KEYS.index("config")
+# How each column's cached value is read back: "config" (sections by index), "share"
+# (equal values read line by line become one object: statuses, hosts, tags) or None.
+_DECODE = tuple("config" if c.form == "config" else "share" if c.form in ("text", "tuple")
+                else None for c in COLUMNS)
+_TUPLES = tuple(c.form == "tuple" for c in COLUMNS)
 
 Kept = tuple[int, list[int], "list[int] | None", RunInfo]
 
@@ -82,9 +90,10 @@ def _infos_of(results_dir: Path, name: str, shared: dict[Any, Any]) -> Iterator[
                 info = info_of(load_raw_at(name, number, path))
                 if info.status == CORRUPT and not os.path.isdir(path):
                     continue  # removed since the folder was listed (a purge): not a run
-                info = info._replace(folder=folder, metrics=tail_values(path),
-                                     config=_share_config(info.config, shared))
-                cacheable = cacheable and info.status not in (*ACTIVE, CORRUPT)
+                if info.values:
+                    _share_config(info.config, shared)
+                info = info._replace(folder=folder, metrics=tail_values(path))
+                cacheable = cacheable and info.status not in (*ACTIVE, *UNREAD)
                 changed = changed or cacheable or row is not None
             if record_id is not None and cacheable:
                 kept.append((number, record_id, metrics_id, info))
@@ -107,7 +116,8 @@ class _Reader:
         try:
             self._file = open(file, "rb")  # noqa: SIM115 (closed by close())
             header = json.loads(self._file.readline())
-            if header.get("format") != FORMAT or not isinstance(header["sections"], list):
+            if header.get("format") != FORMAT or header.get("columns") != KEYS or \
+                    not isinstance(header["sections"], list):
                 raise ValueError("another format")
             self.sections = [_share_section(s, shared) for s in header["sections"]]
         except (OSError, ValueError, AttributeError, KeyError, TypeError):
@@ -167,26 +177,32 @@ def _share_section(value: Any, shared: dict[Any, Any]) -> Any:
 
 def _from_row(name: str, number: int, folder: str, row: list[Any], sections: list[Any],
               shared: dict[Any, Any]) -> RunInfo | None:
-    """A run from its cached fields; None when they are not what this xpm writes."""
-    share = shared.setdefault  # equal strings read line by line become one object
+    """A run from its cached fields ([status, problem, *values, metrics]); None when they
+    are not what this xpm writes."""
+    share = shared.setdefault
     try:
-        (status, problem, created, started, ended, duration, exit_code, signal, attempts,
-         tags, note, seed, host, user, commit, branch, dirty, config, metrics) = row
-        config = {share(k, k): sections[v] if type(v) is int else v[0] for k, v in config}
+        status, problem, *values, metrics = row
+        if len(values) != len(KEYS):
+            return None
+        for index, how in enumerate(_DECODE):
+            value = values[index]
+            if how is None or value is None:
+                continue
+            if how == "share":
+                if _TUPLES[index]:
+                    value = tuple(value)
+                values[index] = share(value, value)
+            else:
+                values[index] = {share(k, k): sections[v] if type(v) is int else v[0]
+                                 for k, v in value}
         metrics = {share(k, k): v for k, v in metrics.items()}
-        if seed is not None and config.get("seed") == seed:
-            seed = config["seed"]  # one int object for both
-        tags = tuple(tags)
-        return RunInfo(name, number, folder, share(status, status), problem, created, started,
-                       ended, duration, exit_code, signal, attempts, share(tags, tags), note,
-                       seed, share(host, host), share(user, user), share(commit, commit),
-                       share(branch, branch), dirty, config, metrics)
-    except (TypeError, ValueError, IndexError, KeyError):
+        return RunInfo(name, number, folder, share(status, status), problem, values, metrics)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError):
         return None
 
 
 def _to_row(info: RunInfo, sections: dict[int, int], table: list[Any]) -> list[Any]:
-    """A run's cached fields: all after name, number and folder; the config's sections
+    """A run's cached fields: [status, problem, *values, metrics], the config's sections
     as indexes into `table` (each distinct section once)."""
     config = []
     for key, value in info.config.items():
@@ -198,9 +214,9 @@ def _to_row(info: RunInfo, sections: dict[int, int], table: list[Any]) -> list[A
             config.append([key, index])
         else:
             config.append([key, [value]])
-    row: list[Any] = list(info[3:])
-    row[-2] = config
-    return row
+    values = list(info.values)
+    values[_CONFIG] = config
+    return [info.status, info.problem, *values, info.metrics or {}]
 
 
 def _write(file: Path, kept: list[Kept]) -> None:
@@ -212,7 +228,7 @@ def _write(file: Path, kept: list[Kept]) -> None:
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(_dumps({"format": FORMAT, "sections": table}) + "\n")
+            f.write(_dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + "\n")
             f.writelines(_dumps(row) + "\n" for row in rows)
         os.replace(tmp, file)
     except OSError:  # a read-only tree, a full disk: listing works without the cache

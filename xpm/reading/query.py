@@ -1,8 +1,9 @@
 """The fields of a run as `xpm ls --json` shows them, and the questions asked of them:
 `--where` conditions (parsed, never evaluated as code) and `--sort` keys.
 
-Fields: id, name, number, status, problem, created, started, ended, duration, exit_code,
-signal, attempts, tags, note, seed, host, user, git.commit, git.branch, git.dirty,
+Fields: id, name, number, status, problem, then run.json's listed fields (COLUMNS, derived
+from the declaration in runs/record.py: created, started, ended, duration, exit_code,
+signal, attempts, tags, note, seed, host, user, git.commit, git.branch, git.dirty, ...),
 config.KEY (nested keys as in `-s`: model.layers[1]), metrics.NAME (last values), path.
 `tag`, `commit`, `branch` and `dirty` are short for tags, git.commit, git.branch, git.dirty.
 """
@@ -18,53 +19,103 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import times
 from ..errors import UsageError
-from ..runs.record import RUNNING
+from ..runs.record import RUNNING, listed_fields
+from ..runs.schema import REQUIRED, schema_of
 
 if TYPE_CHECKING:
     from ..runs.catalog import RawEntry
 
-PLAIN_FIELDS = (
-    "id", "name", "number", "status", "problem", "created", "started", "ended", "duration",
-    "exit_code", "signal", "attempts", "tags", "note", "seed", "host", "user", "path",
-)
-GIT_FIELDS = ("commit", "branch", "dirty")
-TIME_FIELDS = ("created", "started", "ended")
+
+class Column(NamedTuple):
+    """A listed field of run.json as listing keeps it: `created`, `tags`, `git.commit`..."""
+
+    key: str  # the field's path: `created`, `git.commit`
+    parent: str | None  # the nested object it is in (`git`), or None
+    field: str  # its name in that object
+    form: str | None  # "tuple" (a list kept as a tuple), "count" (a list kept as its
+    #                   length), "config" (the config), "time", "text" or None
+    default: Any  # its value when the record lacks it (not for a missing parent object)
+
+
+def _columns() -> tuple[Column, ...]:
+    """The listed fields, in order, from record.py's one declaration."""
+    def column(key: str, parent: str | None, spec: Any) -> Column:
+        form = spec.form
+        if spec.metadata.get("listed") == "count":
+            form = "count"
+        elif key == "config":
+            form = "config"
+        elif spec.annotation.startswith("Time"):
+            form = "time"
+        elif spec.annotation.startswith("str"):
+            form = "text"
+        default = None if spec.default is REQUIRED or form == "count" else spec.default
+        return Column(f"{parent}.{key}" if parent else key, parent, key, form, default)
+
+    out: list[Column] = []
+    for key, spec in listed_fields():
+        if spec.form == "object":
+            out.extend(column(sub.key, key, sub) for sub in schema_of(spec.nested).specs
+                       if sub.metadata.get("listed"))
+        else:
+            out.append(column(key, None, spec))
+    return tuple(out)
+
+
+COLUMNS = _columns()
+INDEX = {c.key: n for n, c in enumerate(COLUMNS)}  # a column's place in RunInfo.values
+NESTED = tuple(dict.fromkeys(c.parent for c in COLUMNS if c.parent))  # ("git",)
+PLAIN_FIELDS = ("id", "name", "number", "status", "problem",
+                *(c.key for c in COLUMNS if c.parent is None and c.form != "config"), "path")
+TIME_FIELDS = tuple(c.key for c in COLUMNS if c.form == "time")
 NUMBER_FIELDS = ("number", "duration", "exit_code", "signal", "attempts", "seed")
 ALIASES = {"tag": "tags", "commit": "git.commit", "branch": "git.branch", "dirty": "git.dirty"}
 OPERATORS = ("!=", "<=", ">=", "==", "!~", "=", "<", ">", "~")
-FIELD_HELP = ", ".join((*PLAIN_FIELDS, *(f"git.{g}" for g in GIT_FIELDS))) + \
+FIELD_HELP = ", ".join((*PLAIN_FIELDS, *(c.key for c in COLUMNS if c.parent))) + \
     ", config.KEY or metrics.NAME"
 
 _OPERATOR_CHARS = "=!<>~"
 _CONDITION = re.compile(r"^\s*(?P<field>[^=!<>~]*?)\s*(?P<op>!=|<=|>=|==|!~|=|<|>|~)"
                         r"\s*(?P<value>.*?)\s*$", re.S)
+_NO_VALUES: tuple[Any, ...] = ()
+_HEAD = ("id", "name", "number", "status", "problem", "path")  # RunInfo's own attributes
+# What `--json` shows of a run without a record (corrupt, newer).
+_UNREAD_VALUES: tuple[Any, ...] = tuple(() if c.form == "tuple" else 0 if c.form == "count" else
+                       {} if c.form == "config" else None for c in COLUMNS)
+_CONFIG = INDEX["config"]
+_TAGS = INDEX["tags"]
+_DURATION = INDEX["duration"]
+_STARTED = INDEX["started"]
+_CREATED = INDEX["created"]
 
 
 class RunInfo(NamedTuple):
-    """What listing knows of one run: run.json's listed fields and the metrics' last values."""
+    """What listing knows of one run: run.json's listed fields (COLUMNS, in `values`) and
+    the metrics' last values. A corrupt run has no values."""
 
     name: str
     number: int
     folder: str  # the name's folder (one str shared by its runs)
     status: str
     problem: str | None = None
-    created: str | None = None
-    started: str | None = None
-    ended: str | None = None
-    duration: float | None = None
-    exit_code: int | None = None
-    signal: int | None = None
-    attempts: int = 0
-    tags: tuple[str, ...] = ()
-    note: str | None = None
-    seed: int | None = None
-    host: str | None = None
-    user: str | None = None
-    commit: str | None = None
-    branch: str | None = None
-    dirty: bool | None = None
-    config: dict[str, Any] = {}  # noqa: RUF012 (never mutated; NamedTuple defaults are shared)
+    values: tuple[Any, ...] | list[Any] = _NO_VALUES  # one per column of COLUMNS
     metrics: dict[str, Any] | None = None  # None until read
+
+    @classmethod
+    def of(cls, name: str, number: int, folder: str, status: str, problem: str | None = None,
+           metrics: dict[str, Any] | None = None, **fields: Any) -> RunInfo:
+        """A RunInfo from keyword fields (`tags=`, `config=`, `git_commit=` for git.commit);
+        the others take their defaults (None for a nested object's: no such object)."""
+        values = [fields.pop(c.key.replace(".", "_"), None if c.parent else c.default)
+                  for c in COLUMNS]
+        if fields:
+            raise TypeError(f"no listed fields {sorted(fields)}")
+        return cls(name, number, folder, status, problem, tuple(values), metrics)
+
+    def get(self, key: str) -> Any:
+        """A column's value (`created`, `git.commit`); None for a corrupt run."""
+        values = self.values
+        return values[INDEX[key]] if values else None
 
     @property
     def id(self) -> str:
@@ -75,21 +126,45 @@ class RunInfo(NamedTuple):
         return f"{self.folder}/{self.number}"
 
     @property
+    def config(self) -> dict[str, Any]:
+        return self.values[_CONFIG] if self.values else {}
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.values[_TAGS] if self.values else ()
+
+    @property
+    def duration(self) -> float | None:
+        return self.values[_DURATION] if self.values else None
+
+    @property
+    def commit(self) -> str | None:
+        commit: str | None = self.get("git.commit")
+        return commit
+
+    @property
+    def dirty(self) -> bool | None:
+        dirty: bool | None = self.get("git.dirty")
+        return dirty
+
+    @property
     def when(self) -> str | None:
         """When the run started, or was created when it has not started yet."""
-        return self.started or self.created
+        values = self.values
+        return (values[_STARTED] or values[_CREATED]) if values else None
 
     def to_json(self) -> dict[str, Any]:
         """The object `xpm ls --json` prints: every key always present, in this order."""
-        return {
-            "id": self.id, "name": self.name, "number": self.number, "status": self.status,
-            "problem": self.problem, "created": self.created, "started": self.started,
-            "ended": self.ended, "duration": self.duration, "exit_code": self.exit_code,
-            "signal": self.signal, "attempts": self.attempts, "tags": list(self.tags),
-            "note": self.note, "seed": self.seed, "host": self.host, "user": self.user,
-            "git": {"commit": self.commit, "branch": self.branch, "dirty": self.dirty},
-            "config": self.config, "metrics": self.metrics or {}, "path": self.path,
-        }
+        data: dict[str, Any] = {"id": self.id, "name": self.name, "number": self.number,
+                                "status": self.status, "problem": self.problem}
+        for column, value in zip(COLUMNS, self.values or _UNREAD_VALUES, strict=True):
+            if column.parent is not None:
+                data.setdefault(column.parent, {})[column.field] = value
+            else:
+                data[column.key] = list(value) if column.form == "tuple" else value
+        data["metrics"] = self.metrics or {}
+        data["path"] = self.path
+        return data
 
 
 def info_of(entry: RawEntry) -> RunInfo:
@@ -97,22 +172,29 @@ def info_of(entry: RawEntry) -> RunInfo:
     data = entry.data
     folder = entry.path.rpartition("/")[0]
     if data is None:
-        return RunInfo(entry.name, entry.number, folder, entry.status, problem=entry.problem)
-    git = data.get("git") or {}
-    attempts = data.get("attempts") or ()
-    duration = data.get("duration")
+        return RunInfo(entry.name, entry.number, folder, entry.status, entry.problem)
+    values: list[Any] = []
+    get = data.get
+    for column in COLUMNS:
+        if column.parent is None:
+            value = get(column.field)
+        else:
+            parent = get(column.parent)
+            if parent is None:
+                values.append(None)
+                continue
+            value = parent.get(column.field)
+        form = column.form
+        if form == "count":
+            value = len(value or ())
+        elif value is None:
+            value = column.default
+        elif form == "tuple":
+            value = tuple(value)
+        values.append(value)
     if entry.status == RUNNING:
-        duration = live_duration(attempts)
-    tags = data.get("tags") or ()
-    return RunInfo(
-        name=entry.name, number=entry.number, status=entry.status, folder=folder,
-        created=data.get("created"), started=data.get("started"), ended=data.get("ended"),
-        duration=duration, exit_code=data.get("exit_code"), signal=data.get("signal"),
-        attempts=len(attempts), tags=tuple(tags), note=data.get("note"),
-        seed=data.get("seed"), host=data.get("host"), user=data.get("user"),
-        commit=git.get("commit"), branch=git.get("branch"),
-        dirty=git.get("dirty") if git else None, config=data.get("config") or {},
-    )
+        values[_DURATION] = live_duration(get("attempts") or ())
+    return RunInfo(entry.name, entry.number, folder, entry.status, None, values)
 
 
 def live_duration(attempts: Any) -> float | None:
@@ -132,13 +214,18 @@ class Field(NamedTuple):
     """A field path: a plain field, a git field, or a key under config or metrics."""
 
     text: str  # as the user wrote it
-    kind: str  # "plain", "git", "config" or "metrics"
+    kind: str  # "plain", a nested object's name ("git"), "config" or "metrics"
     parts: tuple[str | int, ...]
 
     def get(self, info: RunInfo) -> Any:
         """The field's value for a run; None when the run has no such field."""
-        if self.kind in ("plain", "git"):  # RunInfo's attributes (id and path: properties)
-            return getattr(info, str(self.parts[0]))
+        if self.kind == "plain":
+            name = str(self.parts[0])
+            if name in _HEAD:
+                return getattr(info, name)
+            return info.get(name)
+        if self.kind in NESTED:
+            return info.get(f"{self.kind}.{self.parts[0]}")
         if self.kind == "metrics":
             return (info.metrics or {}).get(str(self.parts[0]))
         node: Any = info.config
@@ -167,8 +254,8 @@ def parse_field(text: str, what: str) -> Field:
     head, dot, rest = name.partition(".")
     if head in PLAIN_FIELDS and not dot:
         return Field(text, "plain", (head,))
-    if head == "git" and rest in GIT_FIELDS:
-        return Field(text, "git", (rest,))
+    if head in NESTED and name in INDEX:
+        return Field(text, head, (rest,))
     if head == "metrics" and rest:
         return Field(text, "metrics", (rest,))
     if head == "config" and rest:

@@ -2,8 +2,9 @@
 
 This is what `ls`, `show`, `clean` and shell completion read. A folder whose run.json is
 missing or corrupt is an entry too (status `corrupt`, with the reason), never a crash. A
-record is corrupt too when a field that listing, `show` or liveness read has the wrong
-type (`"started": 5`, `"config": [1]`): the reason names the field.
+record is corrupt too when a field has the wrong type (`"started": 5`, `"config": [1]`):
+the reason names the field (the types are those declared in record.py). A record written
+by a newer xpm is an entry of status `newer`, neither read nor ever changed.
 
 Listing thousands of runs costs what reading their run.json files costs: `load_raw_at`
 (what listing.infos reads through) keeps each record as the JSON dict it is on disk, and
@@ -14,12 +15,9 @@ on runs.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,23 +27,27 @@ from .record import (
     RUNNING,
     STATUSES,
     CorruptRecord,
+    NewerRecord,
+    NewerSchema,
     RunRecord,
+    check,
     read_record_data,
-    upgrade,
 )
 from .tree import PREPARING_FILE, RunRef, scan
 
 CORRUPT = "corrupt"
+NEWER = "newer"  # run.json written by a newer xpm: not read, never changed
 ABANDONED = "abandoned"  # a folder whose preparation died before its run.json was written
-LISTED_STATUSES = (*STATUSES, CORRUPT, ABANDONED)  # what a listing can show
+LISTED_STATUSES = (*STATUSES, CORRUPT, NEWER, ABANDONED)  # what a listing can show
+UNREAD = (CORRUPT, NEWER, ABANDONED)  # listed statuses without a record
 
 
 @dataclass(frozen=True)
 class Entry:
     ref: RunRef
     record: RunRecord | None
-    status: str  # the record's status with liveness applied, or "corrupt"
-    problem: str | None = None  # why the record is corrupt
+    status: str  # the record's status with liveness applied, or "corrupt" or "newer"
+    problem: str | None = None  # why the record is corrupt or not read
 
     @property
     def id(self) -> str:
@@ -76,140 +78,15 @@ class RawEntry(NamedTuple):
 
 
 def _check(data: dict[str, Any], path: str) -> str:
-    """The record's status, or CorruptRecord when the dict is not a run record."""
+    """The record's status (the record upgraded in place), or CorruptRecord (NewerRecord
+    when a newer xpm wrote it) naming what is wrong."""
     try:
-        upgrade(data)
+        check(data)
+    except NewerSchema as exc:
+        raise NewerRecord(f"`{path}` was {exc}") from None
     except ValueError as exc:
         raise CorruptRecord(f"`{path}` is not a run record ({exc})") from None
-    status = data.get("status")
-    if status not in STATUSES:
-        raise CorruptRecord(f"`{path}` is not a run record (status {status!r})")
-    if not isinstance(data.get("name"), str) or type(data.get("number")) is not int:
-        raise CorruptRecord(f"`{path}` is not a run record (no name or number)")
-    problem = _wrong_field(data)
-    if problem is not None:
-        raise CorruptRecord(f"`{path}` is not a run record ({problem})")
-    return str(status)
-
-
-# ------------------------------------------------------------------------- field types
-#
-# Each field listing, `show` and liveness read, with the JSON types it may have and, for
-# some, a closer test. Listing checks every record it reads, so this is a flat loop of
-# type lookups: a few microseconds a record.
-
-Types = frozenset[type]
-_NULL = type(None)
-_TEXT: Types = frozenset({str, _NULL})
-_INT: Types = frozenset({int, _NULL})  # type(True) is bool: booleans are not numbers here
-_NUMBER: Types = frozenset({int, float, _NULL})
-_LIST: Types = frozenset({list, _NULL})
-_OBJECT: Types = frozenset({dict, _NULL})
-_ONE_TEXT: Types = frozenset({str})
-_ONE_INT: Types = frozenset({int})
-_TIME = "an ISO 8601 time with a timezone"
-
-
-def _is_time(value: str) -> bool:
-    """An ISO 8601 time with a timezone, as xpm writes them."""
-    try:
-        return datetime.fromisoformat(value).tzinfo is not None
-    except ValueError:
-        return False
-
-
-def _is_texts(value: list[Any]) -> bool:
-    try:
-        "".join(value)  # only text joins: the fastest test of every item
-    except TypeError:
-        return False
-    return True
-
-
-def _is_finite(value: float) -> bool:
-    return math.isfinite(value)
-
-
-class Fields(NamedTuple):
-    """Fields of one kind: the JSON types they may have (_NULL: they may be null), what
-    they must be (for the message), a closer test of a value that is not null, and the
-    value an absent field stands for (_ABSENT: it must be there)."""
-
-    keys: tuple[str, ...]
-    types: Types
-    what: str
-    test: Callable[[Any], bool] | None = None
-    default: Any = None
-
-
-_ABSENT = object()
-_RECORD = (
-    Fields(("created",), _ONE_TEXT, _TIME, _is_time, _ABSENT),
-    Fields(("started", "ended", "heartbeat"), _TEXT, _TIME, _is_time),
-    Fields(("duration", "heartbeat_interval"), _NUMBER, "a number of seconds", _is_finite),
-    Fields(("exit_code", "signal"), _INT, "a whole number"),
-    Fields(("seed",), _ONE_INT, "a whole number", default=0),
-    Fields(("command", "tags", "config_files"), _LIST, "a list of text", _is_texts),
-    Fields(("note", "host", "user", "cwd", "platform", "python", "python_executable",
-            "xpm_version"), _TEXT, "text"),
-    Fields(("config", "git", "slurm"), _OBJECT, "an object"),
-    Fields(("attempts",), _LIST, "a list"),
-)
-_GIT = (
-    Fields(("commit", "branch", "remote", "patch", "root"), _TEXT, "text"),
-    Fields(("dirty",), frozenset({bool, _NULL}), "true or false"),
-    Fields(("untracked",), _LIST, "a list of text", _is_texts),
-    Fields(("untracked_count",), _INT, "a whole number"),
-    Fields(("submodules",), _OBJECT, "an object"),
-)
-_ATTEMPT = (
-    Fields(("number",), _ONE_INT, "a whole number", default=_ABSENT),
-    Fields(("started",), _ONE_TEXT, _TIME, _is_time, _ABSENT),
-    Fields(("ended",), _TEXT, _TIME, _is_time),
-    Fields(("kind",), _ONE_TEXT, "text", default="start"),
-    Fields(("pid",), _ONE_INT, "a whole number", default=0),
-    Fields(("host", "status", "reason", "checkpoint", "slurm_job_id"), _TEXT, "text"),
-    Fields(("exit_code", "signal"), _INT, "a whole number"),
-    Fields(("command",), _LIST, "a list of text", _is_texts),
-)
-
-
-def _wrong_field(data: dict[str, Any]) -> str | None:
-    """What is wrong with the first field of the wrong type, naming it; None if nothing."""
-    problem = _wrong(data, _RECORD, "")
-    if problem is not None:
-        return problem
-    git = data.get("git")
-    if git is not None:
-        problem = _wrong(git, _GIT, "git.")
-        if problem is not None:
-            return problem
-    for index, attempt in enumerate(data.get("attempts") or ()):
-        where = f"attempts[{index}]"
-        if type(attempt) is not dict:
-            return f"`{where}` is {_shown(attempt)}, not an object"
-        problem = _wrong(attempt, _ATTEMPT, f"{where}.")
-        if problem is not None:
-            return problem
-    return None
-
-
-def _wrong(data: dict[str, Any], kinds: tuple[Fields, ...], prefix: str) -> str | None:
-    get = data.get
-    for keys, types, what, test, default in kinds:
-        for key in keys:
-            value = get(key, default)
-            if type(value) in types and (test is None or value is None or test(value)):
-                continue
-            if value is _ABSENT:
-                return f"`{prefix}{key}` is missing"
-            return f"`{prefix}{key}` is {_shown(value)}, not {what}"
-    return None
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:39] + "…"
+    return str(data["status"])
 
 
 def _being_created(path: str) -> bool:
@@ -227,6 +104,8 @@ def load_raw_at(name: str, number: int, path: str, live: bool = True) -> RawEntr
     try:
         data = read_record_data(path)
         status = _check(data, os.path.join(path, RECORD_FILE))
+    except NewerRecord as exc:
+        return RawEntry(name, number, path, None, NEWER, str(exc))
     except CorruptRecord as exc:
         if _being_created(path):  # run.json is moments away
             return RawEntry(name, number, path, None, RUNNING, None)

@@ -1,22 +1,26 @@
 """The run record, `run.json`: typed, versioned, written atomically.
 
 On disk it is JSON (see docs/run-folder.md for every field); in memory a frozen dataclass.
-SCHEMA_VERSION history:
+SCHEMA_VERSION history (each step has an upgrade in `_UPGRADES`; see docs/run-folder.md):
   1  first version.
+  2  one declaration (below) for checking, reading, writing and listing; keys this xpm
+     does not know survive every rewrite; a newer record is listed as `newer`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import XpmError
+from . import schema
 from .regular import describe, read_regular
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RECORD_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
 ENVIRONMENT_FILE = "environment.json"
@@ -42,31 +46,60 @@ class CorruptRecord(XpmError):
     """run.json is missing, unreadable or not a run record."""
 
 
+class NewerRecord(CorruptRecord):
+    """run.json was written by a newer xpm (a higher schema_version than this one reads)."""
+
+
+class NewerSchema(ValueError):
+    def __init__(self, version: int) -> None:
+        super().__init__(f"written by a newer xpm (schema_version {version}; this xpm reads "
+                         f"up to {SCHEMA_VERSION}); upgrade xpm-runs to read it")
+
+
+# ----------------------------------------------------------------------------------------
+# run.json, declared once. Checking a record, reading and writing it, the fields of
+# `xpm ls` (--json, --csv, --columns, --where, --sort) and the listing cache's rows are
+# all derived from the three dataclasses below (see schema.py for the rules).
+#
+# To add a field: add ONE line to RunRecord (or GitState, Attempt), with a default
+# (records written before it lack it), e.g.
+#       queue: str | None = None
+# Its annotation is one of str, Time (an ISO 8601 time with a timezone), int, float, bool,
+# tuple[str, ...], dict[str, Any], dict[str, str], GitState, tuple[Attempt, ...], each
+# optionally `| None`. A field without a default must be in every record (unless its
+# metadata says what its absence reads as: {"absent": value}).
+# To list it too (`xpm ls --json`, --where, --columns, --csv, the cache), give it
+# `field(default=..., metadata=LISTED)`: listed fields appear in `ls --json` in the order
+# declared here (RunRecord is keyword-only, so order is free). Then add tests, the field
+# to docs/run-folder.md and a CHANGELOG line. If a record written before the field needs
+# another value than the default, say how in the newest upgrade step (`_UPGRADES`).
+# A field whose meaning or type changes needs a new SCHEMA_VERSION and an upgrade step.
+# ----------------------------------------------------------------------------------------
+
+Time = str  # an ISO 8601 time with a timezone (checked as such when read)
+LISTED: dict[str, Any] = {"listed": True}  # a field of `xpm ls` (see above)
+COUNTED: dict[str, Any] = {"listed": "count"}  # listed as the number of its items
+
+
 @dataclass(frozen=True)
 class GitState:
-    commit: str | None
-    branch: str | None
-    dirty: bool
+    commit: str | None = field(default=None, metadata=LISTED)
+    branch: str | None = field(default=None, metadata=LISTED)
+    dirty: bool = field(default=False, metadata=LISTED)
     remote: str | None = None
     patch: str | None = None
     untracked: tuple[str, ...] = ()
     untracked_count: int = 0
     root: str | None = None
     submodules: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GitState:
-        return cls(
-            commit=data.get("commit"),
-            branch=data.get("branch"),
-            dirty=bool(data.get("dirty")),
-            remote=data.get("remote"),
-            patch=data.get("patch"),
-            untracked=tuple(data.get("untracked") or ()),
-            untracked_count=int(data.get("untracked_count") or 0),
-            root=data.get("root"),
-            submodules=dict(data.get("submodules") or {}),
-        )
+        return _from_json(cls, data)  # type: ignore[no-any-return]
+
+    def to_json(self) -> dict[str, Any]:
+        return schema.dump(self)
 
 
 @dataclass(frozen=True)
@@ -74,75 +107,72 @@ class Attempt:
     """One start of the command: the first run, each resume, each requeue."""
 
     number: int
-    kind: str  # "start", "resume" or "requeue"
-    started: str
-    host: str
-    pid: int
-    command: tuple[str, ...]
-    ended: str | None = None
+    kind: str = field(metadata={"absent": "start"})  # "start", "resume" or "requeue"
+    started: Time
+    host: str = field(metadata={"absent": ""})
+    pid: int = field(metadata={"absent": 0})
+    command: tuple[str, ...] = field(metadata={"absent": ()})
+    ended: Time | None = None
     status: str | None = None
     exit_code: int | None = None
     signal: int | None = None
     reason: str | None = None
     checkpoint: str | None = None
     slurm_job_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attempt:
-        return cls(
-            number=int(data["number"]),
-            kind=str(data.get("kind", "start")),
-            started=str(data["started"]),
-            host=str(data.get("host", "")),
-            pid=int(data.get("pid", 0)),
-            command=tuple(data.get("command") or ()),
-            ended=data.get("ended"),
-            status=data.get("status"),
-            exit_code=data.get("exit_code"),
-            signal=data.get("signal"),
-            reason=data.get("reason"),
-            checkpoint=data.get("checkpoint"),
-            slurm_job_id=data.get("slurm_job_id"),
-        )
+        return _from_json(cls, data)  # type: ignore[no-any-return]
+
+    def to_json(self) -> dict[str, Any]:
+        return schema.dump(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunRecord:
+    DERIVED_KEYS = ("schema_version", "id")  # keys of run.json that are no field
+
     name: str
     number: int
     status: str
-    command: tuple[str, ...]
-    cwd: str
-    created: str
-    seed: int
-    config: dict[str, Any]
-    host: str
-    user: str
-    platform: str
-    python: str
-    python_executable: str
-    xpm_version: str
-    started: str | None = None
-    ended: str | None = None
-    duration: float | None = None
-    exit_code: int | None = None
-    signal: int | None = None
-    tags: tuple[str, ...] = ()
-    note: str | None = None
+    created: Time = field(metadata=LISTED)
+    started: Time | None = field(default=None, metadata=LISTED)
+    ended: Time | None = field(default=None, metadata=LISTED)
+    duration: float | None = field(default=None, metadata=LISTED)
+    exit_code: int | None = field(default=None, metadata=LISTED)
+    signal: int | None = field(default=None, metadata=LISTED)
+    attempts: tuple[Attempt, ...] = field(default=(), metadata=COUNTED)
+    tags: tuple[str, ...] = field(default=(), metadata=LISTED)
+    note: str | None = field(default=None, metadata=LISTED)
+    seed: int = field(default=0, metadata=LISTED)
+    host: str = field(default="", metadata=LISTED)
+    user: str = field(default="", metadata=LISTED)
+    git: GitState | None = field(default=None, metadata=LISTED)
+    config: dict[str, Any] = field(default_factory=dict, metadata=LISTED)
+    command: tuple[str, ...] = ()
+    cwd: str = ""
+    platform: str = ""
+    python: str = ""
+    python_executable: str = ""
+    xpm_version: str = ""
     config_files: tuple[str, ...] = ()
     checkpoint_patterns: tuple[str, ...] = ()
-    attempts: tuple[Attempt, ...] = ()
-    git: GitState | None = None
-    heartbeat: str | None = None
+    heartbeat: Time | None = None
     heartbeat_interval: float = 30.0
     slurm: dict[str, Any] | None = None
     sweep: str | None = None  # NAME@K, for a trial of a sweep
     trial: int | None = None  # its index in the sweep
-    schema_version: int = SCHEMA_VERSION
+    # Keys this xpm does not know, kept as read and written back (never set by hand).
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def id(self) -> str:
         return f"{self.name}/{self.number}"
+
+    @property
+    def schema_version(self) -> int:
+        return SCHEMA_VERSION
 
     @property
     def last_attempt(self) -> Attempt | None:
@@ -165,59 +195,72 @@ class RunRecord:
                          for a in self.attempts if a.ended), 3)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        ordered: dict[str, Any] = {"schema_version": data.pop("schema_version"), "id": self.id}
-        ordered.update(data)
+        """run.json's content: schema_version and id first, then the fields as declared,
+        then the keys kept from the record read (unknown to this xpm)."""
+        ordered: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": self.id}
+        ordered.update(schema.dump(self))
         return ordered
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
-        data = upgrade(data)
-        git = data.get("git")
-        return cls(
-            name=str(data["name"]),
-            number=int(data["number"]),
-            status=str(data["status"]),
-            command=tuple(data.get("command") or ()),
-            cwd=str(data.get("cwd", "")),
-            created=str(data["created"]),
-            seed=int(data.get("seed", 0)),
-            config=dict(data.get("config") or {}),
-            host=str(data.get("host", "")),
-            user=str(data.get("user", "")),
-            platform=str(data.get("platform", "")),
-            python=str(data.get("python", "")),
-            python_executable=str(data.get("python_executable", "")),
-            xpm_version=str(data.get("xpm_version", "")),
-            started=data.get("started"),
-            ended=data.get("ended"),
-            duration=data.get("duration"),
-            exit_code=data.get("exit_code"),
-            signal=data.get("signal"),
-            tags=tuple(data.get("tags") or ()),
-            note=data.get("note"),
-            config_files=tuple(data.get("config_files") or ()),
-            checkpoint_patterns=tuple(data.get("checkpoint_patterns") or ()),
-            attempts=tuple(Attempt.from_json(a) for a in data.get("attempts") or ()),
-            git=GitState.from_json(git) if isinstance(git, dict) else None,
-            heartbeat=data.get("heartbeat"),
-            heartbeat_interval=float(data.get("heartbeat_interval") or 30.0),
-            slurm=data.get("slurm"),
-            sweep=data.get("sweep"),
-            trial=data.get("trial"),
-            schema_version=SCHEMA_VERSION,
-        )
+        """The record of run.json's content, upgraded; ValueError naming what is wrong
+        (NewerSchema when a newer xpm wrote it)."""
+        return _from_json(cls, check(data))  # type: ignore[no-any-return]
+
+
+def _from_json(cls: Any, data: dict[str, Any]) -> Any:
+    found = schema.problem(data, cls)
+    if found is not None:
+        raise ValueError(found)
+    return schema.build(cls, data)
+
+
+# ------------------------------------------------------------------------- upgrades
+#
+# Each step takes a record of version N (a dict, changed in place) to version N + 1.
+
+def _from_1(data: dict[str, Any]) -> None:
+    """1 → 2: nothing renamed or retyped. Version 2 records are written from the one
+    declaration above, keep the keys they do not know, and may carry fields added since
+    (each reads as its default in a version-1 record); `heartbeat_interval`, written by
+    every version-1 xpm, is made explicit for hand-made records that lack it."""
+    data.setdefault("heartbeat_interval", 30.0)
+
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], None]] = {1: _from_1}
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older record up to SCHEMA_VERSION (nothing to do yet)."""
+    """Bring a record up to SCHEMA_VERSION, in place; ValueError when it has no usable
+    schema_version, NewerSchema when it is newer than this xpm."""
     version = data.get("schema_version")
-    if not isinstance(version, int) or version < 1:
+    if type(version) is not int or version < 1:
         raise ValueError("no schema_version")
     if version > SCHEMA_VERSION:
-        raise ValueError(f"schema_version {version} is newer than this xpm understands "
-                         f"({SCHEMA_VERSION}); upgrade xpm-runs")
+        raise NewerSchema(version)
+    while version < SCHEMA_VERSION:
+        _UPGRADES[version](data)
+        version += 1
+        data["schema_version"] = version
     return data
+
+
+def check(data: dict[str, Any]) -> dict[str, Any]:
+    """The record upgraded and checked (every field of the type declared, a known status);
+    ValueError naming the first thing wrong."""
+    upgrade(data)
+    status = data.get("status")
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r}")
+    found = schema.problem(data, RunRecord)
+    if found is not None:
+        raise ValueError(found)
+    return data
+
+
+def listed_fields() -> list[tuple[str, Any]]:
+    """The listed fields of RunRecord, in order: (key, spec)."""
+    return [(s.key, s) for s in schema.schema_of(RunRecord).specs if s.metadata.get("listed")]
 
 
 def write_json_atomic(path: Path, data: Any, indent: int | None = 2) -> None:
@@ -273,5 +316,7 @@ def read_record(run_dir: Path) -> RunRecord:
     data = read_record_data(run_dir)
     try:
         return RunRecord.from_json(data)
+    except NewerSchema as exc:
+        raise NewerRecord(f"`{run_dir / RECORD_FILE}` was {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptRecord(f"`{run_dir / RECORD_FILE}` is not a run record ({exc})") from None
