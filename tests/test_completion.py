@@ -71,7 +71,7 @@ def test_clean_completes_the_statuses_it_takes(project: Path) -> None:
     assert values("xpm clean --status failed,k") == ["failed,killed"]
     assert values("xpm clean --status failed,lost,") == [
         "failed,lost,queued", "failed,lost,running", "failed,lost,completed",
-        "failed,lost,interrupted", "failed,lost,killed"]
+        "failed,lost,interrupted", "failed,lost,killed", "failed,lost,abandoned"]
     assert values("xpm ls --status c") == ["completed", "corrupt"]
 
 
