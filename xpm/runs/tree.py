@@ -133,6 +133,10 @@ def allocate_locked(results_dir: Path, name: str) -> tuple[RunRef, RunLock]:
     name_dir = results_dir / name
     try:
         name_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XpmError(f"cannot create the results folder `{name_dir}` ({exc.strerror}); "
+                       "check `results_dir` in xpm.yaml and its permissions") from None
+    try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=name_dir))
     except OSError as exc:
         raise XpmError(f"cannot create a run folder in `{name_dir}` ({exc.strerror}); "
