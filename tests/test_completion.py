@@ -147,3 +147,9 @@ def test_metric_completion_never_fails(tmp_path: Path) -> None:
     (tmp_path / "xpm.yaml").write_text("results_dir: [\n")
     assert values("xpm clean --checkpoints --keep-best l", cwd=tmp_path) == []
     assert values("xpm ls --sort metrics.", cwd=tmp_path) == []
+
+
+def test_metric_names_for_m(project: Path) -> None:
+    write_run(project, "a", metrics=[{"step": 1, "loss": 0.5, "val_loss": 0.6}])
+    assert values("xpm metrics a/1 -m val") == ["val_loss"]
+    assert values("xpm plot a -m l") == ["loss"]
