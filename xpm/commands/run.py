@@ -33,7 +33,7 @@ def run(
     project = load_project()
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
                     git_capture)
-    ref, record, lock = create_run(plan, tags, note)
+    ref, record, lock = create_run(plan, tags, note, detach=detach)
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
         return _detach(project, ref, lifecycle.handover(plan.command, record.command))

@@ -45,6 +45,9 @@ class Plan:
     seed: int
     git: GitState | None
     sweep: str | None = None  # NAME@K and the trial's index, for a trial of a sweep
+    assignments: tuple[str, ...] = ()  # the -s KEY=VALUE as given
+    given_name: str | None = None  # -n as given (None: the default name)
+    require_clean: bool = False  # --require-clean as given
     trial: int | None = None
 
 
@@ -75,6 +78,7 @@ def plan_run(
     git_capture: gitinfo.Capture | None = None,
 ) -> Plan:
     """Check and compute everything about a run before its folder is made."""
+    given_name = name
     command = command or project.settings.command
     if not command:
         raise UsageError("no command to run; give one after `--` (xpm run -- python train.py) "
@@ -104,7 +108,19 @@ def plan_run(
     if clean_required and git is not None and git.dirty:
         raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
                        "your changes (`git status` shows them), or drop --require-clean")
-    return Plan(project, name, tuple(command), config, files, seed, git)
+    return Plan(project, name, tuple(command), config, files, seed, git,
+                assignments=tuple(assignments), given_name=given_name,
+                require_clean=require_clean)
+
+
+def config_source(path: Path, root: Path) -> str:
+    """Where a config file came from: its path relative to the project root, or its
+    absolute path when it lies outside (links are not followed)."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(root))
+    except ValueError:
+        return str(absolute)
 
 
 def config_files(project: Project, configs: tuple[str, ...]) -> tuple[Path, ...]:
@@ -160,7 +176,8 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
 
 
 def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
-               host: dict[str, Any] | None = None) -> tuple[RunRef, RunRecord, RunLock]:
+               host: dict[str, Any] | None = None, detach: bool = False
+               ) -> tuple[RunRef, RunRecord, RunLock]:
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it. `host`: the environment already
@@ -188,6 +205,12 @@ captured (a sweep captures it once for all its trials)."""
             heartbeat_interval=plan.project.settings.heartbeat_interval, host=host["host"],
             user=host["user"], platform=host["platform"], python=host["python"],
             python_executable=host["python_executable"], sweep=plan.sweep, trial=plan.trial,
+            assignments=plan.assignments,
+            config_sources=tuple(config_source(p, plan.project.root) for p in plan.config_files),
+            launch={"name": plan.given_name, "tags": list(tags), "note": note,
+                    "detach": detach, "require_clean": plan.require_clean},
+            grace_period=plan.project.settings.grace_period,
+            env_patterns=plan.project.settings.env,
         )
         write_record(ref.path, record)
     except BaseException:
