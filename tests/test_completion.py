@@ -67,12 +67,12 @@ def test_diff_resume_and_clean_complete_runs(project: Path, tmp_path: Path) -> N
 
 def test_clean_completes_the_statuses_it_takes(project: Path) -> None:
     assert values("xpm clean --status fa") == ["failed"]
-    assert values("xpm clean --status c") == ["completed"]  # never `corrupt`
+    assert values("xpm clean --status co") == ["completed"]  # never `corrupt`
     assert values("xpm clean --status failed,k") == ["failed,killed"]
     assert values("xpm clean --status failed,lost,") == [
         "failed,lost,queued", "failed,lost,running", "failed,lost,completed",
-        "failed,lost,interrupted", "failed,lost,killed"]
-    assert values("xpm ls --status c") == ["completed", "corrupt"]
+        "failed,lost,interrupted", "failed,lost,killed", "failed,lost,cancelled"]
+    assert values("xpm ls --status co") == ["completed", "corrupt"]
 
 
 def test_restore_completes_the_runs_in_the_trash(project: Path) -> None:

@@ -14,6 +14,7 @@ from tests.conftest import read_json, run_xpm
 from xpm.reading.query import COLUMNS, RunInfo
 from xpm.runs.record import (
     SCHEMA_VERSION,
+    Attempt,
     CorruptRecord,
     NewerRecord,
     RunRecord,
@@ -63,6 +64,11 @@ def test_version_1_records_read_as_written(v1: Path) -> None:
         data = read_json(v1 / run_id / "run.json")
         written = read_record(v1 / run_id).to_json()
         assert written.pop("schema_version") == 2 and data.pop("schema_version") == 1
+        attempt_defaults = {s.key: s.default for s in schema_of(Attempt).specs}
+        for old, new in zip(data.get("attempts") or [], written.get("attempts") or [],
+                            strict=True):  # fields added to attempts since: their defaults
+            for key in [k for k in new if k not in old]:
+                assert new.pop(key) == attempt_defaults[key]
         if isinstance(data.get("git"), dict):  # git fields added since: their defaults
             added = set(written["git"]) - set(data["git"])
             assert added == {"untracked_archive"}

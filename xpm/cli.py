@@ -116,20 +116,27 @@ def init(directory: str, template: str, force: bool) -> int:
 @click.option("--capture-untracked", is_flag=True,
               help="Keep the untracked (not ignored) files in the run folder, for an exact "
                    "rerun.")
+@click.option("--slurm/--local", "slurm", default=None,
+              help="Submit to Slurm, or run here (default: xpm.yaml's `launcher`, else here).")
+@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
+              help="Override one `slurm:` option for this run, e.g. --slurm-opt time=04:00:00.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
         assignments: tuple[str, ...], seed: int | None, tags: tuple[str, ...],
-        note: str | None, detach: bool, require_clean: bool, capture_untracked: bool) -> int:
+        note: str | None, detach: bool, require_clean: bool, capture_untracked: bool,
+        slurm: bool | None, slurm_opts: tuple[str, ...]) -> int:
     """Run COMMAND (or xpm.yaml's command) in a new run folder.
 
     \b
     xpm run -- python train.py --epochs 3
     xpm run -c configs/model.yaml -s model.lr=1e-3 -t baseline
+    xpm run --slurm --slurm-opt time=04:00:00 -- python train.py
     """
     from .commands.run import run as command_
 
     return command_(_command_after_dashes(command), name, configs, assignments, seed, tags,
-                    note, detach, require_clean, capture_untracked)
+                    note, detach, require_clean, slurm=slurm, slurm_opts=slurm_opts,
+                    capture_untracked=capture_untracked)
 
 
 @cli.command(cls=WithCommand, context_settings={**CONTEXT, "allow_interspersed_args": False})
@@ -400,6 +407,36 @@ def log(run: str, follow: bool, lines: int | None) -> int:
     from .commands.log import log as command
 
     return command(run, follow, lines)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...", shell_complete=_complete_run)
+def cancel(runs: tuple[str, ...]) -> int:
+    """Cancel queued or running Slurm runs (scancel); they are recorded `cancelled`."""
+    from .commands.cancel import cancel as command
+
+    return command(runs)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, metavar="[RUN|NAME]...", shell_complete=_complete_run)
+def sync(runs: tuple[str, ...]) -> int:
+    """Ask Slurm (one squeue call) about the queued and running Slurm runs; record what it
+    says (a queued job Slurm no longer knows becomes `lost`)."""
+    from .commands.sync import sync as command
+
+    return command(runs)
+
+
+@cli.command("_slurm_job", hidden=True, context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def slurm_job(run_dir: str) -> int:
+    """Run a submitted run inside its Slurm job (job.sbatch execs this)."""
+    from pathlib import Path
+
+    from .launch.slurmjob import run_job
+
+    return run_job(Path(run_dir).resolve())
 
 
 @cli.command(context_settings=CONTEXT)

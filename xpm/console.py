@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 STATUS_STYLES = {
     "completed": "green", "running": "cyan", "queued": "blue", "failed": "red",
-    "killed": "red", "interrupted": "yellow", "lost": "magenta", "corrupt": "bold red",
+    "killed": "red", "interrupted": "yellow", "lost": "magenta", "cancelled": "yellow",
+    "corrupt": "bold red",
 }
 
 

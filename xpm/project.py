@@ -23,8 +23,9 @@ DEFAULT_CHECKPOINT_PATTERNS = (
 _GIT_KEYS = {"require_clean", "capture_untracked", "untracked_max_mb", "untracked_max_files"}
 _KNOWN_KEYS = {
     "results_dir", "name", "command", "configs", "checkpoints", "git", "grace_period",
-    "heartbeat_interval", "env", "slurm",
+    "heartbeat_interval", "env", "slurm", "launcher",
 }
+LAUNCHERS = ("local", "slurm")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Settings:
     heartbeat_interval: float = 30.0
     env: tuple[str, ...] = ()
     slurm: dict[str, Any] = field(default_factory=dict)
+    launcher: str = "local"  # `slurm`: `xpm run` submits unless given --local
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,15 @@ def parse_settings(data: Any, path: Path) -> Settings:
         heartbeat_interval=_number(data, "heartbeat_interval", path, 30.0),
         env=_strings(data, "env", path),
         slurm=_mapping(data, "slurm", path),
+        launcher=_launcher(data, path),
     )
+
+
+def _launcher(data: dict[str, Any], path: Path) -> str:
+    value = data.get("launcher", "local")
+    if value not in LAUNCHERS:
+        raise _fail(path, f"`launcher` must be `local` or `slurm`, not {value!r}")
+    return str(value)
 
 
 def _string(data: dict[str, Any], key: str, path: Path) -> str | None:

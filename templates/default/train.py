@@ -4,14 +4,25 @@ It reads its frozen config from the run, logs the loss to metrics.jsonl, saves a
 checkpoint every `train.checkpoint_every` steps, and when resumed continues from the
 checkpoint xpm hands over, so that an interrupted and resumed run ends with exactly
 the model an uninterrupted run would have.
+
+Ctrl-C (SIGINT), SIGTERM and SIGUSR2 (Slurm's warning before the time limit, which xpm
+passes on) make it save a checkpoint after the current step and exit: `xpm resume`, or
+the requeued Slurm job, loses no step.
 """
 
 import json
 import random
+import signal
 import sys
 import time
 
 import xpm
+
+STOP = []  # the signal that asked the run to stop, once one came
+
+
+def ask_to_stop(signum, frame):
+    STOP.append(signum)
 
 
 def make_data(cfg, seed):
@@ -46,6 +57,8 @@ def main():
     version, internal, gauss = state["rng"]
     rng.setstate((version, tuple(internal), gauss))
     weights, bias = state["weights"], state["bias"]
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(signum, ask_to_stop)
 
     for step in range(state["step"] + 1, cfg.train.steps + 1):
         rows = [rng.randrange(len(xs)) for _ in range(cfg.model.batch_size)]
@@ -63,10 +76,14 @@ def main():
             loss = mse(weights, bias, xs, ys, range(len(xs)))
             run.log(step=step, loss=loss)
             print(f"step {step:5d}  loss {loss:.5f}")
-        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
+        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps or STOP:
             with run.saving(step, ".json") as path:
                 path.write_text(json.dumps({"step": step, "weights": weights, "bias": bias,
                                             "rng": rng.getstate()}))
+        if STOP:
+            name = signal.Signals(STOP[0]).name
+            print(f"{name}: checkpoint saved at step {step}; `xpm resume` continues from it")
+            sys.exit(128 + STOP[0])
         time.sleep(cfg.train.step_delay)
 
     print(f"done: loss {mse(weights, bias, xs, ys, range(len(xs))):.5f}")

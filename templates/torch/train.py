@@ -3,9 +3,14 @@
 It reads its frozen config from the run, logs loss and accuracy to metrics.jsonl, saves
 a checkpoint (model, optimizer, random state) every `train.checkpoint_every` steps, and
 when resumed continues from the checkpoint xpm hands over.
+
+Ctrl-C (SIGINT), SIGTERM and SIGUSR2 (Slurm's warning before the time limit, which xpm
+passes on) make it save a checkpoint after the current step and exit: `xpm resume`, or
+the requeued Slurm job, loses no step.
 """
 
 import math
+import signal
 import sys
 import time
 
@@ -13,6 +18,12 @@ import torch
 from torch import nn
 
 import xpm
+
+STOP = []  # the signal that asked the run to stop, once one came
+
+
+def ask_to_stop(signum, frame):
+    STOP.append(signum)
 
 
 def spirals(samples, noise, generator):
@@ -53,6 +64,8 @@ def main():
         start = state["step"]
         print(f"resuming from {run.checkpoint.name} (step {start})")
 
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(signum, ask_to_stop)
     loss_fn = nn.CrossEntropyLoss()
     for step in range(start + 1, cfg.train.steps + 1):
         rows = torch.randint(len(x), (cfg.model.batch_size,), generator=generator)
@@ -68,11 +81,15 @@ def main():
                 full_loss = loss_fn(logits, y)
             run.log(step=step, loss=full_loss, accuracy=accuracy)
             print(f"step {step:5d}  loss {full_loss.item():.4f}  accuracy {accuracy.item():.3f}")
-        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
+        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps or STOP:
             with run.saving(step, ".pt") as path:
                 torch.save({"step": step, "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(),
                             "generator": generator.get_state()}, path)
+        if STOP:
+            name = signal.Signals(STOP[0]).name
+            print(f"{name}: checkpoint saved at step {step}; `xpm resume` continues from it")
+            sys.exit(128 + STOP[0])
         time.sleep(cfg.train.step_delay)
 
     print("done")

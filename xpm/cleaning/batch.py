@@ -61,11 +61,14 @@ def drop_busy(chosen: list[Entry], queued_allowed: Collection[str] = ()
     in `queued_allowed` (named, with --force)."""
     free: list[Entry] = []
     for entry in chosen:
+        job = (entry.record.slurm or {}).get("job_id") if entry.record else None
         if entry.status == RUNNING:
             console.warn(f"left alone: {busy_message(entry.ref.path, entry.id)}")
         elif entry.status == QUEUED and entry.id not in queued_allowed:
-            console.warn(f"left alone: run `{entry.id}` is queued: it waits to start; name "
-                         f"it ({entry.id}) and add --force to remove it anyway")
+            why = (f"queued in Slurm as job {job}; `xpm cancel {entry.id}` it first, or"
+                   if job else "queued: it waits to start;")
+            console.warn(f"left alone: run `{entry.id}` is {why} name it ({entry.id}) and "
+                         "add --force to remove it anyway")
         else:
             free.append(entry)
     return free, len(chosen) - len(free)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from .. import times
+from dataclasses import replace
+
+from .. import console, times
 from ..errors import XpmError, stop_on_termination
 from ..launch import lifecycle
 from ..project import Project, load_project
 from ..runs.catalog import entries
+from ..runs.lock import RunLock
+from ..runs.record import COMPLETED, QUEUED, RUNNING, read_record
 from ..runs.tree import RunRef, resolve
+from ..runs.update import update_record
 
 
 def latest_started(project: Project) -> RunRef:
@@ -34,4 +39,37 @@ def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
     stop_on_termination()
     current = load_project()
     ref = resolve(current.results_dir, run) if run else latest_started(current)
+    if (read_record(ref.path).slurm or {}).get("job_id"):
+        return _resubmit(current, ref, force, command)
     return lifecycle.resume(current, ref, force=force, command=command)
+
+
+def _resubmit(current: Project, ref: RunRef, force: bool, command: tuple[str, ...]) -> int:
+    """A Slurm run resumes in a new job: the same folder, a new job id, a new attempt
+    (kind `resume`) once the job starts."""
+    from ..launch import slurm
+
+    lock = RunLock(ref.path)
+    lock.acquire(ref.id, purpose="xpm resume")
+    try:
+        record = read_record(ref.path)
+        job = (record.slurm or {}).get("job_id")
+        if record.status in (QUEUED, RUNNING):
+            raise XpmError(f"run `{record.id}` is {record.status} in Slurm as job {job}; "
+                           f"wait for it, or `xpm cancel {record.id}` first")
+        if record.status == COMPLETED and not force:
+            raise XpmError(f"run `{record.id}` completed; resuming it reruns the command "
+                           "(use --force to do so anyway)")
+        if command:
+            record = update_record(ref.path, lambda r: replace(r, command=tuple(command)))
+        project = lifecycle.run_project(record, current)
+        options = slurm.SlurmOptions.from_json((record.slurm or {}).get("options"))
+        record = slurm.submit_run(ref.path, record, options, project.root,
+                                  project.results_dir)
+    finally:
+        lock.release()
+    job = (record.slurm or {}).get("job_id")
+    console.info(f"run {record.id} resubmitted to Slurm as job {job}; it resumes from its "
+                 "newest checkpoint when the job starts")
+    console.out(f"{record.id} {job}")
+    return 0

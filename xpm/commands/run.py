@@ -6,14 +6,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import console
-from ..errors import XpmError, stop_on_termination
+from ..errors import UsageError, XpmError, stop_on_termination
 from ..launch import lifecycle
 from ..launch.preparation import create_run, plan_run
 from ..project import Project, find_root, load_project
+from ..runs.lock import RunLock
+from ..runs.record import RunRecord
 from ..runs.tree import RunRef
 from ..vcs import state as gitinfo
+
+if TYPE_CHECKING:
+    from ..launch.slurm import SlurmOptions
 
 
 def run(
@@ -26,19 +32,55 @@ def run(
     note: str | None,
     detach: bool,
     require_clean: bool,
+    slurm: bool | None = None,
+    slurm_opts: tuple[str, ...] = (),
     capture_untracked: bool = False,
 ) -> int:
     stop_on_termination()
     # git runs while the project file and configs are read
     git_capture = gitinfo.Capture(find_root(Path.cwd()) or Path.cwd())
     project = load_project()
+    use_slurm = slurm if slurm is not None else project.settings.launcher == "slurm"
+    options = None
+    if use_slurm:
+        from ..launch.slurm import parse_options
+
+        if detach:
+            raise UsageError("--detach and --slurm do not go together: a Slurm run is "
+                             "detached already (drop --detach)")
+        options = parse_options(project.settings.slurm, slurm_opts)
+    elif slurm_opts:
+        raise UsageError("--slurm-opt only applies to a Slurm run; add --slurm (or set "
+                         "`launcher: slurm` in xpm.yaml)")
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
                     git_capture, capture_untracked)
     ref, record, lock = create_run(plan, tags, note, detach=detach)
+    if options is not None:
+        return _submit(project, ref, record, lock, options,
+                       lifecycle.handover(plan.command, record.command))
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
         return _detach(project, ref, lifecycle.handover(plan.command, record.command))
     return lifecycle.start(project, ref.path, record, lock, argv=plan.command, echo=True)
+
+
+def _submit(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,
+            options: SlurmOptions, handover: dict[str, str]) -> int:
+    """Submit the prepared run to Slurm; print its id and the job id. `handover`: the
+    command as given, when the record holds it masked (the job inherits it from sbatch's
+    environment)."""
+    from ..launch.slurm import submit_run
+
+    try:
+        record = submit_run(ref.path, record, options, project.root, project.results_dir,
+                            handover)
+    finally:
+        lock.release()
+    job = (record.slurm or {}).get("job_id")
+    console.info(f"run {ref.id} submitted to Slurm as job {job} in {console.path(ref.path)}; "
+                 f"`xpm sync` asks Slurm how it goes")
+    console.out(f"{ref.id} {job}")
+    return 0
 
 
 def _detach(project: Project, ref: RunRef, handover: dict[str, str]) -> int:

@@ -15,7 +15,15 @@ from ..runs import disk, metrics
 from ..runs.catalog import CORRUPT, NEWER, load_entry
 from ..runs.checkpoints import find
 from ..runs.logfile import last_lines, size_of
-from ..runs.record import OUTPUT_FILE, PATCH_FILE, RUNNING, Attempt, RunRecord, read_environment
+from ..runs.record import (
+    OUTPUT_FILE,
+    PATCH_FILE,
+    QUEUED,
+    RUNNING,
+    Attempt,
+    RunRecord,
+    read_environment,
+)
 from ..runs.tree import resolve
 
 LAST_LINES = 10
@@ -104,6 +112,23 @@ def _text(value: Any) -> str | None:
 
 # ------------------------------------------------------------------------- text
 
+def _slurm(record: RunRecord, status: str) -> list[tuple[str, str]]:
+    """The Slurm section: the job, when it was submitted, what xpm last learned."""
+    section = record.slurm or {}
+    pairs = [("job", str(section.get("job_id") or "not submitted"))]
+    if section.get("submitted"):
+        pairs.append(("submitted", _when(str(section["submitted"]))))
+    jobs = section.get("jobs") or []
+    if len(jobs) > 1:
+        pairs.append(("jobs", ", ".join(str(j) for j in jobs)))
+    for key in ("error", "lost_reason"):
+        if section.get(key):
+            pairs.append(("reason", str(section[key])))
+    if status == QUEUED:
+        pairs.append(("note", "queued as of the record; `xpm sync` asks Slurm"))
+    return pairs
+
+
 def _when(text: str | None) -> str:
     if not text:
         return ""
@@ -142,6 +167,8 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
         ]
     console.fields(facts["id"], [(k, v) for k, v in head if v],
                    {"status": console.status_style(status) or ""})
+    if record is not None and record.slurm:
+        console.fields("slurm", _slurm(record, status))
     if record is not None and record.attempts:
         console.fields("attempts", [
             (str(a.number), _attempt(a)) for a in record.attempts
@@ -227,6 +254,8 @@ def _attempt(a: Attempt) -> str:
     text += f", pid {a.pid} on {a.host}"
     if a.slurm_job_id:
         text += f", slurm job {a.slurm_job_id}"
+        if a.slurm_restart_count:
+            text += f" (restart {a.slurm_restart_count})"
     if a.checkpoint:
         text += f", from {a.checkpoint}"
     if a.reason:

@@ -25,8 +25,9 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .. import console, times
 from ..errors import Terminated, XpmError
@@ -43,6 +44,7 @@ from ..runs.record import (
     KILLED,
     OUTPUT_FILE,
     QUEUED,
+    REQUEUED,
     RUNNING,
     Attempt,
     RunRecord,
@@ -54,7 +56,6 @@ from .interpreter import BackgroundProbe
 from .supervisor import INTERRUPTS, CommandNotFound, Outcome, Supervisor
 
 START, RESUME, REQUEUE = "start", "resume", "requeue"  # attempt kinds
-REQUEUED = "requeued"  # an attempt's status only: the run goes on
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
@@ -66,11 +67,19 @@ class Scheduler:
     it to the command's process group (the command saves a checkpoint), waits up to the
     grace period, then calls `requeue`, which returns None once the job is requeued, or
     why it could not be. `job_id` is recorded on the attempt.
+
+    `wait` is how long the command may take to stop after that signal (default: the
+    project's grace period); `fields` are more attempt fields (Slurm's array task and
+    restart count); `judge` reads any other outcome the scheduler's way (a cancel, a
+    requeue the scheduler made itself), or returns None for the usual reading.
     """
 
     signal: int
     requeue: Callable[[], str | None]
     job_id: str | None = None
+    wait: float | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    judge: Callable[[Outcome], Ending | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -387,7 +396,8 @@ def execute(
     started = times.now_iso()
     attempt = Attempt(number=number, kind=kind, started=started, host=hostname(),
                       pid=os.getpid(), command=shown, checkpoint=checkpoint,
-                      slurm_job_id=scheduler.job_id if scheduler is not None else None)
+                      slurm_job_id=scheduler.job_id if scheduler is not None else None,
+                      **(scheduler.fields if scheduler is not None else {}))
     command = record.command
 
     def begin(current: RunRecord) -> RunRecord:
@@ -442,6 +452,7 @@ def execute(
                           else project.settings.grace_period),
             tick=beat, tick_interval=record.heartbeat_interval,
             on_started=lambda _pid: command_started(), stop_signals=stops,
+            waits={scheduler.signal: scheduler.wait} if scheduler and scheduler.wait else None,
         )
         try:
             outcome = supervisor.run()
@@ -450,6 +461,9 @@ def execute(
             console.error(str(exc))
         else:
             end = ending(outcome)
+            if (scheduler is not None and scheduler.judge is not None
+                    and outcome.forwarded != scheduler.signal):
+                end = scheduler.judge(outcome) or end
     except XpmError as exc:  # an exact run's code could not be rebuilt
         end = Ending(FAILED, FAILED, 1, None, str(exc))
         console.error(str(exc))

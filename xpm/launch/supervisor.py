@@ -179,6 +179,7 @@ class Supervisor:
         tick_interval: float = 30.0,
         on_started: Callable[[int], None] | None = None,
         stop_signals: tuple[int, ...] = INTERRUPTS,
+        waits: dict[int, float] | None = None,
     ) -> None:
         self.argv = argv
         self.cwd = cwd
@@ -191,6 +192,7 @@ class Supervisor:
         self.tick_interval = tick_interval
         self.on_started = on_started
         self.stop_signals = stop_signals
+        self.waits = dict(waits or {})  # a stop signal's own grace period, if not the usual
         self._pid: int | None = None
         self._forwarded: int | None = None
         self._pending: list[int] = []
@@ -209,7 +211,7 @@ class Supervisor:
             return
         if signum in self.stop_signals and self._forwarded is None:
             self._forwarded = signum
-            self._deadline = time.monotonic() + self.grace_period
+            self._deadline = time.monotonic() + self.waits.get(signum, self.grace_period)
         if self._pid is None:
             self._pending.append(signum)
         else:

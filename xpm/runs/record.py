@@ -38,7 +38,9 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 KILLED = "killed"
 LOST = "lost"
-STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST)
+CANCELLED = "cancelled"  # a Slurm run stopped by `xpm cancel`
+STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, CANCELLED)
+REQUEUED = "requeued"  # an attempt's end only: Slurm requeued the job, the run goes on
 ACTIVE = (QUEUED, RUNNING)
 
 
@@ -119,7 +121,9 @@ class Attempt:
     signal: int | None = None
     reason: str | None = None
     checkpoint: str | None = None
-    slurm_job_id: str | None = None
+    slurm_job_id: str | None = None  # JOB, or ARRAYJOB_TASK for a job array's task
+    slurm_array_task: int | None = None
+    slurm_restart_count: int | None = None  # SLURM_RESTART_COUNT: the job's requeues so far
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
