@@ -13,6 +13,7 @@ import pytest
 
 import xpm
 from tests.conftest import read_json, run_xpm
+from tests.records import write_run
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -206,3 +207,47 @@ def test_the_api_page_training_loop_runs(project: Path) -> None:
     assert [step for step, _ in run.checkpoints()] == [50, 100, 150, 200]
     last = [line for line in result.out.splitlines() if line.startswith("w = ")][-1]
     assert abs(float(last.split("=")[1]) - 3) < 0.5
+
+
+def test_seed_everything_seeds_numpy_too() -> None:
+    numpy = pytest.importorskip("numpy")
+    assert xpm.seed_everything(2**40 + 5) == 2**40 + 5  # beyond numpy's 32 bits: wrapped
+    first = numpy.random.rand(3).tolist()
+    xpm.seed_everything(2**40 + 5)
+    assert numpy.random.rand(3).tolist() == first
+    xpm.seed_everything(6)
+    assert numpy.random.rand(3).tolist() != first
+
+
+def test_seed_everything_seeds_torch_too() -> None:
+    torch = pytest.importorskip("torch")
+    xpm.seed_everything(11)
+    first = torch.rand(3).tolist()
+    xpm.seed_everything(11)
+    assert torch.rand(3).tolist() == first
+    xpm.seed_everything(12)
+    assert torch.rand(3).tolist() != first
+
+
+def test_log_turns_numpy_and_torch_values_into_plain_numbers(project: Path) -> None:
+    numpy = pytest.importorskip("numpy")
+    folder = write_run(project, "a")
+    run = xpm.load_run(str(folder))
+    values: dict[str, object] = {
+        "f32": numpy.float32(0.5), "i64": numpy.int64(7), "zero_d": numpy.array(2.5),
+        "nested": {"a": numpy.float64(1.25), "b": [numpy.int32(3), 4]}, "flag": True,
+    }
+    try:
+        torch = __import__("torch")
+        values["tensor"] = torch.tensor(0.75)
+    except ImportError:
+        pass
+    run.log(step=numpy.int64(3), **values)
+    run.close()
+    row = json.loads((folder / "metrics.jsonl").read_text())
+    assert row["step"] == 3 and type(row["step"]) is int
+    assert row["f32"] == 0.5 and row["i64"] == 7 and type(row["i64"]) is int
+    assert row["zero_d"] == 2.5 and row["nested"] == {"a": 1.25, "b": [3, 4]}
+    assert row["flag"] is True
+    if "tensor" in values:
+        assert row["tensor"] == 0.75

@@ -14,12 +14,33 @@ def test_version() -> None:
     assert result.code == 0 and result.out.strip() == f"xpm, version {__version__}"
 
 
-def test_help_lists_commands() -> None:
+# Commands a user meets: a command removed or renamed by mistake fails here.
+PUBLIC = ("init", "run", "resume", "ls", "show", "log", "diff", "clean", "restore", "sweep",
+          "tag", "note", "wait")
+
+
+def test_help_lists_every_command() -> None:
+    from xpm.cli import cli
+
     result = run_xpm("--help")
     assert result.code == 0
-    for command in ("init", "run"):
-        assert command in result.out
-    assert "_supervise" not in result.out
+    listed = {line.split()[0] for line in result.out.split("Commands:", 1)[1].splitlines()
+              if line.startswith("  ") and line.split()}
+    visible = {name for name, command in cli.commands.items() if not command.hidden}
+    assert listed == visible, (listed, visible)
+    assert set(PUBLIC) <= listed, set(PUBLIC) - listed
+    assert not any(name.startswith("_") for name in listed)  # _supervise, _sweep: hidden
+
+
+def test_every_command_has_its_help() -> None:
+    from xpm.cli import cli
+
+    for name, command in cli.commands.items():
+        if command.hidden:
+            continue
+        result = run_xpm(name, "--help")
+        assert result.code == 0 and result.out.startswith(f"Usage: xpm {name}"), result
+        assert (command.help or "").split("\n")[0].strip()[:30] in " ".join(result.out.split())
 
 
 def test_python_dash_m() -> None:

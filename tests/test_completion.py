@@ -71,7 +71,8 @@ def test_clean_completes_the_statuses_it_takes(project: Path) -> None:
     assert values("xpm clean --status failed,k") == ["failed,killed"]
     assert values("xpm clean --status failed,lost,") == [
         "failed,lost,queued", "failed,lost,running", "failed,lost,completed",
-        "failed,lost,interrupted", "failed,lost,killed", "failed,lost,cancelled"]
+        "failed,lost,interrupted", "failed,lost,killed", "failed,lost,cancelled",
+        "failed,lost,abandoned"]
     assert values("xpm ls --status co") == ["completed", "corrupt"]
 
 
@@ -129,3 +130,27 @@ def test_setup_scripts_for_each_shell() -> None:
         env = dict(os.environ, _XPM_COMPLETE=f"{shell}_source")
         result = run_xpm(env=env)
         assert result.code == 0 and marker in result.out, (shell, result)
+
+
+def test_metric_names_for_keep_best_and_sort(project: Path) -> None:
+    write_run(project, "a", metrics=[{"step": 1, "loss": 0.5, "val_loss": 0.6}])
+    write_run(project, "b", metrics=[{"step": 1, "acc": 0.9, "val_acc": 0.8}])
+    assert values("xpm clean --checkpoints --keep-best val_") == ["val_acc", "val_loss"]
+    assert values("xpm clean --checkpoints --keep-best loss:m") == ["loss:min", "loss:max"]
+    assert values("xpm ls --sort metrics.") == ["metrics.acc", "metrics.loss",
+                                                "metrics.val_acc", "metrics.val_loss"]
+    assert values("xpm ls --sort metrics.v") == ["metrics.val_acc", "metrics.val_loss"]
+    assert "duration" in values("xpm ls --sort d")
+    assert "metrics." in values("xpm ls --sort m")
+
+
+def test_metric_completion_never_fails(tmp_path: Path) -> None:
+    (tmp_path / "xpm.yaml").write_text("results_dir: [\n")
+    assert values("xpm clean --checkpoints --keep-best l", cwd=tmp_path) == []
+    assert values("xpm ls --sort metrics.", cwd=tmp_path) == []
+
+
+def test_metric_names_for_m(project: Path) -> None:
+    write_run(project, "a", metrics=[{"step": 1, "loss": 0.5, "val_loss": 0.6}])
+    assert values("xpm metrics a/1 -m val") == ["val_loss"]
+    assert values("xpm plot a -m l") == ["loss"]

@@ -113,6 +113,45 @@ def test_summaries_of_non_finite_values() -> None:
     assert all(v != v for v in summary[:3]) and summary.samples == 2
 
 
+def last_of_every_metric(run_dir: Path) -> dict[str, Any]:
+    """The oracle: the whole file read line by line, the last value of each metric."""
+    last: dict[str, Any] = {}
+    for row in read(run_dir):
+        last.update({k: v for k, v in row.items() if k not in ("step", "time", "attempt")})
+    return last
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_tail_values_agree_with_reading_the_whole_file(tmp_path: Path, seed: int) -> None:
+    """Random logs (dense and sparse metrics, names with digits, torn lines) whose every
+    metric is logged again near the end: the tail must give what the whole file gives,
+    judged by reading the whole file, not by parsing the same final block."""
+    rng = random.Random(seed)
+    names = ["loss", "acc", "val_loss", "lr", "top1", "layer.0", "grad_norm"]
+    rows: list[dict[str, Any]] = []
+    for step in range(rng.randint(1, 3000)):
+        row: dict[str, Any] = {"step": step, "time": step / 10}
+        for name in rng.sample(names, rng.randint(1, 3)):
+            row[name] = rng.choice([rng.random(), rng.randint(-5, 5), 1e-9 * rng.random()])
+        rows.append(row)
+    for name in names:  # each metric once more near the end, in a random order
+        rows.insert(len(rows) - rng.randint(0, 3), {"step": len(rows), name: rng.random()})
+    tail = rng.choice(["", '{"step": 9999, "loss": 0.', "not json\n"])
+    write(tmp_path, rows, tail=tail)
+    assert tail_values(tmp_path) == last_of_every_metric(tmp_path)
+
+
+def test_a_sparse_metric_logged_only_early_is_in_the_tally(tmp_path: Path) -> None:
+    """What listing shows (the tally), judged by the whole file: a metric logged once,
+    long before the final block, is seen."""
+    from xpm.runs.metrics import tally
+
+    rows = [{"step": 0, "val_acc": 0.5}] + [{"step": s, "loss": 1 / s} for s in range(1, 3000)]
+    write(tmp_path, rows)
+    counted = tally(tmp_path)
+    assert counted is not None and counted.last == last_of_every_metric(tmp_path)
+
+
 # ---- the format: standard JSON, attempts, superseding, streaming ----------------------
 
 from xpm.runs import metrics as metrics_module  # noqa: E402

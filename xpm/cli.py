@@ -72,6 +72,22 @@ def _complete_clean_status(ctx: click.Context, param: click.Parameter, incomplet
     return complete_statuses(incomplete, corrupt=False)
 
 
+def _complete_metric(ctx: click.Context, param: click.Parameter, incomplete: str
+                     ) -> list[Any]:
+    """Metric names the runs have logged (`-m`, `--keep-best` with `:min`/`:max`)."""
+    from .completion import complete_metrics
+
+    suffixes = (":min", ":max") if param.name == "keep_best" else ()
+    return complete_metrics(incomplete, suffixes=suffixes)
+
+
+def _complete_field(ctx: click.Context, param: click.Parameter, incomplete: str
+                    ) -> list[Any]:
+    from .completion import complete_fields
+
+    return complete_fields(incomplete)
+
+
 def _complete_trashed(ctx: click.Context, param: click.Parameter, incomplete: str
                       ) -> list[Any]:
     from .completion import complete_runs
@@ -85,7 +101,8 @@ def cli() -> None:
     """Keep machine-learning experiments in a plain results tree.
 
     Each run gets a folder results/NAME/N holding its frozen config, git state, output,
-    metrics and checkpoints. See https://pypi.org/project/xpm-runs/ for the full guide.
+    metrics and checkpoints. The guide is README.md, with a page per topic in docs/
+    (docs/exit-codes.md: what each exit code means), in xpm's source and its sdist.
     """
 
 
@@ -94,11 +111,14 @@ def cli() -> None:
 @click.option("--template", type=click.Choice(["default", "torch"]), default="default",
               show_default=True, help="Example project to start from.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(directory: str, template: str, force: bool) -> int:
+@click.option("--git/--no-git", default=None,
+              help="Make DIRECTORY a git repository with a first commit when it is in none "
+                   "(default: ask on a terminal).")
+def init(directory: str, template: str, force: bool, git: bool | None) -> int:
     """Create an example project (xpm.yaml, configs, train.py) in DIRECTORY."""
     from .commands.init import init as command
 
-    return command(directory, template, force)
+    return command(directory, template, force, git)
 
 
 @cli.command(cls=WithCommand, context_settings={**CONTEXT, "allow_interspersed_args": False})
@@ -263,7 +283,7 @@ def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
 @click.option("--checkpoints", is_flag=True,
               help="Thin the checkpoints inside the runs instead of removing runs.")
 @click.option("--keep", type=int, metavar="K", help="With --checkpoints: keep the K newest.")
-@click.option("--keep-best", metavar="METRIC[:min|max]",
+@click.option("--keep-best", metavar="METRIC[:min|max]", shell_complete=_complete_metric,
               help="With --checkpoints: also keep the best by METRIC in metrics.jsonl.")
 @click.option("--keep-every", type=int, metavar="N",
               help="With --checkpoints: also keep every step that is a multiple of N.")
@@ -348,7 +368,7 @@ def diff(runs: tuple[str, ...], code: bool, everything: bool, as_json: bool, exi
               help="Only runs where EXPR holds: FIELD OP VALUE with OP one of "
                    "= != < <= > >= ~ !~, e.g. config.lr<0.01, metrics.acc>=0.9, "
                    "status=failed, tag=baseline; repeat to require all.")
-@click.option("--sort", metavar="KEY",
+@click.option("--sort", metavar="KEY", shell_complete=_complete_field,
               help="Sort by a field (started, duration, config.lr, metrics.loss...), "
                    "ascending; runs without it come last. Default: newest first.")
 @click.option("-r", "--reverse", is_flag=True, help="Reverse the order.")
@@ -396,7 +416,8 @@ def show(run: str, as_json: bool) -> int:
 @cli.command(context_settings=CONTEXT)
 @click.argument("run", shell_complete=_complete_run)
 @click.option("-f", "--follow", is_flag=True,
-              help="Keep printing what the run writes until it ends (on any host).")
+              help="Keep printing what the run writes until it ends (on any host); "
+                   "exits 0 when it ends, whatever its outcome (`xpm wait` gives that).")
 @click.option("-n", "--lines", type=click.IntRange(min=0), metavar="LINES",
               help="Print only the last LINES lines.")
 def log(run: str, follow: bool, lines: int | None) -> int:
@@ -407,6 +428,54 @@ def log(run: str, follow: bool, lines: int | None) -> int:
     from .commands.log import log as command
 
     return command(run, follow, lines)
+
+
+@cli.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.argument("changes", nargs=-1, required=True, type=click.UNPROCESSED,
+                metavar="RUN... +TAG... -TAG...")
+def tag(changes: tuple[str, ...]) -> int:
+    """Add (+TAG) and remove (-TAG) tags of runs that exist, running or not.
+
+    \b
+    xpm tag mnist/3 +best -draft
+    xpm tag mnist/-1 mnist/-2 +baseline
+    xpm tag mnist@1 +swept      # every run of sweep mnist@1
+    """
+    from .commands.tag import tag as command
+
+    return command(changes)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", shell_complete=_complete_run)
+@click.argument("text")
+def note(run: str, text: str) -> int:
+    """Set RUN's note to TEXT (an empty TEXT removes it).
+
+    \b
+    xpm note mnist/3 "lr too high: diverged at step 900"
+    """
+    from .commands.tag import note as command
+
+    return command(run, text)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, metavar="RUN|NAME@K...",
+                shell_complete=_complete_run)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing; only the exit code tells.")
+def wait(runs: tuple[str, ...], quiet: bool) -> int:
+    """Wait until the runs end (on any host): exit 0 when all completed, else the exit
+    code of the first one, in the order given, that did not (128+N for signal N, 1 when
+    there is none). NAME@K waits for every trial of that sweep.
+
+    \b
+    xpm wait "$(xpm run --detach -- python prep.py)" && xpm run -- python train.py
+    xpm wait mnist@1 && xpm ls mnist@1 --sort metrics.loss
+    """
+    from .commands.wait import wait as command
+
+    return command(runs, quiet)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -442,6 +511,7 @@ def slurm_job(run_dir: str) -> int:
 @cli.command(context_settings=CONTEXT)
 @click.argument("runs", nargs=-1, required=True, metavar="RUN...", shell_complete=_complete_run)
 @click.option("-m", "--metric", "wanted", multiple=True, metavar="METRIC",
+              shell_complete=_complete_metric,
               help="Only this metric; repeatable (default: every metric).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line (the default).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: one object per step.")
@@ -466,6 +536,7 @@ def metrics(runs: tuple[str, ...], wanted: tuple[str, ...], as_csv: bool, as_jso
 @click.argument("runs", nargs=-1, required=True, metavar="RUN|NAME|GLOB...",
                 shell_complete=_complete_run)
 @click.option("-m", "--metric", "wanted", multiple=True, metavar="METRIC",
+              shell_complete=_complete_metric,
               help="Plot this metric, one panel each; repeatable (default: the metrics "
                    "the runs share, losses first).")
 @click.option("--x", "x", type=click.Choice(["step", "time"]), default="step",
@@ -518,14 +589,25 @@ def sweep_detached(manifest: str, retry_failed: bool) -> int:
 
 def _report_internal(exc: BaseException) -> int:
     from . import console
+    from .crash import write_report
 
     if os.environ.get("XPM_DEBUG"):
         import traceback
 
         traceback.print_exception(exc)
-    console.error(f"internal error: {exc.__class__.__name__}: {exc}; this is a bug in xpm "
-                  f"{__version__} — rerun with XPM_DEBUG=1 for the traceback and report it")
+    report = write_report(exc)
+    where = (f"the details are in {report}; please send that file with a report to xpm's "
+             "maintainers" if report is not None else
+             "rerun with XPM_DEBUG=1 for the traceback and report it to xpm's maintainers")
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    console.error(f"internal error: {exc.__class__.__name__}: {first}; this is a bug in xpm "
+                  f"{__version__} — {where}")
     return EXIT_INTERNAL
+
+
+def _sentence(message: str) -> str:
+    """click's message without its closing full stop, to go on with `; see ...`."""
+    return message.rstrip().rstrip(".")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -538,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.UsageError as exc:
         hint = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
-        console.error(f"{exc.format_message()}{hint}")
+        console.error(f"{_sentence(exc.format_message())}{hint}")
         return EXIT_USAGE
     except click.exceptions.Abort as exc:  # click's form of KeyboardInterrupt
         cause = exc.__cause__

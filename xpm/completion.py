@@ -44,13 +44,13 @@ def complete_statuses(incomplete: str, corrupt: bool = True) -> list[CompletionI
     `corrupt` among them when the command takes it (`ls` does, `clean` does not)."""
     from click.shell_completion import CompletionItem
 
-    from .runs.catalog import LISTED_STATUSES
+    from .runs.catalog import ABANDONED, LISTED_STATUSES
     from .runs.record import STATUSES
 
     done, _, last = incomplete.rpartition(",")
     prefix = f"{done}," if done else ""
     typed = {s.strip().lower() for s in done.split(",")}
-    offered = LISTED_STATUSES if corrupt else STATUSES
+    offered = LISTED_STATUSES if corrupt else (*STATUSES, ABANDONED)
     return [CompletionItem(prefix + s) for s in offered
             if s.startswith(last.lower()) and s not in typed]
 
@@ -130,3 +130,47 @@ def _status(raw: RawEntry) -> str:
     except (KeyError, TypeError, ValueError):
         return raw.status
     return LOST if looks_lost(raw.ref.path, record) else raw.status
+
+
+def metric_names(names: list[str] | None = None) -> list[str]:
+    """Every metric name the runs (of `names`, else all) have logged, sorted: what the
+    listing's summary holds (cached by each metrics file's identity)."""
+    from .reading.listing import infos
+
+    found: set[str] = set()
+    for info in infos(_results_dir(), names):
+        found.update(info.metrics or {})
+    return sorted(found)
+
+
+def complete_metrics(incomplete: str, prefix: str = "", names: list[str] | None = None,
+                     suffixes: tuple[str, ...] = ()) -> list[CompletionItem]:
+    """Metric names after `prefix` (`metrics.` for --sort): `--keep-best val_l` →
+    `val_loss`; with `suffixes` (`:min`, `:max`) once a name is typed whole."""
+    from click.shell_completion import CompletionItem
+
+    if not incomplete.startswith(prefix) and not prefix.startswith(incomplete):
+        return []
+    try:
+        known = metric_names(names)
+    except Exception:  # completion must never break the shell
+        return []
+    typed = incomplete[len(prefix):] if incomplete.startswith(prefix) else ""
+    base, colon, _ = typed.partition(":")
+    if colon and suffixes:
+        return [CompletionItem(prefix + base + s) for s in suffixes
+                if (prefix + base + s).startswith(incomplete) and base in known]
+    return [CompletionItem(prefix + m) for m in known if m.startswith(typed)]
+
+
+def complete_fields(incomplete: str) -> list[CompletionItem]:
+    """Fields `--sort` takes: the plain ones, then `metrics.NAME` once `metrics.` (or a
+    start of it) is typed."""
+    from click.shell_completion import CompletionItem
+
+    from .reading.query import COLUMNS, PLAIN_FIELDS
+
+    plain = [*PLAIN_FIELDS, *(c.key for c in COLUMNS if c.parent), "config.", "metrics."]
+    if incomplete.startswith("metrics."):
+        return complete_metrics(incomplete, "metrics.")
+    return [CompletionItem(f) for f in plain if f.startswith(incomplete)]

@@ -57,21 +57,30 @@ def _problem(exc: Exception) -> str:
     return str(getattr(exc, "problem", None) or str(exc).splitlines()[0])
 
 
-def check_plain(data: Any, source: str, path: str = "") -> None:
-    """Configs hold mappings, lists, text, numbers, booleans and nulls only: what JSON and
-    YAML both keep. Anything else (binary data, sets, explicitly tagged dates) is an error
-    naming the key."""
+MAX_DEPTH = 100  # levels of nesting a config may have (a cycle would have no end)
+
+
+def check_plain(data: Any, source: str, path: str = "", _depth: int = 0) -> None:
+    """Configs hold mappings with text keys, lists, text, numbers, booleans and nulls only:
+    what JSON and YAML both keep the same. Anything else (binary data, sets, explicitly
+    tagged dates, a number as a key, an anchor that holds itself) is an error naming the
+    key."""
+    where = path or "(top level)"
+    if _depth > MAX_DEPTH:
+        raise XpmError(f"{source}: `{where}` is nested more than {MAX_DEPTH} levels deep "
+                       "(an anchor that holds itself?); flatten the config")
     if isinstance(data, dict):
         for key, value in data.items():
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                raise XpmError(f"{source}: key {key!r} under `{path or '(top level)'}` is a "
-                               f"{type(key).__name__}; use text keys")
-            check_plain(value, source, f"{path}.{key}" if path else str(key))
+            if not isinstance(key, str):
+                shown = "null" if key is None else repr(key)
+                raise XpmError(f"{source}: key {shown} under `{where}` is a "
+                               f"{type(key).__name__}, not text; quote it, e.g. '{key}': ...")
+            check_plain(value, source, f"{path}.{key}" if path else key, _depth + 1)
     elif isinstance(data, list):
         for i, value in enumerate(data):
-            check_plain(value, source, f"{path}[{i}]")
+            check_plain(value, source, f"{path}[{i}]", _depth + 1)
     elif not isinstance(data, str | int | float | bool) and data is not None:
-        raise XpmError(f"{source}: `{path or '(top level)'}` is a {type(data).__name__} value; "
+        raise XpmError(f"{source}: `{where}` is a {type(data).__name__} value; "
                        "configs hold mappings, lists, text, numbers, booleans and nulls — "
                        "quote it to keep it as text")
 
@@ -91,6 +100,8 @@ def parse_yaml(text: str, source: str) -> Any:
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise XpmError(f"{where}: malformed YAML ({_problem(exc)}); fix the file and try "
                        "again") from None
+    except RecursionError:
+        raise XpmError(f"{source}: nested too deeply to read; flatten it") from None
 
 
 def dump_yaml(data: Any) -> str:
@@ -126,6 +137,9 @@ def load_file(path: Path) -> dict[str, Any] | None:
         except json.JSONDecodeError as exc:
             raise XpmError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}); fix the file "
                            "and try again") from None
+        except RecursionError:
+            raise XpmError(f"config file `{path}` is nested too deeply to read; "
+                           "flatten it") from None
     elif suffix in YAML_SUFFIXES:
         data = parse_yaml(text, str(path))
     else:
@@ -184,7 +198,10 @@ def parse_assignment(text: str) -> tuple[list[str | int], Any]:
         except yaml.YAMLError as exc:
             raise UsageError(f"-s `{text}`: the value is not a YAML value ({_problem(exc)}); "
                              "quote it to pass text, e.g. -s 'name=\"a: b\"'") from None
-    check_plain(value, f"-s `{text}`", key.strip())
+        except RecursionError:
+            raise UsageError(f"-s `{text[:40]}`: the value is nested too deeply") from None
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    check_plain(value, f"-s `{shown}`", key.strip())
     return parse_key(key.strip()), value
 
 

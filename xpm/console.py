@@ -68,8 +68,17 @@ def warn(text: str) -> None:
     _message(f"warning: {text}", "33")
 
 
+def one_line(text: str) -> str:
+    """Text with its line breaks and other control characters written as escapes
+    (`\\n`), so that a message stays one line whatever a user's input holds."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def error(text: str) -> None:
-    _message(f"error: {text}", "31")
+    _message(f"error: {one_line(text)}", "31")
 
 
 def out(text: str = "") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -58,8 +59,10 @@ class Project:
 
 
 def find_root(start: Path) -> Path | None:
+    """The nearest folder upward holding an xpm.yaml (of any kind: one that is a folder
+    is an error when read, never silently passed over)."""
     for folder in (start, *start.parents):
-        if (folder / PROJECT_FILE).is_file():
+        if os.path.lexists(folder / PROJECT_FILE):
             return folder
     return None
 
@@ -71,6 +74,10 @@ def load_project(start: Path | None = None) -> Project:
     if root is None:
         return Project(root=here, settings=Settings(), has_file=False)
     path = root / PROJECT_FILE
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise XpmError(f"project file `{path}` is {what}; remove it, or make it a file of "
+                       "settings (`results_dir: results`)")
     data = parse_yaml(read_text(path, "project file"), str(path))
     return Project(root=root, settings=parse_settings(data, path), has_file=True)
 
@@ -84,7 +91,7 @@ def parse_settings(data: Any, path: Path) -> Settings:
         return Settings()
     if not isinstance(data, dict):
         raise _fail(path, "must be a mapping of settings (`results_dir: results`, ...)")
-    unknown = sorted(set(data) - _KNOWN_KEYS)
+    unknown = sorted(str(key) for key in set(data) - _KNOWN_KEYS)
     if unknown:
         raise _fail(path, f"unknown setting `{unknown[0]}`; known settings are "
                           f"{', '.join(sorted(_KNOWN_KEYS))}")
@@ -174,18 +181,28 @@ def _command(value: Any, path: Path) -> tuple[str, ...]:
         import shlex
 
         try:
-            return tuple(shlex.split(value))
+            words = tuple(shlex.split(value))
         except ValueError as exc:
             raise _fail(path, f"`command` cannot be split as a shell would ({exc})") from None
+        if not words:
+            raise _fail(path, "`command` is empty; give the command, e.g. "
+                              "`command: python train.py`, or remove the setting")
+        return words
     if isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
         return tuple(str(v) for v in value)
     raise _fail(path, "`command` must be a string or a non-empty list of strings")
 
 
+MAX_SECONDS = 86400.0  # a day: the most any of xpm.yaml's durations may be
+
+
 def _number(data: dict[str, Any], key: str, path: Path, default: float) -> float:
+    """A duration in seconds: a finite number above 0 and at most a day."""
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise _fail(path, f"`{key}` must be a positive number of seconds")
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not 0 < value <= MAX_SECONDS):  # NaN fails this too
+        raise _fail(path, f"`{key}` must be a number of seconds above 0 and at most "
+                          f"{MAX_SECONDS:.0f} (a day), not {value!r}")
     return float(value)
 
 

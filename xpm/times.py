@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from .errors import UsageError
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+MAX_AGE_DAYS = 100 * 365
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -38,7 +39,11 @@ def parse_age(text: str, option: str = "AGE") -> timedelta:
         raise UsageError(
             f"{option} `{text}` is not an age; write a number and a unit, e.g. 30m, 12h, 3d or 2w"
         )
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_AGE_DAYS * 86400:  # beyond what a date can count back to
+        raise UsageError(f"{option} `{text}` is more than {MAX_AGE_DAYS // 365} years; "
+                         "give a shorter age, e.g. 52w")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -508,7 +508,7 @@ def test_bad_options(trainer: Path) -> None:
     result = run_xpm("diff", a, a, "--only", "config,bogus")
     assert result.code == 2 and "--only `bogus` is not a section" in result.err
     result = run_xpm("diff", a, a, "--tolerance", "-1")
-    assert result.code == 2 and "--tolerance -1.0 is negative" in result.err
+    assert result.code == 2 and "--tolerance -1.0 is not a number of 0 or more" in result.err
 
 
 def test_outcome_differences(trainer: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -102,3 +102,73 @@ def test_default_template_trains(tmp_path: Path) -> None:
     checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert checkpoints[-1] == "step-00000300.json" and len(checkpoints) == 6
     assert read_json(run_dir / "checkpoints" / checkpoints[-1])["step"] == 300
+
+
+def test_init_git_makes_a_repository_of_its_own(tmp_path: Path) -> None:
+    result = run_xpm("init", "demo", "--git", cwd=tmp_path)
+    assert result.code == 0, result
+    demo = tmp_path / "demo"
+    assert git(demo, "rev-parse", "--show-toplevel") == str(demo.resolve())
+    assert git(demo, "status", "--porcelain") == ""
+    assert "xpm init (default template)" in git(demo, "log", "--format=%s")
+    run = run_xpm("run", cwd=demo, timeout=120)
+    assert run.code == 0, run
+    assert record(demo, "linear/1")["git"]["dirty"] is False
+
+
+def test_init_without_a_terminal_only_says_how(tmp_path: Path) -> None:
+    result = run_xpm("init", "demo", cwd=tmp_path)
+    assert result.code == 0 and "`xpm init --git`" in result.err, result
+    assert not (tmp_path / "demo" / ".git").exists()
+    result = run_xpm("init", "quiet", "--no-git", cwd=tmp_path)
+    assert result.code == 0 and "--git" not in result.err, result
+
+
+def test_init_git_inside_a_repository_leaves_git_alone(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    git_commit(tmp_path, "outer")
+    result = run_xpm("init", "sub", "--git", cwd=tmp_path)
+    assert result.code == 0 and "already in the git repository" in result.err, result
+    assert not (tmp_path / "sub" / ".git").exists()
+    assert len(git(tmp_path, "log", "--format=%s").splitlines()) == 1
+
+
+def test_init_asks_on_a_terminal(tmp_path: Path) -> None:
+    # A real pseudo-terminal answering "y" to the question.
+    import pty
+    import subprocess
+
+    from tests.conftest import xpm_argv
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(xpm_argv("init", "demo"), cwd=tmp_path, stdin=slave,
+                            stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    while b"[y/N]" not in seen:
+        seen += os.read(master, 4096)
+    os.write(master, b"y\n")
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, seen
+    assert (tmp_path / "demo" / ".git").is_dir(), seen
+
+
+def test_a_failing_commit_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+                "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "empty.gitconfig"))
+    monkeypatch.setenv("EMAIL", "")
+    result = run_xpm("init", "demo", "--git", cwd=tmp_path)
+    assert result.code == 0, result
+    assert (tmp_path / "demo" / "xpm.yaml").is_file()
+    if "warning: `git commit` failed" not in result.err:  # git guessed an identity
+        assert "made demo a git repository" in result.err, result

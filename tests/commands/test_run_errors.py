@@ -107,7 +107,7 @@ def test_results_dir_that_cannot_be_created(project: Path) -> None:
     ("results_dir: [\n", "xpm.yaml:2:"),
     ("- a\n- b\n", "must be a mapping"),
     ("resuls_dir: out\n", "unknown setting `resuls_dir`"),
-    ("grace_period: soon\n", "`grace_period` must be a positive number"),
+    ("grace_period: soon\n", "`grace_period` must be a number of seconds"),
     ("command: {a: 1}\n", "`command` must be a string"),
 ])
 def test_malformed_project_file(project: Path, content: str, words: str) -> None:

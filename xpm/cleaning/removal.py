@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import RunBusyError, XpmError
-from ..runs.catalog import CORRUPT, NEWER
+from ..runs.catalog import ABANDONED, CORRUPT, NEWER
 from ..runs.lock import RunLock, busy_message, lost_while_held
 from ..runs.record import LOST, RUNNING, CorruptRecord, NewerRecord, read_record
-from ..runs.tree import TRASH_DIR, RunRef
+from ..runs.tree import PREPARING_FILE, TRASH_DIR, RunRef
 
 
 def within(root: Path, path: Path) -> Path | None:
@@ -87,7 +87,7 @@ def status_while_held(run_dir: Path) -> str:
     except NewerRecord:
         return NEWER
     except CorruptRecord:
-        return CORRUPT
+        return ABANDONED if os.path.lexists(run_dir / PREPARING_FILE) else CORRUPT
     return LOST if lost_while_held(run_dir, record) else record.status
 
 

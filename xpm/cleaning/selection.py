@@ -23,12 +23,12 @@ from pathlib import Path
 
 from .. import console, times
 from ..errors import XpmError
-from ..runs.catalog import Entry
+from ..runs.catalog import ABANDONED, Entry
 from ..runs.record import ACTIVE, COMPLETED, FAILED, INTERRUPTED, KILLED, LOST, RECORD_FILE
 from ..runs.tree import TRASH_DIR, RunRef, resolve
 from .removal import is_real_folder, run_folder
 
-DEFAULT_STATUSES = (FAILED, LOST, INTERRUPTED, KILLED)
+DEFAULT_STATUSES = (FAILED, LOST, INTERRUPTED, KILLED, ABANDONED)
 FINISHED = (COMPLETED, FAILED, INTERRUPTED, KILLED, LOST)
 
 

@@ -24,8 +24,11 @@ from ..cleaning.selection import DEFAULT_STATUSES, Criteria
 from ..errors import UsageError, XpmError
 from ..project import load_project
 from ..runs import sweeps
-from ..runs.catalog import Entry, parse_statuses
+from ..runs.catalog import ABANDONED, Entry, parse_statuses
 from ..runs.disk import format_size
+from ..runs.record import STATUSES
+
+CLEANABLE = (*STATUSES, ABANDONED)  # --status takes these (a corrupt run only by name)
 
 
 def clean(
@@ -47,9 +50,10 @@ def clean(
     _check_options(keep_last, checkpoints, keep, keep_best, keep_every, empty_trash,
                    status is not None or keep_last is not None or older_than is not None)
     criteria = Criteria(
-        statuses=parse_statuses(status) if status is not None else None,
+        statuses=parse_statuses(status, CLEANABLE) if status is not None else None,
         keep_last=keep_last,
-        older_than=times.parse_age(older_than, "--older-than") if older_than else None,
+        older_than=times.parse_age(older_than, "--older-than") if older_than is not None
+        else None,
     )
     project = load_project()
     results = project.results_dir

@@ -30,9 +30,9 @@ def diff(
         raise UsageError("xpm diff needs two runs or more, e.g. `xpm diff mnist/3 mnist/4` "
                          "(`xpm diff mnist/-2 mnist/-1` compares mnist's last two runs)")
     sections = _sections(only)
-    if tolerance < 0:
-        raise UsageError(f"--tolerance {tolerance} is negative; give a relative tolerance "
-                         "such as 1e-6 (0 compares metrics exactly)")
+    if not 0 <= tolerance < float("inf"):  # NaN too
+        raise UsageError(f"--tolerance {tolerance} is not a number of 0 or more; give a "
+                         "relative tolerance such as 1e-6 (0 compares metrics exactly)")
     project = load_project()
     sides = [read_side(resolve(project.results_dir, ref)) for ref in runs]
     for side in sides:
@@ -83,6 +83,8 @@ def _sections(only: tuple[str, ...]) -> tuple[str, ...]:
     if not only:
         return SECTIONS
     chosen = {name.strip() for item in only for name in item.split(",") if name.strip()}
+    if not chosen:
+        raise UsageError(f"--only names no section; choose among {', '.join(SECTIONS)}")
     unknown = sorted(chosen - set(SECTIONS))
     if unknown:
         raise UsageError(f"--only `{unknown[0]}` is not a section; choose among "

@@ -39,7 +39,7 @@ def template_files(template: str) -> dict[str, Path]:
     return files
 
 
-def init(directory: str, template: str, force: bool) -> int:
+def init(directory: str, template: str, force: bool, git: bool | None = None) -> int:
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise XpmError(f"`{target}` exists and is not a folder; choose another DIR")
@@ -69,6 +69,7 @@ def init(directory: str, template: str, force: bool) -> int:
     console.info(f"created an xpm project ({template} template) {'in ' if where != 'here' else ''}"
                  f"{where}: {', '.join(written)}"
                  + (f" (kept your {', '.join(kept)})" if kept else ""))
+    offer_git(target, git, template)
     step = "" if where == "here" else f"cd {target} && "
     console.info(f"next: {step}xpm run")
     return 0
@@ -82,3 +83,45 @@ def _append_missing_lines(dest: Path, source: Path) -> None:
         text = dest.read_text(encoding="utf-8")
         prefix = "" if text.endswith("\n") or not text else "\n"
         dest.write_text(text + prefix + "\n".join(missing) + "\n", encoding="utf-8")
+
+
+def offer_git(target: Path, git: bool | None, template: str) -> None:
+    """Make the new project a git repository of its own (init and a first commit), so that
+    its runs record its own code: with --git, or when asked on a terminal and the folder is
+    in no repository yet; never with --no-git or inside a repository."""
+    import subprocess
+
+    from ..vcs.state import git_installed
+
+    if git is False:
+        return
+    if not git_installed():
+        if git:
+            raise XpmError("`git` is not installed, so --git cannot make the project a "
+                           "repository; install git, or drop --git")
+        return
+    inside = subprocess.run(["git", "-C", str(target), "rev-parse", "--show-toplevel"],
+                            capture_output=True, text=True)
+    if inside.returncode == 0:
+        if git:
+            console.info(f"{target} is already in the git repository {inside.stdout.strip()}; "
+                         "not making another")
+        return
+    if git is None and not (console.stdin_is_terminal() and console.confirm(
+            f"{target} is in no git repository: make it one and commit the project "
+            "(its runs then record its own code)?")):
+        if not console.stdin_is_terminal():
+            console.info("the project is in no git repository; `xpm init --git` (or "
+                         "`git init && git add -A && git commit`) makes it one")
+        return
+    steps = (["init", "-q"], ["add", "-A"],
+             ["commit", "-q", "-m", f"xpm init ({template} template)"])
+    for step in steps:
+        done = subprocess.run(["git", "-C", str(target), *step], capture_output=True,
+                              text=True)
+        if done.returncode != 0:  # the project is written: a warning, not a failure
+            said = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            console.warn(f"`git {step[0]}` failed in {target} ({said}); make the repository "
+                         "yourself: git init && git add -A && git commit -m start")
+            return
+    console.info(f"made {target} a git repository with a first commit")

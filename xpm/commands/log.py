@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from .. import console, times
+from ..errors import XpmError
 from ..project import load_project
 from ..runs.catalog import CORRUPT, NEWER, RawEntry, load_raw
 from ..runs.logfile import copy_out, size_of, start_of_last_lines
@@ -19,6 +21,9 @@ def log(run: str, follow: bool, lines: int | None) -> int:
     project = load_project()
     ref = resolve(project.results_dir, run)
     path = ref.path / OUTPUT_FILE
+    if os.path.lexists(path) and not path.is_file():
+        raise XpmError(f"`{path}` is not a file, so {ref.id}'s output cannot be shown; "
+                       "move it away to see the output written from now on")
     offset = start_of_last_lines(path, lines) if lines is not None else 0
     offset = copy_out(path, offset)
     if not follow:

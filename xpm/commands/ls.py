@@ -24,7 +24,7 @@ from ..reading.query import (
     parse_condition,
     parse_field,
 )
-from ..runs.catalog import CORRUPT, LISTED_STATUSES, UNREAD, parse_statuses
+from ..runs.catalog import CORRUPT, LISTED_STATUSES, NEWER, UNREAD, parse_statuses
 from ..runs.tree import run_names
 
 DEFAULT_LIMIT = 30
@@ -57,10 +57,10 @@ def ls(
                          "--json always prints every field")
     wanted = {s for text in statuses for s in parse_statuses(text, LISTED_STATUSES)}
     keep = Filters(wanted, tags,
-                   times.now() - times.parse_age(since, "--since") if since else None,
+                   times.now() - times.parse_age(since, "--since") if since is not None else None,
                    [parse_condition(w, LISTED_STATUSES) for w in wheres])
-    sort_field = parse_field(sort, f"--sort `{sort}`") if sort else None
-    column_fields = _columns(columns) if columns else None
+    sort_field = parse_field(sort, f"--sort `{sort}`") if sort is not None else None
+    column_fields = _columns(columns) if columns is not None else None
     results = load_project().results_dir
     sweep = _sweep_listing(results, patterns)
     if sweep is not None:
@@ -217,7 +217,7 @@ def _warn_corrupt(unread: list[RunInfo]) -> None:
         console.warn(f"{info.id} is corrupt: {info.problem}")
     if len(bad) > _SHOWN_PROBLEMS:
         console.warn(f"and {len(bad) - _SHOWN_PROBLEMS} more corrupt run folders")
-    newer = [i for i in unread if i.status != CORRUPT]
+    newer = [i for i in unread if i.status == NEWER]
     if newer:
         console.warn(f"{newer[0].id}: {newer[0].problem}" if len(newer) == 1 else
                      f"{len(newer)} runs ({newer[0].id}, ...) were written by a newer xpm; "
@@ -266,6 +266,8 @@ def _display(field: Field, reference: datetime) -> Callable[[RunInfo], str]:
         return lambda i: times.format_duration(i.duration)
     if field.kind == "git" and name == "commit":
         return _commit
+    if field.kind == "plain" and name == "tags":  # in the order `xpm diff` shows them
+        return lambda i: format_value(tuple(sorted(i.tags)))
     return lambda i: format_value(field.get(i))
 
 
@@ -361,7 +363,7 @@ def _table(shown: list[RunInfo], fields: list[Field] | None, footer: str,
         if any(i.commit for i in shown):
             columns.append(("commit", _commit, True))
         if any(i.tags for i in shown):
-            columns.append(("tags", lambda i: format_value(i.tags), False))
+            columns.append(("tags", lambda i: format_value(tuple(sorted(i.tags))), False))
         names: dict[str, None] = {}
         for info in shown:
             names.update(dict.fromkeys(info.metrics or {}))

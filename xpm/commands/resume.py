@@ -38,7 +38,7 @@ def latest_started(project: Project) -> RunRef:
 def resume(run: str | None, force: bool, command: tuple[str, ...]) -> int:
     stop_on_termination()
     current = load_project()
-    ref = resolve(current.results_dir, run) if run else latest_started(current)
+    ref = resolve(current.results_dir, run) if run is not None else latest_started(current)
     if (read_record(ref.path).slurm or {}).get("job_id"):
         return _resubmit(current, ref, force, command)
     return lifecycle.resume(current, ref, force=force, command=command)

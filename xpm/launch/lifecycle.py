@@ -407,15 +407,20 @@ def execute(
                        started=current.started or started, ended=None, exit_code=None,
                        signal=None, heartbeat=started).with_attempt(attempt)
 
-    warned: list[OSError] = []
+    failing = [False]  # the last heartbeat could not be written: said once, not each time
 
     def beat() -> None:
         try:
             heartbeat.beat(run_dir, number)
         except OSError as exc:
-            if not warned:
-                warned.append(exc)
-                console.warn(f"cannot write the heartbeat of {record.id} ({exc.strerror})")
+            if not failing[0]:
+                console.warn(f"cannot write the heartbeat of {record.id} ({exc.strerror}); "
+                             "xpm keeps trying and says when it works again")
+            failing[0] = True
+            return
+        if failing[0]:
+            console.info(f"the heartbeat of {record.id} is written again")
+            failing[0] = False
 
     outcome: Outcome | None = None
     probe: BackgroundProbe | None = None

@@ -26,7 +26,7 @@ from ..runs.record import (
     write_json_atomic,
     write_record,
 )
-from ..runs.tree import RunRef, allocate, check_name
+from ..runs.tree import RunRef, allocate_locked, check_name, prepared
 from ..vcs import state as gitinfo
 from ..vcs import untracked as untracked_files
 from ..version import __version__
@@ -216,12 +216,9 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it. `host`: the environment already
 captured (a sweep captures it once for all its trials)."""
-    from . import environment
-
-    ref = allocate(plan.project.results_dir, plan.name)
-    lock = RunLock(ref.path)
+    ref, lock = allocate_locked(plan.project.results_dir, plan.name)
     try:
-        lock.acquire(ref.id, purpose="xpm run")
+        lock.say("xpm run")
         copied = _copy_configs(plan.config_files, ref.path)
         (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
@@ -229,6 +226,8 @@ captured (a sweep captures it once for all its trials)."""
             git = replace(git, untracked_archive=untracked_files.store(plan.untracked,
                                                                        ref.path))
         if host is None:
+            from . import environment  # imported here, once the folder is made
+
             # its summary goes in run.json
             host = environment.capture(plan.project.settings.env, plan.command,
                                        plan.project.root)
@@ -250,8 +249,11 @@ captured (a sweep captures it once for all its trials)."""
             env_patterns=plan.project.settings.env,
         )
         write_record(ref.path, record)
-    except BaseException:
+        prepared(ref.path)
+    except BaseException as exc:
         shutil.rmtree(ref.path, ignore_errors=True)
         lock.release()
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM, SIGHUP
+            console.info(f"interrupted while preparing run {ref.id}; removed its folder")
         raise
     return ref, record, lock

@@ -32,6 +32,7 @@ from ..runs.metrics import (
     direction,
 )
 from ..runs.record import RunRecord, read_environment
+from ..runs.regular import read_regular
 from ..runs.tree import RunRef
 from ..vcs.state import NO_FACTS, CommitFacts
 
@@ -177,12 +178,27 @@ def read_side(ref: RunRef) -> Side:
     patch, patch_missing = None, False
     if record.git is not None and record.git.patch:
         try:
-            patch = summarize_patch((ref.path / record.git.patch).read_bytes())
+            patch = summarize_patch(read_regular(ref.path / record.git.patch))
         except OSError:
             patch_missing = True
     reader = Reader(ref.path, record.attempts)
-    return Side(record.id, ref.path, record, read_environment(ref.path),
+    return Side(record.id, ref.path, record, _environment(ref.path),
                 read_metrics(reader), patch, patch_missing, reader.problem(record.id))
+
+
+# The fields of environment.json compared, with their JSON types.
+_ENVIRONMENT_TYPES = {"distributions": dict, "gpus": list, "variables": dict}
+
+
+def _environment(run_dir: Path) -> dict[str, Any] | None:
+    """environment.json; None (unknown) when it is missing, unreadable or one of the fields
+    compared has another type (a file edited by hand)."""
+    environment = read_environment(run_dir)
+    if environment is None or any(
+            not isinstance(environment.get(key), (kind, type(None)))
+            for key, kind in _ENVIRONMENT_TYPES.items()):
+        return None
+    return environment
 
 
 def summarize_patch(data: bytes) -> PatchSummary:

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..runs.catalog import UNREAD, load_raw_at
+from ..runs.catalog import CORRUPT, UNREAD, load_raw_at
 from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt
 from ..runs.tree import run_names, run_numbers
 from .query import COLUMNS, RunInfo, info_of
@@ -100,6 +100,8 @@ def _infos_of(results_dir: Path, name: str, shared: dict[Any, Any]) -> Iterator[
             if info is None:
                 raw = load_raw_at(name, number, path)
                 info = info_of(raw)
+                if info.status == CORRUPT and not os.path.isdir(path):
+                    continue  # removed since the folder was listed (a purge): not a run
                 if info.values:
                     _share_config(info.config, shared)
                 previous = Tally.at(position, _metrics_of(row)) if row is not None else None

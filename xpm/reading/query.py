@@ -68,6 +68,7 @@ NESTED = tuple(dict.fromkeys(c.parent for c in COLUMNS if c.parent))  # ("git",)
 PLAIN_FIELDS = ("id", "name", "number", "status", "problem",
                 *(c.key for c in COLUMNS if c.parent is None and c.form != "config"), "path")
 TIME_FIELDS = tuple(c.key for c in COLUMNS if c.form == "time")
+NUMBER_FIELDS = ("number", "duration", "exit_code", "signal", "attempts", "seed")
 ALIASES = {"tag": "tags", "commit": "git.commit", "branch": "git.branch", "dirty": "git.dirty"}
 OPERATORS = ("!=", "<=", ">=", "==", "!~", "=", "<", ">", "~")
 FIELD_HELP = ", ".join((*PLAIN_FIELDS, *(c.key for c in COLUMNS if c.parent))) + \
@@ -424,6 +425,9 @@ def parse_condition(text: str, statuses: tuple[str, ...] = ()) -> Condition:
     elif op in ("<", "<=", ">", ">="):
         if field.parts == ("tags",):
             raise UsageError(f"--where `{text}`: tags compare only with =, !=, ~ or !~")
+        if field.kind == "plain" and field.parts[0] in NUMBER_FIELDS and not is_number(value):
+            raise UsageError(f"--where `{text}`: `{field.parts[0]}` is a number and `{raw}` "
+                             f"is not; e.g. --where '{name}{op}10'")
         if field.is_time:
             moment = parse_time(raw)
             if moment is None:

@@ -34,12 +34,13 @@ from .record import (
     check,
     read_record_data,
 )
-from .tree import RunRef, scan
+from .tree import PREPARING_FILE, RunRef, scan
 
 CORRUPT = "corrupt"
 NEWER = "newer"  # run.json written by a newer xpm: not read, never changed
-LISTED_STATUSES = (*STATUSES, CORRUPT, NEWER)  # what a listing can show
-UNREAD = (CORRUPT, NEWER)  # listed statuses without a record
+ABANDONED = "abandoned"  # a folder whose preparation died before its run.json was written
+LISTED_STATUSES = (*STATUSES, CORRUPT, NEWER, ABANDONED)  # what a listing can show
+UNREAD = (CORRUPT, NEWER, ABANDONED)  # listed statuses without a record
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ def load_raw_at(name: str, number: int, path: str, live: bool = True) -> RawEntr
     except CorruptRecord as exc:
         if _being_created(path):  # run.json is moments away
             return RawEntry(name, number, path, None, RUNNING, None)
+        if os.path.lexists(os.path.join(path, PREPARING_FILE)):
+            return RawEntry(name, number, path, None, ABANDONED,
+                            "its preparation stopped before run.json was written")
         return RawEntry(name, number, path, None, CORRUPT, str(exc))
     if live and status in ACTIVE:  # the only statuses liveness can change
         entry = _entry(RunRef(name, number, Path(path)), data, live=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from .. import times
 from ..machine import hostname
 from .record import METRICS_FILE, OUTPUT_FILE, RunRecord, write_json_atomic
+from .regular import read_regular
 
 HEARTBEAT_FILE = ".heartbeat"
 
@@ -32,8 +33,7 @@ def beat(run_dir: Path, attempt: int) -> None:
 def last_beat(run_dir: Path) -> datetime | None:
     """When the heartbeat file last said the run was alive; None without a readable one."""
     try:
-        with open(run_dir / HEARTBEAT_FILE, "rb") as f:
-            data = json.loads(f.read())
+        data = json.loads(read_regular(run_dir / HEARTBEAT_FILE))
         return _aware(times.parse_iso(data["time"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None

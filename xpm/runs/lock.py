@@ -33,6 +33,7 @@ from .record import (
     read_record,
     write_json_atomic,
 )
+from .regular import read_regular
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -74,6 +75,11 @@ class RunLock:
             write_json_atomic(self.run_dir / HOLDER_FILE, holder, indent=None)
             self._said = True
 
+    def moved_to(self, run_dir: Path) -> None:
+        """The folder was renamed while the lock is held (a flock belongs to the open
+        file, not its path, so it stays held): from now on, use its new path."""
+        self.run_dir = run_dir
+
     def acquire(self, run_id: str, purpose: str | None = None) -> None:
         """Take the lock or fail at once naming who holds it."""
         if not self.try_acquire(purpose):
@@ -91,8 +97,7 @@ def _read_holder(run_dir: Path) -> dict[str, Any] | None:
     """The holder file, when it names a holder that may be alive (a dead pid on this host
     is a holder that died before removing it; the new holder is about to replace it)."""
     try:
-        with open(run_dir / HOLDER_FILE, "rb") as f:
-            data = json.loads(f.read())
+        data = json.loads(read_regular(run_dir / HOLDER_FILE))
         pid, host = int(data["pid"]), str(data["host"])
         str(data["by"]), str(data["since"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -250,14 +255,19 @@ def reconcile(run_dir: Path, record: RunRecord) -> RunRecord:
         if not lock.try_acquire():
             # Taken since we looked (a resume is starting): believe what is on disk now.
             return read_record(run_dir)
-    except OSError:
+    except OSError:  # the folder is gone, or read-only
         return mark_lost(run_dir, record)
+    except CorruptRecord:  # removed (a purge) or rewritten since we read it
+        return record
     try:
-        current = read_record(run_dir)
+        try:
+            current = read_record(run_dir)
+        except CorruptRecord:  # removed since we read it: report what it said, lost
+            return mark_lost(run_dir, record)
         if not _lost_under_lock(current):
             return current
         lost = mark_lost(run_dir, current)
-        with contextlib.suppress(OSError):  # a read-only tree: report lost, uncorrected
+        with contextlib.suppress(OSError, CorruptRecord):  # read-only, or removed meanwhile
             lost = update_record(
                 run_dir, lambda now: mark_lost(run_dir, now) if _lost_under_lock(now) else now)
         return lost

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from .. import console
+from .regular import open_regular
 
 BLOCK = 64 * 1024
 
@@ -25,7 +26,7 @@ def size_of(path: Path) -> int | None:
 def start_of_last_lines(path: Path, count: int) -> int:
     """The offset where the last `count` lines begin (0 when the log has fewer)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_regular(path)
     except OSError:
         return 0
     try:
@@ -58,7 +59,7 @@ def start_of_last_lines(path: Path, count: int) -> int:
 def last_lines(path: Path, count: int) -> list[str]:
     """The last `count` lines as a terminal would show them (what follows a `\\r`)."""
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_regular(path), "rb") as f:
             f.seek(start_of_last_lines(path, count))
             data = f.read()
     except OSError:
@@ -76,7 +77,7 @@ def copy_out(path: Path, offset: int) -> int:
     A log that shrank (rewritten) is copied again from its start.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_regular(path)
     except OSError:
         return offset
     try:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .record import METRICS_FILE, Attempt
+from .regular import open_regular
 
 STEP, TIME, ATTEMPT, NONFINITE, RANK = "step", "time", "attempt", "nonfinite", "rank"
 RESERVED = (STEP, TIME, ATTEMPT, NONFINITE, RANK)  # never metric names
@@ -159,8 +160,8 @@ class Reader:
     def blocks(self) -> Iterator[list[dict[str, Any]]]:
         """The rows that stand, a block of lines at a time."""
         try:
-            f = open(self.path, "rb")  # noqa: SIM115 (closed below; a generator)
-        except (FileNotFoundError, NotADirectoryError):
+            f = os.fdopen(open_regular(self.path), "rb")  # closed below (a generator)
+        except OSError:  # none, or not a file one can read (a folder, a FIFO)
             return
         with f:
             if self.start:
@@ -305,7 +306,7 @@ def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
         offset, lines = reader.end, lines + reader.lines
     else:  # only the newest line of each shape in each block parsed
         try:
-            with open(path, "rb") as f:
+            with os.fdopen(open_regular(path), "rb") as f:
                 f.seek(offset)
                 rest = b""
                 while data := f.read(BLOCK_BYTES):
@@ -327,7 +328,7 @@ def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
 
 def _seal(path: str, offset: int) -> str:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_regular(path), "rb") as f:
             f.seek(max(0, offset - _SEAL))
             return f.read(min(offset, _SEAL)).hex()
     except OSError:
@@ -401,7 +402,7 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
     line of its shape only by such characters (`loss1` on one line, `loss` on a later one).
     """
     try:
-        fd = os.open(os.path.join(run_dir, METRICS_FILE), os.O_RDONLY)
+        fd = open_regular(os.path.join(run_dir, METRICS_FILE))
     except OSError:
         return {}
     try:

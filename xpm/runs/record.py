@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import XpmError
 from . import schema
+from .regular import describe, read_regular
 
 SCHEMA_VERSION = 2
 RECORD_FILE = "run.json"
@@ -306,12 +307,15 @@ def read_record_data(run_dir: Path | str) -> dict[str, Any]:
     """The raw JSON of run.json, or CorruptRecord naming what is wrong."""
     path = os.path.join(run_dir, RECORD_FILE)  # a str path: listing calls this 100,000 times
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read())
+        data = json.loads(read_regular(path))
     except FileNotFoundError:
         raise CorruptRecord(f"`{path}` is missing") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise CorruptRecord(f"`{path}` cannot be read ({describe(exc)})") from None
+    except ValueError as exc:
         raise CorruptRecord(f"`{path}` is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CorruptRecord(f"`{path}` is not a run record (nested too deeply)") from None
     if not isinstance(data, dict):
         raise CorruptRecord(f"`{path}` is not a JSON object")
     return data
@@ -320,9 +324,8 @@ def read_record_data(run_dir: Path | str) -> dict[str, Any]:
 def read_environment(run_dir: Path) -> dict[str, Any] | None:
     """environment.json as a dict; None when it is missing, unreadable or not an object."""
     try:
-        with open(run_dir / ENVIRONMENT_FILE, "rb") as f:
-            data = json.loads(f.read())
-    except (OSError, ValueError):
+        data = json.loads(read_regular(run_dir / ENVIRONMENT_FILE))
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

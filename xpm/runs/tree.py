@@ -7,20 +7,26 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import XpmError
+from .lock import RunLock
 from .record import RECORD_FILE
 
 TRASH_DIR = ".trash"
 HIGHEST_FILE = ".highest"
 HIGHEST_LOCK = ".highest.lock"
+PREPARING_FILE = ".preparing"  # in a run folder whose preparation has not finished
+STAGING_PREFIX = ".new-"  # NAME/.new-XXXX: a run folder made before it gets its number
 
-_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9._\-]*$")
+_NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9._\-]*\Z")  # \Z: no newline at the end
 
 
 class RunRef(NamedTuple):
@@ -75,8 +81,12 @@ def record_highest(name_dir: Path, number: int) -> None:
             if _read_highest(name_dir) >= number:
                 return
             tmp = name_dir / f"{HIGHEST_FILE}.{os.getpid()}.tmp"
-            tmp.write_text(f"{number}\n")
-            os.replace(tmp, name_dir / HIGHEST_FILE)
+            try:
+                tmp.write_text(f"{number}\n")
+                os.replace(tmp, name_dir / HIGHEST_FILE)
+            except BaseException:  # a full disk, a signal: leave no temporary file
+                tmp.unlink(missing_ok=True)
+                raise
     except Timeout:
         raise XpmError(f"`{name_dir / HIGHEST_LOCK}` stayed locked for 30 s; is an xpm "
                        "process stuck? stop it and try again") from None
@@ -111,6 +121,70 @@ def allocate(results_dir: Path, name: str) -> RunRef:
         return RunRef(name, number, path)
 
 
+def allocate_locked(results_dir: Path, name: str) -> tuple[RunRef, RunLock]:
+    """Like `allocate`, but the folder appears with its lock held and a `.preparing`
+    marker inside, from its first instant: it is made under a hidden name, locked, marked,
+    then renamed to results_dir/NAME/N (a rename never lands on a folder with files in
+    it, so a number taken meanwhile is skipped as with mkdir). A folder whose preparation
+    died (marker, lock free) is then known to be abandoned, never mistaken for a corrupt
+    run. The caller removes the marker once run.json is written (`prepared`), and
+    releases the lock."""
+    check_name(name)
+    name_dir = results_dir / name
+    try:
+        name_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XpmError(f"cannot create the results folder `{name_dir}` ({exc.strerror}); "
+                       "check `results_dir` in xpm.yaml and its permissions") from None
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=name_dir))
+    except OSError as exc:
+        raise XpmError(f"cannot create a run folder in `{name_dir}` ({exc.strerror}); "
+                       "check `results_dir` in xpm.yaml, its permissions and free space"
+                       ) from None
+    lock = RunLock(staging)
+    path = staging
+    try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a run folder is not
+        lock.try_acquire()  # nobody else knows this folder: free
+        (staging / PREPARING_FILE).write_text(f"{os.getpid()}\n")
+        trash = results_dir / TRASH_DIR / name
+        number = max(_read_highest(name_dir), *_numbers(name_dir), *_numbers(trash), 0) + 1
+        while True:
+            target = name_dir / str(number)
+            try:
+                os.rename(staging, target)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                    number += 1
+                    continue
+                raise
+            path = target
+            break
+        lock.moved_to(path)
+        record_highest(name_dir, number)
+    except BaseException as exc:
+        shutil.rmtree(path, ignore_errors=True)
+        lock.release()
+        if isinstance(exc, OSError):
+            raise XpmError(f"cannot create a run folder in `{name_dir}` ({exc.strerror}); "
+                           "check the permissions and free space of the results folder"
+                           ) from None
+        raise
+    return RunRef(name, number, path), lock
+
+
+def prepared(run_dir: Path) -> None:
+    """The run folder is complete (run.json written): no longer being prepared."""
+    (run_dir / PREPARING_FILE).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def run_numbers(results_dir: Path, name: str) -> list[int]:
     return sorted(_numbers(results_dir / name))
 
@@ -125,8 +199,15 @@ def run_names(results_dir: Path, follow_links: bool = False) -> list[str]:
                 e.name for e in entries
                 if not e.name.startswith(".") and _is_folder(e, follow_links)
             )
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         return []
+    except NotADirectoryError:
+        raise not_a_folder(results_dir) from None
+
+
+def not_a_folder(results_dir: Path) -> XpmError:
+    return XpmError(f"results_dir `{results_dir}` is a file, not a folder; move the file "
+                    "away or set `results_dir` in xpm.yaml to a folder")
 
 
 def _is_folder(entry: os.DirEntry[str], follow_links: bool) -> bool:
@@ -146,6 +227,8 @@ def scan(results_dir: Path, names: list[str] | None = None) -> Iterator[RunRef]:
 def resolve(results_dir: Path, ref: str) -> RunRef:
     """`NAME/N`, `NAME` (its highest N), `NAME/-K` (K-th from the end) or a run folder path."""
     text = ref.strip().rstrip("/")
+    if os.path.exists(results_dir) and not os.path.isdir(results_dir):
+        raise not_a_folder(results_dir)
     if not text:
         raise XpmError("an empty RUN was given; name a run as NAME, NAME/N or a folder path")
     name, sep, tail = text.partition("/")

@@ -1,0 +1,95 @@
+"""Starting and stopping xpm itself: Ctrl-C at any moment of start-up, the crash report of
+an internal error (issue 15)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_xpm
+
+# A Python that sends itself SIGINT the moment it imports MODULE (as Ctrl-C pressed while
+# xpm is still loading), then runs xpm as the console script does.
+INTERRUPTED_AT_IMPORT = """
+import importlib.abc, os, signal, sys
+MODULE = sys.argv[1]
+class Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == MODULE:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["xpm", *sys.argv[2:]]
+from xpm.__main__ import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("module", ["xpm.cli", "click", "xpm.errors", "xpm.console",
+                                    "xpm.project", "yaml", "xpm.commands.ls",
+                                    "xpm.reading.listing"])
+def test_ctrl_c_while_xpm_loads_exits_130_without_a_traceback(project: Path,
+                                                               module: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", INTERRUPTED_AT_IMPORT, module, "ls"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130, proc
+    assert proc.stderr.strip() == "", proc.stderr  # click ends the ^C line
+
+
+BOOM = """
+import sys, click, xpm.cli
+@xpm.cli.cli.command("boom")
+def boom():
+    raise RuntimeError("the second line\\nof a message")
+sys.exit(xpm.cli.main(["boom"]))
+"""
+
+
+def test_an_internal_error_writes_a_crash_report(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    proc = subprocess.run([sys.executable, "-c", BOOM], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 3
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    reports = list((cache / "xpm").glob("crash-*.log"))
+    assert len(reports) == 1 and str(reports[0]) in proc.stderr
+    text = reports[0].read_text()
+    assert "RuntimeError: the second line" in text and "Traceback" in text
+    assert "python: 3." in text and "xpm 0" in text and "command: " in text
+
+
+def test_the_crash_report_goes_under_home_without_xdg(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    proc = subprocess.run([sys.executable, "-c", BOOM], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 3
+    home = Path(os.environ["HOME"])
+    assert list((home / ".cache" / "xpm").glob("crash-*.log")), proc.stderr
+
+
+def test_without_a_writable_cache_the_line_says_how_to_get_the_traceback(
+        tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    env = {**os.environ, "XDG_CACHE_HOME": str(blocker)}
+    proc = subprocess.run([sys.executable, "-c", BOOM], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1
+    assert "XPM_DEBUG=1" in proc.stderr
+
+
+def test_the_console_script_is_the_guarded_entry_point() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["xpm"] == "xpm.__main__:main"
+
+
+def test_version_through_the_entry_point() -> None:
+    assert run_xpm("--version").code == 0
