@@ -53,6 +53,7 @@ def write_run(
         exit_code=attempt.exit_code, tags=tags, note=note,
         attempts=() if status == "queued" else (attempt,), git=git,
         heartbeat=times.iso(heartbeat or start),
+        slurm={"job_id": "1"} if status == "queued" else None,  # queued: a job waiting
     )
     write_record(ref.path, record)
     if metrics is not None:

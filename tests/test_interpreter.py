@@ -54,6 +54,7 @@ def test_the_commands_python_is_recorded_not_xpms(project: Path, venv: Path) -> 
     version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert env["interpreter"]["executable"] == python
+    assert "prefix" in env["interpreter"], env["interpreter"]  # it answered
     assert env["interpreter"]["captured"] is True and not env["interpreter"]["xpms_own"]
     assert env["interpreter"]["prefix"] == str(venv)
     assert env["distributions"] == {"only_in_the_venv": "1.2.3"}  # not click, rich, ...

@@ -75,7 +75,7 @@ def test_version_1_records_read_as_written(v1: Path) -> None:
             assert [written["git"].pop(k) for k in added] == [None]
         assert {k: v for k, v in written.items() if k in data} == data
         assert {k: v for k, v in written.items() if k not in data} == \
-            {k: defaults[k] for k in written if k not in data}
+            {k: json.loads(json.dumps(defaults[k])) for k in written if k not in data}
 
 
 def test_version_1_folders_list_show_and_resume(v1: Path) -> None:

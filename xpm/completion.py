@@ -119,9 +119,9 @@ def _described(refs: list[RunRef]) -> list[CompletionItem]:
 def _status(raw: RawEntry) -> str:
     """The status with liveness applied, without correcting the record (completion only
     reads)."""
-    from .runs.record import LOST, RUNNING, RunRecord
+    from .runs.record import ACTIVE, LOST, RunRecord
 
-    if raw.status != RUNNING or raw.data is None:
+    if raw.status not in ACTIVE or raw.data is None:
         return raw.status
     from .runs.lock import looks_lost
 

@@ -51,6 +51,7 @@ def make_run(project: Path, name: str, status: str = "failed", ago: timedelta = 
         xpm_version="0", started=times.iso(end - timedelta(seconds=5)),
         ended=None if status in ACTIVE else times.iso(end), attempts=attempts,
         heartbeat=times.iso(end) if status == "running" else None,
+        slurm={"job_id": "1"} if status == "queued" else None,  # queued: a job waiting
     )
     write_record(ref.path, rec)
     for rel, data in (files or {}).items():

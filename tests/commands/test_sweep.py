@@ -190,7 +190,7 @@ def test_ctrl_c_then_resume_finishes_exactly_the_rest(project: Path, trial: list
     proc = spawn_xpm("sweep", "-n", "s", "-j", "2", "-s", "gate=0,0,GATE,GATE,0,0".replace(
         "GATE", str(gate)), "--", *trial, env=env)
     wait_for(lambda: (marks / "start-3").exists() and (marks / "start-4").exists(),
-             what="trials 2 and 3 to start")
+             what="trials 2 and 3 to start", timeout=60)  # four Pythons start on a busy machine
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

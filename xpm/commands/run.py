@@ -54,7 +54,7 @@ def run(
                          "`launcher: slurm` in xpm.yaml)")
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
                     git_capture, capture_untracked)
-    ref, record, lock = create_run(plan, tags, note)
+    ref, record, lock = create_run(plan, tags, note, detach=detach)
     if options is not None:
         return _submit(project, ref, record, lock, options,
                        lifecycle.handover(plan.command, record.command))

@@ -211,7 +211,7 @@ class BackgroundProbe:
         with contextlib.suppress(OSError):  # a full disk: the run goes on without it
             write_json_atomic(self.run_dir / ENVIRONMENT_FILE, environment)
 
-    def finish(self, timeout: float = 10.0) -> str | None:
+    def finish(self, timeout: float = 30.0) -> str | None:
         """Wait (at most `timeout` seconds) for the answer; the interpreter's version."""
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)

@@ -453,7 +453,8 @@ def execute(
             argv=real, cwd=cwd, env=env,
             log_path=run_dir / OUTPUT_FILE, echo=echo,
             use_pty=echo and console.stdout_is_terminal(),
-            grace_period=project.settings.grace_period,
+            grace_period=(record.grace_period if record.grace_period is not None
+                          else project.settings.grace_period),
             tick=beat, tick_interval=record.heartbeat_interval,
             on_started=lambda _pid: command_started(), stop_signals=stops,
             waits={scheduler.signal: scheduler.wait} if scheduler and scheduler.wait else None,

@@ -46,6 +46,9 @@ class Plan:
     seed: int
     git: GitState | None
     sweep: str | None = None  # NAME@K and the trial's index, for a trial of a sweep
+    assignments: tuple[str, ...] = ()  # the -s KEY=VALUE as given
+    given_name: str | None = None  # -n as given (None: the default name)
+    require_clean: bool = False  # --require-clean as given
     trial: int | None = None
     untracked: untracked_files.Untracked | None = None  # to store in the run folder
 
@@ -78,6 +81,7 @@ def plan_run(
     capture_untracked: bool = False,
 ) -> Plan:
     """Check and compute everything about a run before its folder is made."""
+    given_name = name
     command = command or project.settings.command
     if not command:
         raise UsageError("no command to run; give one after `--` (xpm run -- python train.py) "
@@ -109,7 +113,19 @@ def plan_run(
                        "your changes (`git status` shows them), or drop --require-clean")
     untracked = _untracked(project, git, clean_required,
                            capture_untracked or project.settings.capture_untracked)
-    return Plan(project, name, tuple(command), config, files, seed, git, untracked=untracked)
+    return Plan(project, name, tuple(command), config, files, seed, git, untracked=untracked,
+                assignments=tuple(assignments), given_name=given_name,
+                require_clean=require_clean)
+
+
+def config_source(path: Path, root: Path) -> str:
+    """Where a config file came from: its path relative to the project root, or its
+    absolute path when it lies outside (links are not followed)."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(root))
+    except ValueError:
+        return str(absolute)
 
 
 def _untracked(project: Project, git: GitState | None, clean_required: bool, capture: bool
@@ -195,7 +211,8 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
 
 def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
                host: dict[str, Any] | None = None, mark: bool = True,
-               host_file: Path | None = None) -> tuple[RunRef, RunRecord, RunLock]:
+               host_file: Path | None = None, detach: bool = False
+               ) -> tuple[RunRef, RunRecord, RunLock]:
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it. `host`: the environment already
@@ -229,6 +246,12 @@ trials share one: 20 kB and a JSON encoding each saved). `mark` is kept for call
             heartbeat_interval=plan.project.settings.heartbeat_interval, host=host["host"],
             user=host["user"], platform=host["platform"], python=host["python"],
             python_executable=host["python_executable"], sweep=plan.sweep, trial=plan.trial,
+            assignments=plan.assignments,
+            config_sources=tuple(config_source(p, plan.project.root) for p in plan.config_files),
+            launch={"name": plan.given_name, "tags": list(tags), "note": note,
+                    "detach": detach, "require_clean": plan.require_clean},
+            grace_period=plan.project.settings.grace_period,
+            env_patterns=plan.project.settings.env,
         )
         write_record(ref.path, record)
         prepared(ref.path)

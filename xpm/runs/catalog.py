@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from ..errors import UsageError
 from .record import (
+    ACTIVE,
     RECORD_FILE,
     RUNNING,
     STATUSES,
@@ -113,11 +114,11 @@ def load_raw_at(name: str, number: int, path: str, live: bool = True) -> RawEntr
             return RawEntry(name, number, path, None, ABANDONED,
                             "its preparation stopped before run.json was written")
         return RawEntry(name, number, path, None, CORRUPT, str(exc))
-    if live and status == RUNNING:
+    if live and status in ACTIVE:  # the only statuses liveness can change
         entry = _entry(RunRef(name, number, Path(path)), data, live=True)
         if entry.record is None:
             return RawEntry(name, number, path, None, entry.status, entry.problem)
-        if entry.status != RUNNING:  # found lost (and corrected): the record changed
+        if entry.status != status:  # found lost (and corrected): the record changed
             data = entry.record.to_json()
         return RawEntry(name, number, path, data, entry.status)
     return RawEntry(name, number, path, data, status)
@@ -130,7 +131,7 @@ def _entry(ref: RunRef, data: dict[str, Any], live: bool) -> Entry:
     except (KeyError, TypeError, ValueError) as exc:
         return Entry(ref, None, CORRUPT, f"`{ref.path / RECORD_FILE}` is not a run record "
                                          f"({exc})")
-    if live and record.status == RUNNING:
+    if live and record.status in ACTIVE:
         from .lock import reconcile
 
         record = reconcile(ref.path, record)

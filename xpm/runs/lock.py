@@ -26,6 +26,7 @@ from .heartbeat import last_alive, newest_sign_of_life
 from .record import (
     LOCK_FILE,
     LOST,
+    QUEUED,
     RUNNING,
     CorruptRecord,
     RunRecord,
@@ -184,8 +185,24 @@ def on_this_host(record: RunRecord) -> bool:
     return attempt is not None and attempt.host == hostname()
 
 
+def abandoned(record: RunRecord) -> bool:
+    """A `queued` run that was to start here at once (`xpm run`, `--detach`, a sweep's
+    trial; no scheduler job) and has not, three heartbeat intervals after it was made: no
+    attempt, no Slurm section. With its lock free, its supervisor died before taking it."""
+    if record.status != QUEUED or record.attempts or record.slurm is not None:
+        return False
+    try:
+        made = times.parse_iso(record.created)
+    except (TypeError, ValueError):
+        return False
+    return (times.now() - made).total_seconds() > STALE_HEARTBEATS * record.heartbeat_interval
+
+
 def looks_lost(run_dir: Path, record: RunRecord) -> bool:
-    """A `running` record that nothing runs: lock free here, or heartbeat stale elsewhere."""
+    """A `running` record that nothing runs: lock free here, or heartbeat stale elsewhere;
+    or a `queued` one abandoned (see `abandoned`) whose lock is free."""
+    if record.status == QUEUED:
+        return abandoned(record) and not is_held(run_dir)
     if record.status != RUNNING:
         return False
     if on_this_host(record):
@@ -203,7 +220,11 @@ def lost_while_held(run_dir: Path, record: RunRecord) -> bool:
 
 def mark_lost(run_dir: Path, record: RunRecord) -> RunRecord:
     """The record of a run whose supervisor is gone; it ended at its newest sign of life
-    (heartbeat, output, metrics)."""
+    (heartbeat, output, metrics). A queued run that never started gets a reason only."""
+    if record.status == QUEUED:
+        return replace(record, status=LOST, reason=(
+            "never started: its supervisor (xpm run, --detach, a sweep) died before taking "
+            f"the run; `xpm resume {record.id}` starts it"))
     ended = newest_sign_of_life(run_dir, record)
     if on_this_host(record):
         reason = "supervisor gone: no process holds the run's lock"
@@ -216,6 +237,11 @@ def mark_lost(run_dir: Path, record: RunRecord) -> RunRecord:
         updated = updated.with_attempt(replace(attempt, ended=ended, status=LOST,
                                                reason=reason))
     return replace(updated, duration=updated.attempts_duration())
+
+
+def _lost_under_lock(record: RunRecord) -> bool:
+    """Whether a record is lost, read while holding the run's lock."""
+    return record.status == RUNNING or abandoned(record)
 
 
 def reconcile(run_dir: Path, record: RunRecord) -> RunRecord:
@@ -238,12 +264,12 @@ def reconcile(run_dir: Path, record: RunRecord) -> RunRecord:
             current = read_record(run_dir)
         except CorruptRecord:  # removed since we read it: report what it said, lost
             return mark_lost(run_dir, record)
-        if current.status != RUNNING:
+        if not _lost_under_lock(current):
             return current
         lost = mark_lost(run_dir, current)
         with contextlib.suppress(OSError, CorruptRecord):  # read-only, or removed meanwhile
             lost = update_record(
-                run_dir, lambda now: mark_lost(run_dir, now) if now.status == RUNNING else now)
+                run_dir, lambda now: mark_lost(run_dir, now) if _lost_under_lock(now) else now)
         return lost
     finally:
         lock.release()

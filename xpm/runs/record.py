@@ -172,6 +172,15 @@ class RunRecord:
     slurm: dict[str, Any] | None = None
     exact: bool = False  # run in a tree rebuilt from its recorded code (xpm rerun --exact)
     worktree: str | None = None  # the exact tree kept for the run (--keep-worktree)
+    # What a rerun needs, as it was given (docs/run-folder.md, "What a rerun needs"):
+    assignments: tuple[str, ...] = ()  # each `-s KEY=VALUE`, as typed, in order
+    config_sources: tuple[str, ...] = ()  # each config file given, relative to the project
+    launch: dict[str, Any] = field(default_factory=dict)  # name, tags, note, detach, ...
+    # The settings that decide resume and supervision, frozen when the run was made (with
+    # checkpoint_patterns and heartbeat_interval):
+    grace_period: float | None = None  # seconds from a forwarded signal to SIGKILL
+    env_patterns: tuple[str, ...] = ()  # xpm.yaml's `env:`: more variables recorded
+    reason: str | None = None  # why the run has its status, when no attempt says it
     # Keys this xpm does not know, kept as read and written back (never set by hand).
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
