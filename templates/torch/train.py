@@ -88,7 +88,7 @@ def main():
     generator = torch.Generator().manual_seed(run.seed + 1)  # the same batches on every rank
     start = 0
     if run.checkpoint is not None:
-        state = torch.load(run.checkpoint, map_location=device)
+        state = torch.load(run.checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"].cpu())
