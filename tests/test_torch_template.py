@@ -47,6 +47,44 @@ def test_torch_template_killed_and_resumed_matches_uninterrupted(tmp_path: Path)
 
 
 @pytest.mark.slow
+def test_torch_template_under_torchrun_ctrl_c_and_resume_matches_uninterrupted(
+        tmp_path: Path) -> None:
+    """Two CPU ranks (gloo): rank 0 logs and saves; Ctrl-C stops both ranks at one step,
+    rank 0 saves it, and the resumed run ends with the uninterrupted run's model."""
+    assert run_xpm("init", "t", "--template", "torch", cwd=tmp_path).code == 0
+    demo = tmp_path / "t"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc-per-node", "2", "train.py"]
+    settings = ["-s", "train.steps=40", "-s", "train.checkpoint_every=20", "-s",
+                "train.log_every=10", "--seed", "5"]
+    whole = run_xpm("run", "-n", "whole", *settings, "--", *torchrun, cwd=demo, timeout=180)
+    assert whole.code == 0, whole
+    run_dir = demo / "results" / "whole" / "1"
+    assert [row["step"] for row in xpm.load_run(run_dir).metrics()] == [10, 20, 30, 40]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "step-00000020.pt", "step-00000040.pt"]
+    assert (run_dir / "output.log").read_text().count("\ndone") == 1  # rank 0 prints
+
+    proc = spawn_xpm("run", "-n", "cut", *settings, "-s", "train.step_delay=0.1", "--",
+                     *torchrun, cwd=demo)
+    log = demo / "results" / "cut" / "1" / "output.log"
+    wait_for(lambda: log.exists() and "step    10" in log.read_text(), timeout=120,
+             what="ten steps")
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    saved = sorted((demo / "results" / "cut" / "1" / "checkpoints").iterdir())
+    assert "SIGINT: checkpoint saved at step" in log.read_text()
+    assert saved and saved[-1].name != "step-00000040.pt"  # saved on the signal
+    resumed = run_xpm("resume", "cut", cwd=demo, timeout=180)
+    assert resumed.code == 0, resumed
+    assert f"resuming from {saved[-1].name}" in resumed.out
+    final = "checkpoints/step-00000040.pt"
+    a = torch.load(run_dir / final)["model"]
+    b = torch.load(demo / "results" / "cut" / "1" / final)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
 def test_torch_template_run_reproduced_bit_for_bit_by_an_exact_rerun(tmp_path: Path) -> None:
     from tests.conftest import git, git_commit
 
