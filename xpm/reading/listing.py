@@ -17,13 +17,13 @@ folders so that only one line is in memory at a time.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ..runs.atomic import atomic_file
 from ..runs.catalog import UNREAD, load_raw_at
 from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE
 from ..runs.tree import run_names, run_numbers
@@ -218,21 +218,25 @@ def _to_row(info: RunInfo, sections: dict[int, int], table: list[Any]) -> list[A
 
 
 def _write(file: Path, kept: list[Kept]) -> None:
+    """The cache file, written in one step (atomic_file), its rows made one at a time."""
     sections: dict[int, int] = {}
     table: list[Any] = []
-    rows = [[number, record_id, metrics_id, _to_row(info, sections, table)]
-            for number, record_id, metrics_id, info in kept]
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    for *_, info in kept:  # the header first: the distinct config sections
+        for value in info.config.values():
+            if isinstance(value, dict) and id(value) not in sections:
+                sections[id(value)] = len(table)
+                table.append(value)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(_dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + "\n")
-            f.writelines(_dumps(row) + "\n" for row in rows)
-        os.replace(tmp, file)
+        with atomic_file(file) as f:
+            f.write(_dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + b"\n")
+            f.writelines(_dumps([number, record_id, metrics_id,
+                                 _to_row(info, sections, table)]) + b"\n"
+                         for number, record_id, metrics_id, info in kept)
     except OSError:  # a read-only tree, a full disk: listing works without the cache
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        pass
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8",
+                                                                              "surrogateescape")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import XpmError
+from .atomic import write_atomic
 from .record import RECORD_FILE
 
 TRASH_DIR = ".trash"
@@ -74,9 +75,7 @@ def record_highest(name_dir: Path, number: int) -> None:
         with FileLock(str(name_dir / HIGHEST_LOCK), timeout=30):
             if _read_highest(name_dir) >= number:
                 return
-            tmp = name_dir / f"{HIGHEST_FILE}.{os.getpid()}.tmp"
-            tmp.write_text(f"{number}\n")
-            os.replace(tmp, name_dir / HIGHEST_FILE)
+            write_atomic(name_dir / HIGHEST_FILE, f"{number}\n".encode())
     except Timeout:
         raise XpmError(f"`{name_dir / HIGHEST_LOCK}` stayed locked for 30 s; is an xpm "
                        "process stuck? stop it and try again") from None

@@ -23,7 +23,7 @@ from .record import (
     CorruptRecord,
     RunRecord,
     read_record_data,
-    write_json_atomic,
+    write_record_data,
 )
 
 RECORD_LOCK_FILE = ".record.lock"
@@ -57,7 +57,7 @@ def update_record(run_dir: Path, change: Callable[[RunRecord], RunRecord]) -> Ru
         updated = change(current)
         if updated is current:  # nothing to change
             return current
-        write_json_atomic(run_dir / RECORD_FILE, keep_unknown(data, updated.to_json()))
+        write_record_data(run_dir, keep_unknown(data, updated.to_json()))
         return updated
     finally:
         lock.release()
