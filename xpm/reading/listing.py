@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from ..runs.atomic import atomic_file
 from ..runs.catalog import UNREAD, load_raw_at
 from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE
@@ -36,11 +38,10 @@ CACHE_DIR = ".cache"
 FORMAT = 3
 KEYS = [c.key for c in COLUMNS]  # the columns of the rows, as the header names them
 _CONFIG = KEYS.index("config")
-# How each column's cached value is read back: "config" (sections by index), "share"
-# (equal values read line by line become one object: statuses, hosts, tags) or None.
-_DECODE = tuple("config" if c.form == "config" else "share" if c.form in ("text", "tuple")
-                else None for c in COLUMNS)
-_TUPLES = tuple(c.form == "tuple" for c in COLUMNS)
+# How cached values are read back: the config's sections by index; equal texts and
+# tuples read line by line become one object (statuses, hosts, tags: memory).
+_SHARED = tuple(n for n, c in enumerate(COLUMNS) if c.form == "text")
+_TUPLES = tuple(n for n, c in enumerate(COLUMNS) if c.form == "tuple")
 
 Kept = tuple[int, list[int], "list[int] | None", RunInfo]
 
@@ -144,8 +145,8 @@ class _Reader:
                 self.close()
                 return None
             try:
-                row = json.loads(line)
-                if isinstance(row, list) and len(row) == 4 and isinstance(row[0], int):
+                row = _loads(line)
+                if type(row) is list and len(row) == 4 and type(row[0]) is int:
                     return row
             except ValueError:
                 pass
@@ -182,17 +183,17 @@ def _from_row(name: str, number: int, folder: str, row: list[Any], sections: lis
         status, problem, *values, metrics = row
         if len(values) != len(KEYS):
             return None
-        for index, how in enumerate(_DECODE):
+        for index in _SHARED:
             value = values[index]
-            if how is None or value is None:
-                continue
-            if how == "share":
-                if _TUPLES[index]:
-                    value = tuple(value)
+            if value is not None:
                 values[index] = share(value, value)
-            else:
-                values[index] = {share(k, k): sections[v] if type(v) is int else v[0]
-                                 for k, v in value}
+        for index in _TUPLES:
+            value = values[index]
+            if value is not None:
+                value = tuple(value)
+                values[index] = share(value, value)
+        values[_CONFIG] = {share(k, k): sections[v] if type(v) is int else v[0]
+                           for k, v in values[_CONFIG]}
         metrics = {share(k, k): v for k, v in metrics.items()}
         return RunInfo(name, number, folder, share(status, status), problem, values, metrics)
     except (TypeError, ValueError, IndexError, KeyError, AttributeError):
@@ -235,6 +236,15 @@ def _write(file: Path, kept: list[Kept]) -> None:
                          for number, record_id, metrics_id, info in kept)
     except OSError:  # a read-only tree, a full disk: listing works without the cache
         pass
+
+
+def _loads(line: bytes) -> Any:
+    """A cache line's JSON: orjson (3-4 times faster than json), or json for what orjson
+    refuses (NaN, which json writes for a nan metric)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 def _dumps(value: Any) -> bytes:

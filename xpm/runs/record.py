@@ -286,10 +286,16 @@ def write_record(run_dir: Path, record: RunRecord) -> None:
 
 def read_record_data(run_dir: Path | str) -> dict[str, Any]:
     """The raw JSON of run.json, or CorruptRecord naming what is wrong."""
+    import orjson  # here: `xpm run` never reads a record whole and does not pay for it
+
     path = os.path.join(run_dir, RECORD_FILE)  # a str path: listing calls this 100,000 times
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read())
+            content = f.read()
+        try:
+            data = orjson.loads(content)  # 3 times faster than json
+        except orjson.JSONDecodeError:  # NaN in a config, or not JSON: json says which
+            data = json.loads(content)
     except FileNotFoundError:
         raise CorruptRecord(f"`{path}` is missing") from None
     except (OSError, ValueError) as exc:
