@@ -118,3 +118,40 @@ def test_the_run_folders_own_files_are_never_checkpoints(tmp_path: Path) -> None
                  "git.patch", "configs/model.yaml", "model-3.bin"):
         write(tmp_path / name)
     assert [c.path.name for c in find(tmp_path, ["*", "configs/*"])] == ["model-3.bin"]
+
+
+def test_a_sharded_checkpoint_counts_once_and_only_whole(tmp_path: Path) -> None:
+    from xpm.runs.checkpoints import files_of, shard_of
+
+    folder = tmp_path / "checkpoints"
+    for step in (100, 200):
+        for rank in (0, 1):
+            write(folder / f"step-{step:08d}.rank-{rank}-of-2.pt")
+    write(folder / "step-00000300.rank-0-of-2.pt")  # rank 1 never saved step 300
+    write(folder / "step-00000400.rank-0-of-2.pt")
+    write(folder / "step-00000400.rank-1-of-2.pt", data="")  # rank 1 torn mid-save
+    write(folder / ".step-00000500.rank-1-of-2.77.tmp.pt")
+    write(folder / "step-00000500.rank-0-of-2.pt")
+    found = find(tmp_path)
+    assert [(c.step, c.path.name) for c in found] == [(100, "step-00000100.pt"),
+                                                      (200, "step-00000200.pt")]
+    whole = folder / "step-00000200.pt"
+    assert files_of(whole) == [folder / "step-00000200.rank-0-of-2.pt",
+                               folder / "step-00000200.rank-1-of-2.pt"]
+    assert shard_of(whole, 1, 2) == folder / "step-00000200.rank-1-of-2.pt"
+    assert shard_of(whole, 1, 4) is None
+    assert shard_of(folder / "step-00000300.pt", 1, 2) is None
+
+
+def test_shards_of_another_world_size_and_whole_files(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    write(folder / "step-10.rank-0-of-1.ckpt")  # a set of one
+    write(folder / "step-20.ckpt")  # saved whole: its stray shard changes nothing
+    write(folder / "step-20.rank-0-of-2.ckpt")
+    for rank in range(3):  # world size changed between attempts: the complete set counts
+        write(folder / f"step-30.rank-{rank}-of-3.ckpt", mtime=1000)
+    write(folder / "step-30.rank-0-of-4.ckpt", mtime=2000)
+    assert [(c.step, c.path.name) for c in find(tmp_path)] == [
+        (10, "step-10.ckpt"), (20, "step-20.ckpt"), (30, "step-30.ckpt")]
+    found = newest(tmp_path)
+    assert found is not None and found.mtime == 1000

@@ -15,6 +15,8 @@ from typing import IO, Any
 
 from .config import load_file
 from .errors import XpmError
+from .ranks import SINGLE, Rank
+from .ranks import of_process as _rank_of_process
 from .runs import checkpoints as _checkpoints
 from .runs import metrics as _metrics
 from .runs.record import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RunRecord, read_record
@@ -71,15 +73,19 @@ def _scalar(value: Any) -> Any:
 
 class Run:
     """A run folder. Identity (name, number, seed) comes from its run.json; paths come
-    from where the folder is now, so a folder copied to another machine still works."""
+    from where the folder is now, so a folder copied to another machine still works.
+
+    In a distributed run (torchrun, srun) every process has its own Run, knowing its rank:
+    only the main one (rank 0) logs and keeps checkpoints, unless told `all_ranks=True`."""
 
     def __init__(self, run_dir: Path, *, attempt: int | None = None, resumed: bool | None = None,
-                 handed_checkpoint: str | None = None) -> None:
+                 handed_checkpoint: str | None = None, rank: Rank = SINGLE) -> None:
         self.dir = Path(run_dir).resolve()
         self._meta = read_record(self.dir)
         self._attempt = attempt
         self._resumed = resumed
         self._handed = handed_checkpoint
+        self._rank = rank
         self._config: Config | None = None
         self._metrics_file: IO[str] | None = None
 
@@ -133,6 +139,29 @@ class Run:
     def resumed(self) -> bool:
         return self._resumed if self._resumed is not None else self.attempt > 1
 
+    # ---------------------------------------------------------------- ranks
+    @property
+    def rank(self) -> int:
+        """This process's rank among the run's processes (torchrun's RANK, srun's
+        SLURM_PROCID); 0 in a run of one process."""
+        return self._rank.rank
+
+    @property
+    def local_rank(self) -> int:
+        """Its rank on this machine (LOCAL_RANK, SLURM_LOCALID): which GPU it takes."""
+        return self._rank.local_rank
+
+    @property
+    def world_size(self) -> int:
+        """How many processes the run has (WORLD_SIZE, the job step's tasks); 1 without a
+        launcher."""
+        return self._rank.world_size
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0, the process that logs and keeps checkpoints."""
+        return self._rank.is_main
+
     @property
     def config(self) -> Config:
         if self._config is None:
@@ -159,11 +188,16 @@ class Run:
 
     @property
     def checkpoint(self) -> Path | None:
-        """The checkpoint to continue from: the one xpm handed over, else the newest."""
+        """The checkpoint to continue from: the one xpm handed over, else the newest. Of a
+        sharded checkpoint (saved with `all_ranks=True`), this rank's own file."""
         if self._handed:
-            return Path(self._handed)
-        found = _checkpoints.newest(self.dir, self._patterns())
-        return found.path if found else None
+            path: Path | None = Path(self._handed)
+        else:
+            found = _checkpoints.newest(self.dir, self._patterns())
+            path = found.path if found else None
+        if path is not None:
+            path = _checkpoints.shard_of(path, self.rank, self.world_size) or path
+        return path
 
     def checkpoint_path(self, step: int, suffix: str = ".ckpt") -> Path:
         """Where to save the checkpoint for `step`: checkpoints/step-<step><suffix>."""
@@ -172,18 +206,30 @@ class Run:
         return folder / f"step-{int(step):08d}{suffix}"
 
     @contextmanager
-    def saving(self, step: int, suffix: str = ".ckpt") -> Iterator[Path]:
+    def saving(self, step: int, suffix: str = ".ckpt", all_ranks: bool = False
+               ) -> Iterator[Path]:
         """Yield a temporary path; on success it is renamed to checkpoint_path(step).
 
         A crash mid-save leaves only a `.tmp` entry, which is never taken for a checkpoint.
+        On a rank other than 0 what is saved there is discarded, unless `all_ranks`: then
+        every rank keeps its own file, `<stem>.rank-<R>-of-<N><suffix>`, and the set counts
+        as one checkpoint of that step once every rank's file is there.
         """
         final = self.checkpoint_path(step, suffix)
         # hidden and marked .tmp (never taken for a checkpoint), yet ending in `suffix`, for
         # libraries that insist on their extension (numpy.save, Keras' .weights.h5)
         stem = final.name[: len(final.name) - len(suffix)]
-        tmp = final.with_name(f".{stem}.{os.getpid()}.tmp{suffix}")
+        if all_ranks:
+            stem = _checkpoints.shard_name(stem, "", self.rank, self.world_size)
+            final = final.with_name(stem + suffix)
+        keep = all_ranks or self.is_main
+        # ranks on several machines may share the folder, and a pid: the rank tells them apart
+        mark = "" if all_ranks or self.world_size == 1 else f".rank{self.rank}"
+        tmp = final.with_name(f".{stem}{mark}.{os.getpid()}.tmp{suffix}")
         try:
             yield tmp
+            if not keep:
+                return
             if not tmp.exists():
                 raise XpmError(f"nothing was saved to {tmp} inside run.saving({step})")
             if final.is_dir() and not final.is_symlink():
@@ -196,12 +242,18 @@ class Run:
                 tmp.unlink()
 
     # ---------------------------------------------------------------- metrics
-    def log(self, step: int | None = None, **metrics: Any) -> None:
-        """Append one line to metrics.jsonl: {"step": ..., "time": ..., **metrics}."""
+    def log(self, step: int | None = None, all_ranks: bool = False, **metrics: Any) -> None:
+        """Append one line to metrics.jsonl: {"step": ..., "time": ..., **metrics}.
+
+        Only rank 0 writes, unless `all_ranks`: then every rank writes, with a `rank` field."""
+        if not (all_ranks or self.is_main):
+            return
         entry: dict[str, Any] = {}
         if step is not None:
             entry["step"] = int(step)
         entry["time"] = round(time.time(), 3)
+        if all_ranks:
+            entry["rank"] = self.rank
         entry.update({k: _scalar(v) for k, v in metrics.items()})
         if self._metrics_file is None:
             self._metrics_file = open(self.dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
@@ -233,6 +285,7 @@ def current_run() -> Run | None:
             attempt=int(os.environ.get("XPM_ATTEMPT", "1")),
             resumed=os.environ.get("XPM_RESUME") == "1",
             handed_checkpoint=os.environ.get("XPM_CHECKPOINT") or None,
+            rank=_rank_of_process(),
         )
     return _current
 

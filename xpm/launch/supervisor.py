@@ -9,7 +9,14 @@ byte to its own stdout and to the log.
 If xpm itself dies (even by SIGKILL), the command must not run on unsupervised: the
 kernel kills the command's first process (PR_SET_PDEATHSIG), and a small guardian
 process forked from xpm, which waits for xpm's end of a pipe to close, kills the whole
-process group, so that what the command started (`bash -c '...'`, `torchrun`) dies too.
+process group and every other process of the command (launch/processes.py), so that what
+the command started (`bash -c '...'`, torchrun's workers in their own sessions) dies too.
+The same happens when the command ends, or outlives the grace period after a signal.
+
+Signals are forwarded to the command's process group: a launcher forwards them on to its
+workers. torchrun does so for SIGTERM, SIGINT, SIGHUP and SIGQUIT only, and dies of the
+others, so the command's environment asks it (PET_SIGNALS_TO_HANDLE, torchrun's
+`--signals-to-handle`) to forward SIGUSR1 and SIGUSR2 too, unless the user chose otherwise.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 
 from .. import console
 from ..errors import XpmError
+from . import processes
 
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PASSED_THROUGH = (signal.SIGUSR1, signal.SIGUSR2)
@@ -36,6 +44,8 @@ BURST = 64  # chunks copied before looking at signals and the clock again
 PIPE_SIZE = 1 << 20
 _PR_SET_PDEATHSIG = 1
 _F_SETPIPE_SZ = 1031
+# torchrun's own default, and the signals xpm passes through (Slurm's requeue signal)
+TORCHRUN_SIGNALS = ("PET_SIGNALS_TO_HANDLE", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2")
 
 
 @dataclass(frozen=True)
@@ -80,12 +90,12 @@ def _child_setup(controlling_terminal: bool) -> Callable[[], None]:
     return setup
 
 
-def _start_guardian(pgid: int) -> tuple[int, int]:
-    """Fork the guardian of process group `pgid`; returns (its pid, xpm's end of the pipe).
+def _start_guardian(cmd: processes.Command) -> tuple[int, int]:
+    """Fork the guardian of the command; returns (its pid, xpm's end of the pipe).
 
     The guardian ignores signals, closes everything else it inherited, and blocks reading
     the pipe. When xpm closes its end, by finishing or by dying, the guardian SIGKILLs the
-    group (already gone after a normal end) and exits.
+    command's processes (already gone after a normal end) and exits.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -101,8 +111,7 @@ def _start_guardian(pgid: int) -> tuple[int, int]:
                         break
                 except InterruptedError:
                     continue
-            with contextlib.suppress(OSError):
-                os.killpg(pgid, signal.SIGKILL)
+            processes.stop(cmd)
         finally:
             os._exit(0)
     os.close(read_fd)
@@ -173,7 +182,7 @@ class Supervisor:
     ) -> None:
         self.argv = argv
         self.cwd = cwd
-        self.env = env
+        self.env = dict([TORCHRUN_SIGNALS]) | env
         self.log_path = log_path
         self.echo = echo
         self.use_pty = use_pty
@@ -188,6 +197,7 @@ class Supervisor:
         self._deadline: float | None = None
         self._killed = False
         self._master: int | None = None
+        self._command: processes.Command | None = None
         self.logging = True
 
     # ------------------------------------------------------------------ signals
@@ -264,7 +274,8 @@ class Supervisor:
     def _run(self, wake_fd: int) -> Outcome:
         proc, read_fd = self._spawn()
         self._pid = proc.pid
-        guardian, guardian_fd = _start_guardian(proc.pid)
+        self._command = processes.command(proc.pid, self.env)
+        guardian, guardian_fd = _start_guardian(self._command)
         try:
             return self._supervise(proc, read_fd, wake_fd)
         finally:
@@ -274,6 +285,8 @@ class Supervisor:
 
     def _supervise(self, proc: subprocess.Popen[bytes], read_fd: int, wake_fd: int
                    ) -> Outcome:
+        command = self._command
+        assert command is not None
         if self.on_started is not None:
             self.on_started(proc.pid)
         for signum in self._pending:
@@ -315,12 +328,13 @@ class Supervisor:
                 now = time.monotonic()
                 if self._deadline is not None and now >= self._deadline and not self._killed:
                     self._killed = True
-                    self._send(signal.SIGKILL)
+                    processes.stop(command)
                 if now >= next_tick:
                     next_tick = now + self.tick_interval
                     if self.tick is not None:
                         self.tick()
-            self._finish_output(proc.pid, read_fd, log_fd, open_output)
+            processes.stop(command)  # what the command left behind
+            self._finish_output(read_fd, log_fd, open_output)
         finally:
             sel.close()
             if pidfd is not None:
@@ -330,10 +344,9 @@ class Supervisor:
         assert proc.returncode is not None
         return Outcome(proc.returncode, self._forwarded, self._killed)
 
-    def _finish_output(self, pgid: int, read_fd: int, log_fd: int, open_output: bool) -> None:
-        """The command has exited: stop what it left behind, then copy the rest of its output."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+    def _finish_output(self, read_fd: int, log_fd: int, open_output: bool) -> None:
+        """The command has exited (and what it left behind is stopped): copy the rest of its
+        output."""
         if not open_output:
             return
         deadline = time.monotonic() + 2.0

@@ -7,8 +7,12 @@ the newest is the highest step, ties broken by modification time; one with no in
 in its name counts as older than any with a step. TensorFlow's multi-file checkpoints
 (`model.ckpt-1000.index`, `.data-00000-of-00001`, `.meta`) count once, as their prefix
 `model.ckpt-1000` (what tf.train.latest_checkpoint returns), and only once the `.index`
-file exists. Unfinished-looking entries never count: names ending in `.tmp`, `.partial`
-or `~`, hidden names, empty files and empty folders.
+file exists. A sharded checkpoint, one file per rank of a distributed run
+(`step-00000100.rank-0-of-2.pt`, `step-00000100.rank-1-of-2.pt`), counts once, as the name
+without the rank (`step-00000100.pt`), and only once every rank's file is there and
+finished: a set with a rank missing is never handed over. Unfinished-looking entries never
+count: names ending in `.tmp`, `.partial` or `~`, hidden names, empty files and empty
+folders.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ _TF_PART = re.compile(r"^(?P<prefix>.+-\d+)" + _TF_SUFFIX)
 _INTEGER = re.compile(r"\d+")
 _EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,9}$")  # .pt .h5 .hdf5 .tar .json ...
 _TMP = re.compile(r"\.tmp[.\-_]")
+_SHARD = re.compile(r"^(?P<stem>.+)\.rank-(?P<rank>\d+)-of-(?P<world>\d+)(?P<suffix>.*)$")
 
 
 class Checkpoint(NamedTuple):
@@ -96,10 +101,33 @@ def _matches(run_dir: Path, patterns: Iterable[str]) -> set[Path]:
     return found
 
 
+def shard_name(stem: str, suffix: str, rank: int, world_size: int) -> str:
+    """The file name of one rank's part of a sharded checkpoint named `stem + suffix`."""
+    return f"{stem}.rank-{rank}-of-{world_size}{suffix}"
+
+
+def _shard(name: str) -> tuple[str, int, int] | None:
+    """(the set's name, rank, world size) of a shard's file name, else None."""
+    match = _SHARD.match(name)
+    if match is None:
+        return None
+    rank, world = int(match.group("rank")), int(match.group("world"))
+    if not 0 <= rank < world:
+        return None
+    return match.group("stem") + match.group("suffix"), rank, world
+
+
+def _set_name(name: str) -> str | None:
+    shard = _shard(name)
+    return shard[0] if shard else None
+
+
 def find(run_dir: Path, patterns: Iterable[str] = DEFAULT_CHECKPOINT_PATTERNS
          ) -> list[Checkpoint]:
     """The run's finished checkpoints, oldest first."""
     checkpoints: dict[Path, Checkpoint] = {}
+    # (set path, world size) -> {rank: mtime} of each rank's finished file
+    shards: dict[tuple[Path, int], dict[int, float]] = {}
     for path in _matches(run_dir, patterns):
         if path.is_symlink() and not path.exists():
             continue
@@ -124,7 +152,19 @@ def find(run_dir: Path, patterns: Iterable[str] = DEFAULT_CHECKPOINT_PATTERNS
             mtime = path.stat().st_mtime
         except OSError:
             continue
+        shard = _shard(path.name)
+        if shard is not None:
+            name, rank, world = shard
+            shards.setdefault((path.with_name(name), world), {})[rank] = mtime
+            continue
         checkpoints[path] = Checkpoint(step_of(path.name), path, mtime)
+    whole_files = set(checkpoints)
+    for (whole, world), ranks in shards.items():
+        if len(ranks) < world or whole in whole_files:
+            continue  # a rank's file is missing, or a file of that very name is the checkpoint
+        mtime = max(ranks.values())
+        if whole not in checkpoints or checkpoints[whole].mtime < mtime:  # newest set wins
+            checkpoints[whole] = Checkpoint(step_of(whole.name), whole, mtime)
     return sorted(checkpoints.values(), key=Checkpoint.sort_key)
 
 
@@ -135,13 +175,27 @@ def newest(run_dir: Path, patterns: Iterable[str] = DEFAULT_CHECKPOINT_PATTERNS
 
 
 def files_of(path: Path) -> list[Path]:
-    """The files making up one checkpoint: itself, or the `.index`, `.meta` and `.data-*`
-    files of a TensorFlow checkpoint prefix (`model.ckpt-1000`)."""
+    """The files making up one checkpoint: itself, the `.index`, `.meta` and `.data-*`
+    files of a TensorFlow checkpoint prefix (`model.ckpt-1000`), or every rank's file of a
+    sharded checkpoint (`step-00000100.pt`: `step-00000100.rank-<R>-of-<N>.pt`)."""
     if os.path.lexists(path):
         return [path]
     part = re.compile(re.escape(path.name) + _TF_SUFFIX)
     try:
         with os.scandir(path.parent) as found:
-            return sorted(path.parent / e.name for e in found if part.match(e.name))
+            names = [e.name for e in found]
     except OSError:
         return []
+    return sorted(path.parent / name for name in names
+                  if part.match(name) or _set_name(name) == path.name)
+
+
+def shard_of(path: Path, rank: int, world_size: int) -> Path | None:
+    """Rank `rank`'s file of the sharded checkpoint `path` saved by `world_size` ranks, when
+    `path` is such a checkpoint and that file exists."""
+    if os.path.lexists(path):
+        return None
+    for file in files_of(path):
+        if _shard(file.name) == (path.name, rank, world_size):
+            return file
+    return None

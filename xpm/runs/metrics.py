@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from .record import METRICS_FILE
 
-RESERVED = ("step", "time")
+RESERVED = ("step", "time", "rank")
 
 # What listing reads of each metrics.jsonl: its final block, whatever the file's size.
 TAIL_BYTES = 4096

@@ -1,0 +1,46 @@
+"""What a command starts in sessions of its own (as torchrun starts its workers) ends with
+the run: when xpm is SIGKILLed, and when the command ends. Nothing else is touched."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from tests.conftest import child, pid_alive, read_json, record, run_xpm, spawn_xpm, wait_for
+
+
+def session_of(pid: int) -> int:
+    return os.getsid(pid)
+
+
+def test_sigkill_of_xpm_takes_down_a_worker_in_its_own_session(project: Path, report: Path,
+                                                               tmp_path: Path) -> None:
+    # another run's process, started by hand: never xpm's to kill
+    bystander = subprocess.Popen(child("sleep=60"), start_new_session=True, env=dict(
+        os.environ, CHILD_REPORT="", XPM_RUN_DIR=str(project / "results" / "other" / "1"),
+        XPM_ATTEMPT="1"))
+    # like torchrun: the worker gets a session of its own, so it is out of the group
+    script = f"setsid {shlex.join(child('sleep=60'))} & wait"
+    proc = spawn_xpm("run", "-n", "w", "--", "bash", "-c", script)
+    wait_for(report.exists, what="the worker to start")
+    worker = read_json(report)["pid"]
+    assert session_of(worker) not in (session_of(proc.pid), os.getsid(0))
+    proc.kill()
+    proc.wait(timeout=10)
+    wait_for(lambda: not pid_alive(worker), timeout=2, what="the worker to die with xpm")
+    assert pid_alive(bystander.pid)
+    bystander.kill()
+    bystander.wait()
+
+
+def test_a_worker_left_in_its_own_session_is_stopped_when_the_command_ends(
+        project: Path, tmp_path: Path) -> None:
+    pid_file = tmp_path / "bg.pid"
+    script = f"setsid sleep 60 & echo $! > {pid_file}; echo started"
+    result = run_xpm("run", "-n", "bg", "--", "bash", "-c", script)
+    assert result.code == 0, result
+    assert record(project, "bg/1")["status"] == "completed"
+    wait_for(lambda: not pid_alive(int(pid_file.read_text())), timeout=2,
+             what="the leftover to stop")
