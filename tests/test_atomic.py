@@ -55,7 +55,7 @@ def test_a_killed_writer_never_leaves_a_partial_file(tmp_path: Path) -> None:
     proc.kill()
     proc.wait()
     assert target.read_bytes() == b"old"  # the temporary file is left by SIGKILL, not used
-    assert [p for p in os.listdir(tmp_path) if p != "big.json"][0].endswith(".tmp")
+    assert next(p for p in os.listdir(tmp_path) if p != "big.json").endswith(".tmp")
 
 
 def test_runs_and_listing_leave_no_temporary_files(project: Path) -> None:
