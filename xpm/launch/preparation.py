@@ -14,6 +14,7 @@ from .. import console, times
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
 from ..errors import UsageError, XpmError
 from ..project import Project
+from ..runs.atomic import write_atomic
 from ..runs.lock import RunLock
 from ..runs.record import (
     CONFIG_FILE,
@@ -171,7 +172,7 @@ captured (a sweep captures it once for all its trials)."""
     try:
         lock.acquire(ref.id, purpose="xpm run")
         copied = _copy_configs(plan.config_files, ref.path)
-        (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
+        write_atomic(ref.path / CONFIG_FILE, dump_yaml(plan.config).encode("utf-8"))
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
         if host is None:
             host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
