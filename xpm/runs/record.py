@@ -284,18 +284,15 @@ def write_record(run_dir: Path, record: RunRecord) -> None:
     write_record_data(run_dir, record.to_json())
 
 
-def read_record_data(run_dir: Path | str) -> dict[str, Any]:
-    """The raw JSON of run.json, or CorruptRecord naming what is wrong."""
-    import orjson  # here: `xpm run` never reads a record whole and does not pay for it
-
+def read_record_data(run_dir: Path | str, fast: bool = False) -> dict[str, Any]:
+    """The raw JSON of run.json, or CorruptRecord naming what is wrong. `fast` (listing
+    many records) parses with orjson, 3 times faster than json but 5 ms to import, which
+    `xpm run` does not pay."""
     path = os.path.join(run_dir, RECORD_FILE)  # a str path: listing calls this 100,000 times
     try:
         with open(path, "rb") as f:
             content = f.read()
-        try:
-            data = orjson.loads(content)  # 3 times faster than json
-        except orjson.JSONDecodeError:  # NaN in a config, or not JSON: json says which
-            data = json.loads(content)
+        data = _fast_loads(content) if fast else json.loads(content)
     except FileNotFoundError:
         raise CorruptRecord(f"`{path}` is missing") from None
     except (OSError, ValueError) as exc:
@@ -303,6 +300,15 @@ def read_record_data(run_dir: Path | str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CorruptRecord(f"`{path}` is not a JSON object")
     return data
+
+
+def _fast_loads(content: bytes) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:  # NaN in a config, or not JSON: json says which
+        return json.loads(content)
 
 
 def read_environment(run_dir: Path) -> dict[str, Any] | None:
