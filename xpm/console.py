@@ -252,12 +252,14 @@ def fit(columns: Sequence[str], rows: Sequence[Sequence[str]], fixed: Sequence[b
     return widths
 
 
-def json_array(items: Iterable[Any]) -> None:
+def json_array(items: Iterable[Any], finite: Callable[[Any], bool] | None = None) -> None:
     """A JSON array on stdout, one compact object per line, written as the items come.
 
     Encoded by orjson (4 times faster than json: `ls --json` of 100,000 runs spends most
     of its time here), except an item holding a non-finite number (orjson would write
     null; `standard` writes "nan") or what orjson refuses (a huge int, a lone surrogate).
+    `finite` tells whether an item holds only finite numbers (False when unsure); by
+    default every value is looked at.
     """
     import orjson
 
@@ -266,11 +268,14 @@ def json_array(items: Iterable[Any]) -> None:
     write = out.write
     dumps = orjson.dumps
     memo: dict[int, tuple[Any, bool]] = {}  # shared nested objects (config sections)
+    if finite is None:
+        def finite(item: Any) -> bool:
+            return _finite(item, memo, 0)
     separator = b"[\n"
     for item in items:
         write(separator)
         try:
-            if not _finite(item, memo, 0):
+            if not finite(item):
                 raise TypeError("a non-finite number")
             write(dumps(item))
         except TypeError:
