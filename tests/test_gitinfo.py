@@ -122,6 +122,10 @@ def test_require_clean_accepts_a_clean_tree(repo: Path) -> None:
     ("ssh://git@host:22/a/b.git", "ssh://git@host:22/a/b.git"),
     ("ssh://git:pw@host/a/b.git", "ssh://host/a/b.git"),
     ("git@github.com:a/b.git", "git@github.com:a/b.git"),
+    ("git+https://TOKEN@host/a/b.git", "git+https://host/a/b.git"),
+    ("git+ssh://git:pw@host/a/b.git", "git+ssh://host/a/b.git"),
+    ("ftp://u:p@host/b.git", "ftp://host/b.git"),
+    ("http://tok@host/b.git", "http://host/b.git"),
     ("/srv/repos/b.git", "/srv/repos/b.git"),
 ])
 def test_strip_credentials(url: str, expected: str) -> None:

@@ -159,6 +159,16 @@ def test_a_prepared_run_with_attempts_is_not_restarted_without_a_scheduler(
 
 # ------------------------------------------------------------------ the run lock
 
+def test_the_filelock_under_test() -> None:
+    """CI runs these tests a second time at filelock's declared floor (.ci/run)."""
+    import filelock
+
+    wanted = os.environ.get("FILELOCK_UNDER_TEST")
+    if wanted is not None:
+        assert filelock.__version__ == wanted
+
+
+
 def test_the_holder_is_said_beside_the_lock_never_in_it(project: Path, report: Path,
                                                          tmp_path: Path) -> None:
     go = tmp_path / "go"

@@ -228,10 +228,12 @@ def resume(run: str | None, force: bool) -> int:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--purge", is_flag=True, help="Delete for good instead of moving to the trash.")
 @click.option("--empty-trash", is_flag=True, help="Delete what the trash holds for good.")
+@click.option("--force", is_flag=True,
+              help="Remove a queued run too (waiting to start); only one named as NAME/N.")
 def clean(runs: tuple[str, ...], status: str | None, keep_last: int | None,
           older_than: str | None, checkpoints: bool, keep: int | None, keep_best: str | None,
           keep_every: int | None, dry_run: bool, yes: bool, purge: bool,
-          empty_trash: bool) -> int:
+          empty_trash: bool, force: bool) -> int:
     """Reclaim space: move runs to results/.trash, delete them, or thin checkpoints.
 
     With no selection: the failed, lost, interrupted and killed runs. Shows the runs and
@@ -250,7 +252,7 @@ def clean(runs: tuple[str, ...], status: str | None, keep_last: int | None,
     return command(runs=runs, status=status, keep_last=keep_last, older_than=older_than,
                    checkpoints=checkpoints, keep=keep, keep_best=keep_best,
                    keep_every=keep_every, dry_run=dry_run, yes=yes, purge=purge,
-                   empty_trash=empty_trash)
+                   empty_trash=empty_trash, force=force)
 
 
 @cli.command(context_settings=CONTEXT)

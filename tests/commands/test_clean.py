@@ -791,3 +791,17 @@ def test_unknown_run_or_name(project: Path, tmp_path: Path) -> None:
         assert result.code == 1, result
         assert message in result.err
     assert tree(tmp_path) == before
+
+
+def test_a_queued_run_is_removed_only_when_named_and_forced(project: Path) -> None:
+    queued = make_run(project, "q", "queued", ago=DAY * 30)
+    for args in (["--status", "queued"], ["q"], ["--older-than", "1d"], ["--keep-last", "0"],
+                 ["--status", "queued", "--force"], ["q", "--force"], ["q/1"],
+                 ["q/1", "--checkpoints", "--keep", "0"]):
+        result = run_xpm("clean", "-y", *args)
+        assert queued.is_dir(), (args, result)
+        if "q/1" in args or "--status" in args:
+            assert "is queued: it waits to start" in result.err, (args, result)
+    result = run_xpm("clean", "-y", "--force", "q/1")
+    assert result.code == 0, result
+    assert not queued.exists()

@@ -4,7 +4,7 @@ its lock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 
 from .. import console, times
@@ -12,10 +12,15 @@ from ..errors import XpmError
 from ..runs.catalog import Entry, entries, load_entry
 from ..runs.disk import format_size, size_of
 from ..runs.lock import busy_message
-from ..runs.record import RUNNING
+from ..runs.record import QUEUED, RUNNING
 from . import trash
 from .removal import claimed
 from .selection import Criteria, select, targets
+
+
+def named_runs(results: Path, args: Sequence[str]) -> set[str]:
+    """The ids of the runs named as NAME/N (or by their folder) among `args`."""
+    return {ref.id for ref in targets(results, args)[1]}
 
 
 def gather(results: Path, args: Sequence[str], criteria: Criteria | None,
@@ -49,12 +54,18 @@ def will(dry_run: bool) -> str:
     return "would" if dry_run else "will"
 
 
-def drop_busy(chosen: list[Entry]) -> tuple[list[Entry], int]:
-    """The runs not in use, and how many were left alone because they are."""
+def drop_busy(chosen: list[Entry], queued_allowed: Collection[str] = ()
+              ) -> tuple[list[Entry], int]:
+    """The runs not in use, and how many were left alone because they are. A `queued` run
+    (waiting for Slurm or for its background supervisor) counts as in use unless its id is
+    in `queued_allowed` (named, with --force)."""
     free: list[Entry] = []
     for entry in chosen:
         if entry.status == RUNNING:
             console.warn(f"left alone: {busy_message(entry.ref.path, entry.id)}")
+        elif entry.status == QUEUED and entry.id not in queued_allowed:
+            console.warn(f"left alone: run `{entry.id}` is queued: it waits to start; name "
+                         f"it ({entry.id}) and add --force to remove it anyway")
         else:
             free.append(entry)
     return free, len(chosen) - len(free)

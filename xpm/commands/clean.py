@@ -9,7 +9,17 @@ from pathlib import Path
 
 from .. import console, times
 from ..cleaning import trash
-from ..cleaning.batch import drop_busy, each, gather, go_ahead, in_use, run_table, sizes, will
+from ..cleaning.batch import (
+    drop_busy,
+    each,
+    gather,
+    go_ahead,
+    in_use,
+    named_runs,
+    run_table,
+    sizes,
+    will,
+)
 from ..cleaning.selection import DEFAULT_STATUSES, Criteria
 from ..errors import UsageError, XpmError
 from ..project import load_project
@@ -32,6 +42,7 @@ def clean(
     yes: bool,
     purge: bool,
     empty_trash: bool,
+    force: bool = False,
 ) -> int:
     _check_options(keep_last, checkpoints, keep, keep_best, keep_every, empty_trash,
                    status is not None or keep_last is not None or older_than is not None)
@@ -51,7 +62,7 @@ def clean(
 
         assert keep is not None
         return thin(project, runs, criteria, keep, keep_best, keep_every, dry_run, yes)
-    return _remove(results, runs, criteria, purge, dry_run, yes)
+    return _remove(results, runs, criteria, purge, dry_run, yes, force)
 
 
 def _check_options(keep_last: int | None, checkpoints: bool, keep: int | None,
@@ -94,8 +105,9 @@ def _nothing(criteria: Criteria) -> str:
 
 
 def _remove(results: Path, args: Sequence[str], criteria: Criteria, purge: bool,
-            dry_run: bool, yes: bool) -> int:
-    chosen, left = drop_busy(gather(results, args, criteria))
+            dry_run: bool, yes: bool, force: bool) -> int:
+    allowed = named_runs(results, args) if force else set()
+    chosen, left = drop_busy(gather(results, args, criteria), queued_allowed=allowed)
     if not chosen:
         console.info(f"nothing cleaned: {in_use(left)}" if left else _nothing(criteria))
         return 1 if left else 0

@@ -36,14 +36,15 @@ def run(
     ref, record, lock = create_run(plan, tags, note)
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
-        return _detach(project, ref)
-    return lifecycle.start(project, ref.path, record, lock, echo=True)
+        return _detach(project, ref, lifecycle.handover(plan.command, record.command))
+    return lifecycle.start(project, ref.path, record, lock, argv=plan.command, echo=True)
 
 
-def _detach(project: Project, ref: RunRef) -> int:
-    """Start `xpm _supervise` in a session of its own; return once it holds the run."""
+def _detach(project: Project, ref: RunRef, handover: dict[str, str]) -> int:
+    """Start `xpm _supervise` in a session of its own; return once it holds the run.
+    `handover`: the command as given, when the record holds it masked."""
     read_fd, write_fd = os.pipe()
-    env = dict(os.environ, XPM_READY_FD=str(write_fd))
+    env = dict(os.environ, XPM_READY_FD=str(write_fd), **handover)
     with open(os.devnull, "rb") as devnull_in, open(os.devnull, "wb") as devnull_out:
         subprocess.Popen(
             [sys.executable, "-m", "xpm", "_supervise", str(ref.path)],
@@ -82,4 +83,4 @@ def supervise_detached(run_dir: Path) -> int:
             os.close(ready_fd)
 
     return lifecycle.take_prepared(run_dir, purpose="xpm run --detach", echo=False,
-                                   on_running=ready)
+                                   on_running=ready, argv=lifecycle.handed_over_command())

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..machine import hostname, username
+from ..masking import mask_variables
 
 # Variables recorded when set; a trailing * matches a prefix (no other wildcards).
 RECORDED_VARIABLES = (
@@ -27,7 +28,6 @@ RECORDED_VARIABLES = (
     "JAX_*", "HF_*", "TRANSFORMERS_*", "WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR",
     "MASTER_PORT",
 )
-SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
 NVIDIA_SMI_TIMEOUT = 2.0
 
 _DIST = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d.*)?\.(?:dist|egg)-info$")
@@ -53,24 +53,20 @@ def _platform() -> str:
     return f"{uname.sysname}-{uname.release}-{uname.machine}"
 
 
-def is_secret(name: str) -> bool:
-    upper = name.upper()
-    return any(word in upper for word in SECRET_WORDS)
-
-
 def _matches(name: str, pattern: str) -> bool:
     return name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern
 
 
 def recorded_variables(extra: tuple[str, ...] = (), environ: dict[str, str] | None = None
                        ) -> dict[str, str]:
-    """The variables named in RECORDED_VARIABLES (and `extra`), never a secret-looking one."""
+    """The variables named in RECORDED_VARIABLES (and `extra`): never one whose name says
+    it holds a secret (SLURM_JWT), and credentials in URL values masked (see masking)."""
     environ = dict(os.environ) if environ is None else environ
     patterns = (*RECORDED_VARIABLES, *extra)
-    return {
+    return mask_variables({
         name: value for name, value in sorted(environ.items())
-        if not is_secret(name) and any(_matches(name, p) for p in patterns)
-    }
+        if any(_matches(name, p) for p in patterns)
+    })
 
 
 def distributions() -> dict[str, str]:
@@ -125,13 +121,26 @@ def gpus() -> list[dict[str, str]]:
             for line in out.splitlines() if line.strip()]
 
 
-def capture(extra_variables: tuple[str, ...] = ()) -> dict[str, Any]:
+def capture(extra_variables: tuple[str, ...] = (), command: tuple[str, ...] = (),
+            cwd: Path | None = None) -> dict[str, Any]:
+    """What environment.json holds. The Python described is the command's (see
+    interpreter.py): read here when it is xpm's own, else asked while the command runs."""
+    from .interpreter import describe, resolve
+
+    python = describe(resolve(command, cwd or Path.cwd())) if command else describe(None)
+    own = bool(python.get("xpms_own")) or not command
+    host = summary()
+    if command:
+        host["python"] = str(python.get("version") or "")
+        host["python_executable"] = str(python.get("executable") or "")
     return {
-        **summary(),
-        "implementation": sys.implementation.name,
+        **host,
+        "implementation": sys.implementation.name if own else None,
         "machine": os.uname().machine,
         "cpu_count": os.cpu_count(),
-        "distributions": distributions(),
+        "interpreter": python if command else None,
+        "xpm_python": {"executable": sys.executable, "version": python_version()},
+        "distributions": distributions() if own else {},
         "gpus": gpus(),
         "variables": recorded_variables(extra_variables),
     }

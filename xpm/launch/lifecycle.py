@@ -19,7 +19,9 @@ ended to the attempt's and the run's final status (`ending`).
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,6 +30,7 @@ from pathlib import Path
 from .. import console, times
 from ..errors import Terminated, XpmError
 from ..machine import hostname
+from ..masking import is_masked, mask_argv
 from ..project import Project, load_project
 from ..runs import checkpoints, heartbeat
 from ..runs.lock import RunLock, lost_while_held, mark_lost
@@ -46,6 +49,7 @@ from ..runs.record import (
 )
 from ..runs.tree import RunRef
 from ..runs.update import update_record
+from .interpreter import BackgroundProbe
 from .supervisor import INTERRUPTS, CommandNotFound, Outcome, Supervisor
 
 START, RESUME, REQUEUE = "start", "resume", "requeue"  # attempt kinds
@@ -110,6 +114,32 @@ def ending(outcome: Outcome, scheduler: Scheduler | None = None,
 
 # ------------------------------------------------------------------ entry points
 
+COMMAND_VARIABLE = "XPM_COMMAND"  # the command as given, for a background supervisor
+
+
+def handover(given: tuple[str, ...], recorded: tuple[str, ...]) -> dict[str, str]:
+    """Variables that give a background supervisor (`xpm _supervise`) the command as
+    given, when the record holds it with secrets masked; none when they are the same."""
+    if tuple(given) == tuple(recorded):
+        return {}
+    return {COMMAND_VARIABLE: json.dumps(list(given))}
+
+
+def handed_over_command() -> tuple[str, ...] | None:
+    """The command a background supervisor was given (and no longer in its environment,
+    so the command does not see it)."""
+    text = os.environ.pop(COMMAND_VARIABLE, None)
+    if text is None:
+        return None
+    try:
+        argv = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return None
+    return tuple(argv)
+
+
 def start(project: Project, run_dir: Path, record: RunRecord, lock: RunLock, *,
           argv: tuple[str, ...] | None = None, echo: bool = True,
           on_running: Callable[[], None] | None = None,
@@ -134,7 +164,11 @@ def resume(current: Project, ref: RunRef, *, force: bool = False,
         project = run_project(record, current)
         record = _resumable(ref.path, record, force)
         if command:
-            record = replace(record, command=tuple(command))
+            record = replace(record, command=mask_argv(command))
+        elif is_masked(record.command):
+            raise XpmError(f"run `{record.id}`'s command had secret values, which xpm does "
+                           f"not record ({shlex.join(record.command)}); give the command "
+                           f"again: xpm resume {record.id} -- COMMAND ARG...")
         checkpoint = handed_over(ref.path, record, project)
         change = None
         if warn_code_change:
@@ -193,16 +227,19 @@ def _refuse_requeue(run_dir: Path, record: RunRecord, lock: RunLock, done: int,
 def take_prepared(run_dir: Path, *, purpose: str, echo: bool = False,
                   on_running: Callable[[], None] | None = None,
                   scheduler: Scheduler | None = None, max_requeues: int = 3,
-                  argv: tuple[str, ...] | None = None) -> int:
+                  argv: tuple[str, ...] | None = None, project: Project | None = None
+                  ) -> int:
     """Take a prepared run and run it: the background supervisor of `xpm run --detach`
     and a scheduler's job. The first attempt when the run has none; else (a scheduler
-    requeued the job) a requeue. Fails, naming the holder, when the run is in use."""
+    requeued the job) a requeue. Fails, naming the holder, when the run is in use.
+    `project`: the run's project when the caller has it loaded already."""
     lock = RunLock(run_dir)
     record = read_record(run_dir)
     lock.acquire(record.id, purpose=purpose)
     try:
         record = read_record(run_dir)  # as it is now that we hold it
-        project = run_project(record, None)
+        if project is None or Path(record.cwd) != project.root:
+            project = run_project(record, None)
     except BaseException:
         lock.release()
         raise
@@ -337,11 +374,15 @@ def execute(
         "seed": str(record.seed), "checkpoint": checkpoint,
     }
     try:
+        if argv is None and is_masked(record.command):
+            raise XpmError(f"run `{record.id}`'s command had secret values, which xpm does "
+                           f"not record ({shlex.join(record.command)}); give the command "
+                           f"again: xpm resume {record.id} -- COMMAND ARG...")
         real = expand(argv if argv is not None else record.command, values)
     except XpmError:
         lock.release()
         raise
-    shown = tuple(expand(record.command, values)) if argv is not None else tuple(real)
+    shown = mask_argv(real)  # what the record and messages show
     started = times.now_iso()
     attempt = Attempt(number=number, kind=kind, started=started, host=hostname(),
                       pid=os.getpid(), command=shown, checkpoint=checkpoint,
@@ -366,6 +407,7 @@ def execute(
                 console.warn(f"cannot write the heartbeat of {record.id} ({exc.strerror})")
 
     outcome: Outcome | None = None
+    probe: BackgroundProbe | None = None
     end = Ending(FAILED, FAILED, 1, None, "xpm stopped before the command ended")
     began = False
     try:
@@ -377,15 +419,21 @@ def execute(
                      f"in {console.path(run_dir)}"
                      + (f" (attempt {number}, {kind})" if number > 1 else ""))
         stops = INTERRUPTS if scheduler is None else (*INTERRUPTS, scheduler.signal)
+        env = child_environment(run_dir, record, number, checkpoint)
+        probe = BackgroundProbe(run_dir, env, project.root)
+
+        def command_started() -> None:
+            probe.start()  # the command's Python, asked while the command runs
+            if on_running is not None:
+                on_running()
+
         supervisor = Supervisor(
-            argv=real, cwd=project.root,
-            env=child_environment(run_dir, record, number, checkpoint),
+            argv=real, cwd=project.root, env=env,
             log_path=run_dir / OUTPUT_FILE, echo=echo,
             use_pty=echo and console.stdout_is_terminal(),
             grace_period=project.settings.grace_period,
             tick=beat, tick_interval=record.heartbeat_interval,
-            on_started=(lambda _pid: on_running()) if on_running is not None else None,
-            stop_signals=stops,
+            on_started=lambda _pid: command_started(), stop_signals=stops,
         )
         try:
             outcome = supervisor.run()
@@ -406,8 +454,9 @@ def execute(
             if (outcome is not None and scheduler is not None
                     and outcome.forwarded == scheduler.signal):
                 end = ending(outcome, scheduler, _ask_requeue(scheduler))
+            version = probe.finish() if probe is not None else None
             if began:
-                record = _finish(run_dir, record, number, end)
+                record = _finish(run_dir, record, number, end, version)
         finally:
             lock.release()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -424,7 +473,8 @@ def _ask_requeue(scheduler: Scheduler) -> str | None:
         return f"{exc.__class__.__name__}: {exc}"
 
 
-def _finish(run_dir: Path, record: RunRecord, number: int, end: Ending) -> RunRecord:
+def _finish(run_dir: Path, record: RunRecord, number: int, end: Ending,
+            python: str | None = None) -> RunRecord:
     """Write the attempt's and the run's final status (a read-modify-write: fields others
     wrote meanwhile stay); a failure to write (a full disk) is said, not raised."""
     ended = times.now_iso()
@@ -436,6 +486,8 @@ def _finish(run_dir: Path, record: RunRecord, number: int, end: Ending) -> RunRe
         attempt = replace(attempt, ended=ended, status=end.attempt_status,
                           exit_code=end.exit_code, signal=end.signal, reason=end.reason)
         updated = current.with_attempt(attempt)
+        if python and not updated.python:  # the command's Python, asked while it ran
+            updated = replace(updated, python=python)
         if end.run_status == QUEUED:  # requeued: the run goes on in a new job
             return replace(updated, status=QUEUED, ended=None, exit_code=None, signal=None,
                            duration=updated.attempts_duration(), heartbeat=ended)

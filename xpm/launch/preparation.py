@@ -13,6 +13,7 @@ from typing import Any
 from .. import console, times
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
 from ..errors import UsageError, XpmError
+from ..masking import mask_argv
 from ..project import Project
 from ..runs.atomic import write_atomic
 from ..runs.lock import RunLock
@@ -175,10 +176,12 @@ captured (a sweep captures it once for all its trials)."""
         write_atomic(ref.path / CONFIG_FILE, dump_yaml(plan.config).encode("utf-8"))
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
         if host is None:
-            host = environment.capture(plan.project.settings.env)  # its summary goes in run.json
+            # its summary goes in run.json
+            host = environment.capture(plan.project.settings.env, plan.command,
+                                       plan.project.root)
         write_json_atomic(ref.path / ENVIRONMENT_FILE, host)
         record = RunRecord(
-            name=ref.name, number=ref.number, status=QUEUED, command=plan.command,
+            name=ref.name, number=ref.number, status=QUEUED, command=mask_argv(plan.command),
             cwd=str(plan.project.root), created=times.now_iso(), seed=plan.seed,
             config=plan.config, xpm_version=__version__, tags=tags, note=note,
             config_files=copied, git=git,

@@ -15,16 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ..errors import XpmError
-from .record import (
-    RECORD_FILE,
-    CorruptRecord,
-    RunRecord,
-    read_record_data,
-    write_record_data,
-)
+from .record import RunRecord, read_record, write_record
 
 RECORD_LOCK_FILE = ".record.lock"
 RECORD_LOCK_TIMEOUT = 30.0  # seconds; a change takes milliseconds
@@ -36,7 +29,8 @@ def update_record(run_dir: Path, change: Callable[[RunRecord], RunRecord]) -> Ru
     `change` gets the current record and returns the new one (it may be called with a
     record another process changed since the caller last read it: it should change
     only what it means to change, e.g. `lambda r: replace(r, tags=(*r.tags, "best"))`).
-    Raises CorruptRecord when run.json is not a record, OSError when it cannot be written.
+    Raises CorruptRecord when run.json is not a record (NewerRecord when a newer xpm wrote
+    it: it is never changed), OSError when it cannot be written.
     """
     from filelock import FileLock, Timeout
 
@@ -48,25 +42,12 @@ def update_record(run_dir: Path, change: Callable[[RunRecord], RunRecord]) -> Ru
                        f"{RECORD_LOCK_TIMEOUT:.0f} s; is an xpm process stuck? If none is "
                        "running, remove that file") from None
     try:
-        data = read_record_data(run_dir)
-        try:
-            current = RunRecord.from_json(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptRecord(f"`{run_dir / RECORD_FILE}` is not a run record "
-                                f"({exc})") from None
+        current = read_record(run_dir)  # a record from a newer xpm: NewerRecord, unchanged
         updated = change(current)
         if updated is current:  # nothing to change
             return current
-        write_record_data(run_dir, keep_unknown(data, updated.to_json()))
+        write_record(run_dir, updated)  # with the keys this xpm does not know (`extra`)
         return updated
     finally:
         lock.release()
 
-
-def keep_unknown(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """`new`, plus every top-level field of `old` it does not have (unknown to this xpm)."""
-    out = dict(new)
-    for key, value in old.items():
-        if key not in out:
-            out[key] = value
-    return out

@@ -10,7 +10,6 @@ for the richer work, in gitcode.py (`xpm diff --code`).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -19,21 +18,15 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from ..errors import XpmError
+from ..masking import strip_userinfo
 from ..runs.record import PATCH_FILE, GitState
 
 UNTRACKED_LIMIT = 100
-_CREDENTIALS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<userinfo>[^@/]*)@", re.I)
 
 
 def strip_credentials(url: str) -> str:
-    """Remove any user:password@ (and, for http, any user@: often a token) from a URL."""
-    match = _CREDENTIALS.match(url)
-    if not match:
-        return url
-    scheme, userinfo = match.group("scheme"), match.group("userinfo")
-    user = userinfo.split(":", 1)[0]
-    keep = "" if scheme.lower().startswith("http") or ":" in userinfo else f"{user}@"
-    return scheme + keep + url[match.end():]
+    """The remote without credentials, whatever its scheme (see masking.strip_userinfo)."""
+    return strip_userinfo(url)
 
 
 def _git(args: list[str], cwd: Path, stdin: int = subprocess.DEVNULL,

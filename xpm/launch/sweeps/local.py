@@ -26,7 +26,6 @@ from ...errors import Terminated, stop_on_termination
 from ...machine import hostname
 from ...project import Project
 from ...runs import sweeps
-from ...runs.lock import RunLock
 from ...runs.record import (
     COMPLETED,
     CorruptRecord,
@@ -34,7 +33,7 @@ from ...runs.record import (
     read_record,
 )
 from ...runs.sweeps import Manifest
-from ..lifecycle import execute
+from .. import lifecycle
 from .remaining import START, Step
 from .template import RunTemplate
 
@@ -137,7 +136,8 @@ class LocalSweep:
                 os.close(fd)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             stop_on_termination()
-            code = supervise_prepared(self.template.plan.project, run_dir)
+            code = supervise_prepared(self.template.plan.project, run_dir,
+                                      self.template.plan.command)
         except BaseException:  # the life cycle recorded it, if it started
             pass
         finally:
@@ -202,12 +202,11 @@ class LocalSweep:
             console.live(self.tally.line(self.manifest.id))
 
 
-def supervise_prepared(project: Project, run_dir: Path) -> int:
-    """Run a prepared (`queued`) run's command under supervision, as `xpm _supervise`."""
-    record = read_record(run_dir)
-    lock = RunLock(run_dir)
-    lock.acquire(record.id, purpose="xpm sweep")
-    return execute(project, run_dir, record, lock, kind="start", checkpoint=None, echo=False)
+def supervise_prepared(project: Project, run_dir: Path, command: tuple[str, ...]) -> int:
+    """Run a prepared (`queued`) run's command under supervision, as `xpm _supervise`;
+    `command` as given (the record holds it with secrets masked)."""
+    return lifecycle.take_prepared(run_dir, purpose="xpm sweep", echo=False, argv=command,
+                                   project=project)
 
 
 def _read(run_dir: Path) -> RunRecord | None:

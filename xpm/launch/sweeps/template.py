@@ -54,5 +54,6 @@ class RunTemplate:
         if self._host is None:
             from .. import environment
 
-            self._host = environment.capture(self.plan.project.settings.env)
+            self._host = environment.capture(self.plan.project.settings.env,
+                                             self.plan.command, self.plan.project.root)
         return create_run(self.trial_plan(trial, sweep), self.tags, self.note, self._host)
