@@ -67,3 +67,31 @@ def quiet_env() -> dict[str, str]:
     """
     return {k: v for k, v in os.environ.items()
             if not k.startswith("XPM_") and k != "PYTHONDONTWRITEBYTECODE"}
+
+
+# Runs xpm in a fresh interpreter and writes its peak memory in kB to $PEAK_FILE: VmHWM,
+# the high-water mark of the process's own memory (ru_maxrss also counts what the forking
+# parent held).
+MEASURED = """\
+import atexit, os, sys
+def peak():
+    with open("/proc/self/status") as f:
+        kb = [line.split()[1] for line in f if line.startswith("VmHWM:")][0]
+    with open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(kb)
+atexit.register(peak)
+from xpm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def peak_mb(args: list[str], cwd: Path | None = None) -> float:
+    """Peak memory (MB) of `xpm ARGS`, run by this interpreter."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        peak = Path(folder) / "peak"
+        subprocess.run([sys.executable, "-c", MEASURED, *args], cwd=cwd,
+                       env={**quiet_env(), "PEAK_FILE": str(peak)}, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return int(peak.read_text()) / 1024

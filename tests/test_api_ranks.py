@@ -47,7 +47,8 @@ def test_only_rank_0_logs_unless_all_ranks(run_dir: Path) -> None:
         run.log(step=1, all_ranks=True, grad_norm=float(run.rank))
         run.close()
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [{k: v for k, v in row.items() if k != "time"} for row in rows] == [
+    assert all(row["attempt"] == 1 for row in rows)  # every line carries its attempt
+    assert [{k: v for k, v in row.items() if k not in ("time", "attempt")} for row in rows] == [
         {"step": 1, "loss": 0.5},
         {"step": 1, "rank": 0, "grad_norm": 0.0},
         {"step": 1, "rank": 1, "grad_norm": 1.0}]

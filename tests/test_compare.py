@@ -12,6 +12,7 @@ from xpm.reading.compare import (
     compare,
     diverges_at,
     goal,
+    read_metrics,
     same,
     series,
     summarize_patch,
@@ -43,7 +44,7 @@ def side(number: int, environment: dict[str, Any] | None = None,
     env = {"distributions": {"numpy": "1.26.0"}, "variables": {}, "gpus": [],
            "implementation": "CPython", "cpu_count": 8}
     env.update(environment or {})
-    return Side(rec.id, Path(f"/proj/results/{rec.id}"), rec, env, metrics)
+    return Side(rec.id, Path(f"/proj/results/{rec.id}"), rec, env, read_metrics(metrics))
 
 
 def shown(sides: list[Side], section: str, facts: CommitFacts | None = None

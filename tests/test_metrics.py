@@ -111,3 +111,124 @@ def test_summaries_of_non_finite_values() -> None:
     assert last != last and (least, most, samples, step) == (-inf, 2.0, 5, 5)
     [summary] = summarize([{"g": nan}, {"g": nan}], non_finite=True).values()
     assert all(v != v for v in summary[:3]) and summary.samples == 2
+
+
+# ---- the format: standard JSON, attempts, superseding, streaming ----------------------
+
+from xpm.runs import metrics as metrics_module  # noqa: E402
+from xpm.runs.metrics import Reader, cutoffs, decode, encode  # noqa: E402
+from xpm.runs.record import Attempt  # noqa: E402
+
+
+def attempt(number: int, kind: str, checkpoint: str | None = None) -> Attempt:
+    return Attempt(number, kind, "2024-01-01T00:00:00.000+00:00", "h", 1, ("x",),
+                   checkpoint=checkpoint)
+
+
+def test_non_finite_values_are_standard_json_and_read_back() -> None:
+    nan, inf = float("nan"), float("inf")
+    line = encode({"step": 3, "loss": nan, "gain": inf, "drop": -inf, "ok": 1.5,
+                   "hist": [1.0, nan]})
+    data = json.loads(line, parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
+    assert data["loss"] is None and data["nonfinite"] == {
+        "loss": "nan", "gain": "inf", "drop": "-inf"}
+    row = decode(data)
+    assert row["loss"] != row["loss"] and row["gain"] == inf and row["drop"] == -inf
+    assert row["ok"] == 1.5 and row["hist"] == [1.0, None] and "nonfinite" not in row
+    assert encode({"step": 1, "loss": 0.5}) == '{"step": 1, "loss": 0.5}'  # no marker
+
+
+def test_old_files_with_bare_nan_still_read(tmp_path: Path) -> None:
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"step": 1, "loss": NaN}\n{"step": 2, "loss": Infinity}\n{"step": 3, "loss": 1}\n')
+    rows = read(tmp_path)
+    assert rows[0]["loss"] != rows[0]["loss"] and rows[1]["loss"] == float("inf")
+    assert summarize(Reader(tmp_path)) == {"loss": MetricSummary(1.0, 1.0, 1.0, 1, 3)}
+
+
+def test_cutoffs_from_the_attempts() -> None:
+    first = attempt(1, "start")
+    assert cutoffs([first]) == {}
+    resumed = attempt(2, "resume", "/r/checkpoints/step-00000020.ckpt")
+    assert cutoffs([first, resumed]) == {1: 20}
+    again = attempt(3, "requeue", "/r/checkpoints/model.ckpt-10")  # went back further
+    assert cutoffs([first, resumed, again]) == {1: 10, 2: 10}
+    over = attempt(3, "resume")  # no checkpoint: it started over
+    assert cutoffs([first, resumed, over]) == {1: float("-inf"), 2: float("-inf")}
+    unknown = attempt(2, "resume", "/r/checkpoints/best.pt")  # no step in its name
+    assert cutoffs([first, unknown]) == {}
+
+
+def test_superseded_lines_are_left_out_and_unmarked_lines_kept(tmp_path: Path) -> None:
+    rows = [{"step": s, "attempt": 1, "loss": s} for s in (10, 20, 30, 40)]
+    rows += [{"step": 50}]  # no attempt (a line the program wrote itself): kept
+    rows += [{"step": s, "attempt": 2, "loss": s + 0.5} for s in (30, 40, 60)]
+    write(tmp_path, rows)
+    attempts = [attempt(1, "start"), attempt(2, "resume", "checkpoints/step-20.ckpt")]
+    reader = Reader(tmp_path, attempts)
+    assert [(r["step"], r.get("attempt")) for r in reader] == [
+        (10, 1), (20, 1), (50, None), (30, 2), (40, 2), (60, 2)]
+    assert reader.superseded == 2 and reader.bad == 0
+    assert len(read(tmp_path)) == 8  # without the attempts, nothing is superseded
+
+
+def test_bad_lines_are_counted_once_with_their_numbers(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics_module, "BLOCK_BYTES", 64)  # lines cross block boundaries
+    lines = [json.dumps({"step": s, "loss": s / 10}) for s in range(40)]
+    lines[7] = '{"step": 7, "lo'
+    lines[20] = "[1, 2]"
+    lines[21] = ""
+    lines[30] = '{"a": 1}, {"b": 2}'
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 40, "lo')
+    reader = Reader(tmp_path)
+    steps = [r["step"] for r in reader]
+    assert steps == [s for s in range(40) if s not in (7, 20, 21, 30)]
+    assert (reader.bad, reader.bad_lines) == (3, [8, 21, 31])  # the torn last line is not bad
+    assert reader.problem("r/1") == ("r/1: metrics.jsonl lines 8, 21, 31 are not JSON "
+                                     "objects; skipped them")
+
+
+def test_block_parsing_agrees_with_line_by_line(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(5)
+    rows = [{"step": s, "time": 1.0 * s, **({"loss": rng.random()} if s % 3 else
+                                           {"val_acc": rng.random(), "flag": True})}
+            for s in range(500)]
+    write(tmp_path, rows)
+    for block in (50, 333, 1 << 20):
+        monkeypatch.setattr(metrics_module, "BLOCK_BYTES", block)
+        assert read(tmp_path) == rows
+        assert summarize(Reader(tmp_path)) == summarize(rows)
+
+
+def test_tally_keeps_sparse_metrics_and_extends_by_what_was_added(tmp_path: Path) -> None:
+    from xpm.runs.metrics import Tally, tally
+
+    rows = [{"step": 0, "test_score": 0.25}] + [{"step": s, "loss": 1 / s}
+                                                for s in range(1, 3000)]
+    write(tmp_path, rows)
+    first = tally(tmp_path)
+    assert first is not None and first.last == {"test_score": 0.25, "loss": 1 / 2999}
+    assert first.lines == 3000 and first.offset == (tmp_path / "metrics.jsonl").stat().st_size
+    assert Tally.at(json.loads(json.dumps(first.position())), first.last) == first
+    assert Tally.at("garbage", {}) is None
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(encode({"step": 3000, "loss": float("nan"), "val": 2}) + "\n")
+        f.write('{"step": 3001, "lo')  # being written
+    more = tally(tmp_path, previous=first)
+    assert more is not None and more.lines == 3001 and more.last["val"] == 2
+    assert more.last["loss"] != more.last["loss"] and more.last["test_score"] == 0.25
+    # only the added lines were read: a previous tally's values carry over as they are
+    fake = first._replace(last={**first.last, "test_score": 9})
+    assert tally(tmp_path, previous=fake).last["test_score"] == 9  # type: ignore[union-attr]
+    # a file rewritten in place, or read with other superseding, is read anew
+    write(tmp_path, [{"step": 1, "acc": 0.5}] * 3001)
+    assert tally(tmp_path, previous=more).last == {"acc": 0.5}  # type: ignore[union-attr]
+    resumed = [attempt(1, "start"), attempt(2, "resume", "step-1.ckpt")]
+    write(tmp_path, [{"step": 1, "attempt": 1, "a": 1}, {"step": 2, "attempt": 1, "b": 2},
+                     {"step": 2, "attempt": 2, "a": 3}])
+    plain = tally(tmp_path)
+    assert plain is not None and plain.last == {"a": 3, "b": 2}
+    assert tally(tmp_path, resumed, previous=plain).last == {"a": 3}  # type: ignore[union-attr]
+    assert tally(tmp_path / "nowhere") is None

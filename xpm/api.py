@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -243,26 +242,35 @@ class Run:
 
     # ---------------------------------------------------------------- metrics
     def log(self, step: int | None = None, all_ranks: bool = False, **metrics: Any) -> None:
-        """Append one line to metrics.jsonl: {"step": ..., "time": ..., **metrics}.
+        """Append one line to metrics.jsonl: {"step": ..., "time": ..., "attempt": ...,
+        **metrics}, standard JSON (nan, inf and -inf as null plus a `nonfinite` marker,
+        read back as what they were).
 
         Only rank 0 writes, unless `all_ranks`: then every rank writes, with a `rank` field."""
+        taken = sorted(set(metrics) & {_metrics.ATTEMPT, _metrics.NONFINITE})
+        if taken:
+            raise XpmError(f"run.log: `{taken[0]}` is a name xpm writes itself in "
+                           f"{METRICS_FILE}; log that metric under another name")
         if not (all_ranks or self.is_main):
             return
         entry: dict[str, Any] = {}
         if step is not None:
             entry["step"] = int(step)
         entry["time"] = round(time.time(), 3)
+        entry["attempt"] = self.attempt
         if all_ranks:
             entry["rank"] = self.rank
         entry.update({k: _scalar(v) for k, v in metrics.items()})
         if self._metrics_file is None:
             self._metrics_file = open(self.dir / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
-        self._metrics_file.write(json.dumps(entry) + "\n")
+        self._metrics_file.write(_metrics.encode(entry) + "\n")
         self._metrics_file.flush()
 
     def metrics(self) -> list[dict[str, Any]]:
-        """Every line of metrics.jsonl, in order (a torn last line is skipped)."""
-        return _metrics.read(self.dir)
+        """The run's metrics, one dict per line of metrics.jsonl, in order: non-finite values
+        read back as float nan/inf, the lines a resumed attempt superseded (those past the
+        checkpoint it resumed from) left out, torn and malformed lines skipped."""
+        return _metrics.read(self.dir, read_record(self.dir).attempts)
 
     def close(self) -> None:
         if self._metrics_file is not None:

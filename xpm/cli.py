@@ -366,6 +366,60 @@ def log(run: str, follow: bool, lines: int | None) -> int:
     return command(run, follow, lines)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...", shell_complete=_complete_run)
+@click.option("-m", "--metric", "wanted", multiple=True, metavar="METRIC",
+              help="Only this metric; repeatable (default: every metric).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line (the default).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: one object per step.")
+def metrics(runs: tuple[str, ...], wanted: tuple[str, ...], as_csv: bool, as_json: bool) -> int:
+    """Print the whole history of a run's metrics, one row per step, as CSV or JSON lines.
+
+    With several runs (RUN... or NAME@K), a first column names the run. Lines a resumed
+    attempt superseded are left out; nan and inf read as such.
+
+    \b
+    xpm metrics mnist/3 > mnist-3.csv
+    xpm metrics mnist/3 -m loss -m val_acc --json | jq .loss
+    """
+    if as_csv and as_json:
+        raise click.UsageError("choose one of --csv and --json")
+    from .commands.metrics import metrics as command
+
+    return command(runs, wanted, as_json)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, required=True, metavar="RUN|NAME|GLOB...",
+                shell_complete=_complete_run)
+@click.option("-m", "--metric", "wanted", multiple=True, metavar="METRIC",
+              help="Plot this metric, one panel each; repeatable (default: the metrics "
+                   "the runs share, losses first).")
+@click.option("--x", "x", type=click.Choice(["step", "time"]), default="step",
+              show_default=True, help="Against steps, or time since the run's first line.")
+@click.option("--smooth", type=int, default=1, metavar="N",
+              help="Show the mean of the last N points.")
+@click.option("--log-y", is_flag=True, help="A logarithmic y axis.")
+@click.option("--by", metavar="KEY", help="Color by a field, e.g. config.optimizer or status.")
+@click.option("-o", "--output", metavar="FILE", help="Write a .png or .svg image instead "
+              "(needs the extra: pip install 'xpm-runs[plot]').")
+def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, log_y: bool,
+         by: str | None, output: str | None) -> int:
+    """Plot runs' curves overlaid, one line per run, in the terminal or to an image.
+
+    A NAME is every run of it; a GLOB ('lr-*') every run of the names it matches. Lines
+    are labelled by the config keys that differ between the runs.
+
+    \b
+    xpm plot mnist                       every run of mnist, in the terminal
+    xpm plot mnist/3 mnist/4 -m loss -m val_acc --smooth 20
+    xpm plot 'lr-*' --by config.optimizer --log-y -o curves.png
+    """
+    from .commands.plot import plot as command
+
+    return command(runs, wanted, x, smooth, log_y, by, output)
+
+
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 def supervise(run_dir: str) -> int:

@@ -38,6 +38,11 @@ def _use_color(stream: Any) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+def stdout_in_color() -> bool:
+    """Whether what goes to stdout may be colored (a terminal, and no NO_COLOR)."""
+    return _use_color(sys.stdout)
+
+
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 

@@ -513,10 +513,46 @@ def test_the_cache_is_written_only_when_something_changed(
                                                                "w/2": "running"}
     cache = project / "results" / ".cache" / "ls" / "w.jsonl"
     written = cache.stat()
-    assert len(cache.read_text().splitlines()) == 2  # header and the ended run only
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 3  # header, the ended run, the running run's metrics tally
+    assert json.loads(lines[2])[1] is None  # the running run's fields are read every time
     ls_json(capsys)
     again = cache.stat()
     assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
     write_run(project, "w")
     ls_json(capsys)
-    assert len(cache.read_text().splitlines()) == 3
+    assert len(cache.read_text().splitlines()) == 4
+
+
+def test_every_metric_ever_logged_is_listed(project: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [{"step": 0, "test_score": 0.6}] + [{"step": s, "loss": 1 / s} for s in range(1, 3000)]
+    write_run(project, "sparse", metrics=rows)
+    [run] = ls_json(capsys)
+    assert run["metrics"] == {"test_score": 0.6, "loss": 1 / 2999}
+    code, out, _ = ls(capsys, "-w", "metrics.test_score>0.1", "--columns", "id,metrics.test_score")
+    assert code == 0 and "sparse/1" in out and "0.6" in out
+    [again] = ls_json(capsys)  # from the cache this time
+    assert again["metrics"] == run["metrics"]
+
+
+def test_a_running_run_is_read_from_where_the_last_listing_stopped(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = write_run(project, "live", status="running", host="gpu-node-7",
+                        heartbeat=times.now(),
+                        metrics=[{"step": 0, "val": 0.25}, {"step": 1, "loss": 0.6},
+                                 {"step": 2, "loss": 0.5}])
+    [run] = ls_json(capsys)
+    assert run["status"] == "running" and run["metrics"] == {"val": 0.25, "loss": 0.5}
+    path = run_dir / "metrics.jsonl"
+    text = path.read_text()
+    path.write_text(text.replace('"val": 0.25', '"val": 0.75'))  # same size, same end
+    with open(path, "a") as f:
+        f.write(json.dumps({"step": 3, "loss": 0.4, "acc": 0.9}) + "\n")
+    [run] = ls_json(capsys)
+    # only the added line was read: the first line's change (which nothing real would
+    # make) is not seen, the new metric is
+    assert run["metrics"] == {"val": 0.25, "loss": 0.4, "acc": 0.9}
+    path.write_text(json.dumps({"step": 0, "other": 1.0}) + "\n")  # rewritten: read anew
+    [run] = ls_json(capsys)
+    assert run["metrics"] == {"other": 1.0}

@@ -91,7 +91,7 @@ def _best_at(entry: Entry, best: Best | None, logged: set[str]) -> tuple[bool, i
     """(whether the run can be thinned, the step where the metric was best)."""
     if best is None:
         return True, None
-    rows = metrics.read(entry.ref.path)
+    rows = metrics.read(entry.ref.path, entry.record.attempts if entry.record else ())
     logged.update(k for row in rows for k in row if k not in metrics.RESERVED)
     at = best_step(rows, best)
     return at is not None, at

@@ -34,6 +34,9 @@ def diff(
                          "such as 1e-6 (0 compares metrics exactly)")
     project = load_project()
     sides = [read_side(resolve(project.results_dir, ref)) for ref in runs]
+    for side in sides:
+        if side.metrics_problem:
+            console.warn(side.metrics_problem)
 
     from ..vcs import state as gitinfo
 

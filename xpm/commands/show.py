@@ -28,7 +28,10 @@ def show(run: str, as_json: bool) -> int:
     record = entry.record
     run_dir = ref.path
     checkpoints = find(run_dir, project.settings.checkpoints)
-    summary = metrics.summarize(metrics.read(run_dir), non_finite=True)
+    reader = metrics.Reader(run_dir, record.attempts if record else ())
+    summary = metrics.summarize(reader, non_finite=True)
+    if (problem := reader.problem(ref.id)) is not None:
+        console.warn(problem)
     output = run_dir / OUTPUT_FILE
     tail = last_lines(output, LAST_LINES)
     facts: dict[str, Any] = {

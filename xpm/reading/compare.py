@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config import flatten
 from ..errors import XpmError
-from ..runs.metrics import MIN, RESERVED, direction, summarize
-from ..runs.metrics import number as metric_number
-from ..runs.metrics import read as read_metrics
-from ..runs.metrics import step as metric_step
+from ..runs.metrics import (
+    MIN,
+    NUMBER_TYPES,
+    MetricSummary,
+    Reader,
+    add_column,
+    columns,
+    direction,
+)
 from ..runs.record import RunRecord, read_environment
 from ..runs.tree import RunRef
 from ..vcs.state import NO_FACTS, CommitFacts
@@ -75,9 +81,10 @@ class Side(NamedTuple):
     path: Path
     record: RunRecord
     environment: dict[str, Any] | None  # None when environment.json is missing or unreadable
-    metrics: tuple[dict[str, Any], ...] = ()
+    metrics: Metrics | None = None  # None: no metrics
     patch: PatchSummary | None = None
     patch_missing: bool = False  # run.json names a git.patch the folder no longer holds
+    metrics_problem: str | None = None  # bad lines in metrics.jsonl, said once
 
 
 class Field(NamedTuple):
@@ -173,8 +180,9 @@ def read_side(ref: RunRef) -> Side:
             patch = summarize_patch((ref.path / record.git.patch).read_bytes())
         except OSError:
             patch_missing = True
+    reader = Reader(ref.path, record.attempts)
     return Side(record.id, ref.path, record, read_environment(ref.path),
-                tuple(read_metrics(ref.path)), patch, patch_missing)
+                read_metrics(reader), patch, patch_missing, reader.problem(record.id))
 
 
 def summarize_patch(data: bytes) -> PatchSummary:
@@ -251,15 +259,29 @@ def compare(sides: Sequence[Side], facts: CommitFacts = NO_FACTS,
                                           if name in sections))
 
 
-def config_section(sides: Sequence[Side]) -> Section:
+def config_flats(records: Sequence[RunRecord | None]) -> list[dict[str, Any]]:
+    """Each record's config, flattened (`model.lr`), without the seed it was run with."""
     flats = []
-    for side in sides:
-        config = side.record.config
+    for record in records:
+        config = record.config if record is not None else None
         flat = flatten(config) if config else {}
         # `seed` is written into every config; it is compared once, in the run section
-        if "seed" in flat and same(flat["seed"], side.record.seed):
+        if record is not None and "seed" in flat and same(flat["seed"], record.seed):
             del flat["seed"]
         flats.append(flat)
+    return flats
+
+
+def varying_config(records: Sequence[RunRecord | None]
+                   ) -> tuple[list[str], list[dict[str, Any]]]:
+    """The config keys whose values differ between the records, and the flat configs."""
+    flats = config_flats(records)
+    keys = [k for k in _union(flats) if make(k, [_get(f, k) for f in flats]).differs]
+    return keys, flats
+
+
+def config_section(sides: Sequence[Side]) -> Section:
+    flats = config_flats([side.record for side in sides])
     return Section("config", tuple(make(k, [_get(f, k) for f in flats]) for k in _union(flats)))
 
 
@@ -404,28 +426,92 @@ def close(a: float, b: float, tolerance: float) -> bool:
     return a == b or abs(a - b) <= tolerance * max(abs(a), abs(b))
 
 
-def series(rows: Iterable[dict[str, Any]]) -> dict[str, dict[int, float]]:
-    """Each metric's curve, step → value (the last one logged for a step: after a resume,
-    the resumed attempt's). Rows without an integer `step` count in the order logged."""
-    curves: dict[str, dict[int, float]] = {}
+class Curve:
+    """One metric's points in the order read, in compact arrays (8 bytes a number)."""
+
+    __slots__ = ("sorted", "steps", "values")
+
+    def __init__(self) -> None:
+        self.steps = array("q")
+        self.values = array("d")
+        self.sorted = True  # steps never go down
+
+    def extend(self, steps: Sequence[int], values: Sequence[float]) -> None:
+        if self.sorted and steps:
+            self.sorted = ((not self.steps or self.steps[-1] <= steps[0])
+                           and list(steps) == sorted(steps))  # linear on sorted steps
+        self.steps.extend(steps)
+        self.values.extend(values)
+
+    def settled(self) -> Iterator[tuple[int, float]]:
+        """(step, value) by step, the last value logged for a step (after a resume, the
+        resumed attempt's)."""
+        if not self.sorted:
+            yield from sorted(dict(zip(self.steps, self.values, strict=True)).items())
+            return
+        steps, values = self.steps, self.values
+        for i in range(len(steps)):
+            if i + 1 == len(steps) or steps[i + 1] != steps[i]:
+                yield steps[i], values[i]
+
+    def as_dict(self) -> dict[int, float]:
+        return dict(self.settled())
+
+
+class Metrics(NamedTuple):
+    """What `diff` keeps of a run's metrics: each one's summary and curve."""
+
+    summaries: dict[str, MetricSummary]
+    curves: dict[str, Curve]
+
+
+def read_metrics(rows: Iterable[dict[str, Any]] | Reader) -> Metrics:
+    """One streaming pass: summaries (finite values) and curves (step → value; rows
+    without an integer `step` count in the order logged)."""
+    seen: dict[str, list[Any]] = {}
+    curves: dict[str, Curve] = {}
     counts: dict[str, int] = {}
-    for row in rows:
-        step = metric_step(row)
-        for key, value in row.items():
-            number = metric_number(value)
-            if key in RESERVED or number is None:
+    for key, column, steps in columns(rows):
+        add_column(seen, key, column, steps, False)
+        ordinal = counts.get(key, 0)
+        if (set(map(type, column)) in NUMBER_TYPES and math.isfinite(math.fsum(column))
+                and set(map(type, steps)) == {int}):  # the usual case, at C speed
+            counts[key] = ordinal + len(column)
+            curves.setdefault(key, Curve()).extend(steps, list(map(float, column)))
+            continue
+        kept_steps, kept = [], []
+        for value, at in zip(column, steps, strict=True):
+            if type(value) not in (int, float) or value - value != 0:
                 continue
-            ordinal = counts.get(key, 0)
-            counts[key] = ordinal + 1
-            curves.setdefault(key, {})[ordinal if step is None else step] = number
-    return curves
+            kept_steps.append(at if type(at) is int else ordinal)
+            kept.append(float(value))
+            ordinal += 1
+        counts[key] = ordinal
+        if kept:
+            curves.setdefault(key, Curve()).extend(kept_steps, kept)
+    return Metrics({k: MetricSummary(*v) for k, v in seen.items()}, curves)
 
 
-def diverges_at(a: dict[int, float], b: dict[int, float], tolerance: float) -> int | None:
+def series(rows: Iterable[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """Each metric's curve, step → value (the last one logged for a step)."""
+    return {key: curve.as_dict() for key, curve in read_metrics(rows).curves.items()}
+
+
+def diverges_at(a: Curve | dict[int, float], b: Curve | dict[int, float], tolerance: float
+                ) -> int | None:
     """The first step both curves have at which they differ by more than the tolerance."""
-    for step in sorted(a.keys() & b.keys()):
-        if not close(a[step], b[step], tolerance):
-            return step
+    left = iter(a.settled() if isinstance(a, Curve) else sorted(a.items()))
+    right = iter(b.settled() if isinstance(b, Curve) else sorted(b.items()))
+    x, y = next(left, None), next(right, None)
+    while x is not None and y is not None:
+        if x[0] < y[0]:
+            x = next(left, None)
+        elif y[0] < x[0]:
+            y = next(right, None)
+        else:
+            if not close(x[1], y[1], tolerance):
+                return x[0]
+            x, y = next(left, None), next(right, None)
     return None
 
 
@@ -435,8 +521,9 @@ def metrics_section(sides: Sequence[Side], tolerance: float) -> Section:
                 and close(a["best"], b["best"], tolerance)
                 and a["samples"] == b["samples"] and a["last_step"] == b["last_step"])
 
-    summaries = [summarize(list(s.metrics)) for s in sides]
-    curves = [series(s.metrics) for s in sides]
+    empty = Metrics({}, {})
+    summaries = [(s.metrics or empty).summaries for s in sides]
+    curves = [(s.metrics or empty).curves for s in sides]
     fields = []
     for name in _union(summaries):
         aim = goal(name)
@@ -454,8 +541,9 @@ def metrics_section(sides: Sequence[Side], tolerance: float) -> Section:
             both = first is not ABSENT and value is not ABSENT
             change.append({"last": value["last"] - first["last"],
                            "best": value["best"] - first["best"]} if both else None)
-            divergence.append(diverges_at(curves[0].get(name, {}), curve.get(name, {}),
-                                          tolerance) if both else None)
+            divergence.append(diverges_at(curves[0].get(name, Curve()),
+                                          curve.get(name, Curve()), tolerance)
+                              if both else None)
 
         made = make(name, values, detail={"goal": aim, "change": change,
                                           "diverges_at": divergence}, equal=equal)

@@ -10,9 +10,18 @@ unreadable or of another format. The folders stay the truth: the cache never ans
 for a file that changed, and deleting it costs one slower listing. It is written only
 when something changed, atomically, and silently not at all where the tree is read-only.
 
+The metrics shown are the last value of every metric the run ever logged (a validation
+score logged once, long ago, too), from a tally of its metrics.jsonl (runs.metrics.Tally)
+kept in the same line: where reading stopped, under the file's inode and the bytes
+before that point. A queued or running run keeps its line too (its fields are read again
+every time, its tally is not): each listing reads only the lines its metrics.jsonl gained
+since, so a running run costs what it added, not the file. A file rewritten in place, or
+an attempt that supersedes lines, is read anew.
+
 The file holds a header line (format, and the distinct config sections: a sweep's runs
 share most of them) and then one line per run, by number, read in step with the run
-folders so that only one line is in memory at a time.
+folders so that only one line is in memory at a time: [number, run.json's identity (null
+for a run that is read every time), metrics.jsonl's identity, fields, tally].
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import orjson
 
 from ..runs.atomic import atomic_file
 from ..runs.catalog import UNREAD, load_raw_at
-from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE
+from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt
 from ..runs.tree import run_names, run_numbers
 from .query import COLUMNS, RunInfo, info_of
 
@@ -35,7 +44,8 @@ CACHE_DIR = ".cache"
 # Bump when what a row holds changes in another way than its columns (which the header
 # names: a cache of other columns is ignored), e.g. when what counts as corrupt changes.
 # 2: a record with a wrongly typed field is corrupt. 3: rows derived from record.py.
-FORMAT = 3
+# 4: every metric ever logged, from a tally kept in the row (also for running runs).
+FORMAT = 4
 KEYS = [c.key for c in COLUMNS]  # the columns of the rows, as the header names them
 _CONFIG = KEYS.index("config")
 # How cached values are read back: the config's sections by index; equal texts and
@@ -43,7 +53,7 @@ _CONFIG = KEYS.index("config")
 _SHARED = tuple(n for n, c in enumerate(COLUMNS) if c.form == "text")
 _TUPLES = tuple(n for n, c in enumerate(COLUMNS) if c.form == "tuple")
 
-Kept = tuple[int, list[int], "list[int] | None", RunInfo]
+Kept = tuple[int, "list[int] | None", "list[int] | None", RunInfo, "list[Any] | None"]
 
 
 def infos(results_dir: Path, names: list[str] | None = None) -> Iterator[RunInfo]:
@@ -68,7 +78,7 @@ def _identity(path: str) -> list[int] | None:
 
 
 def _infos_of(results_dir: Path, name: str, shared: dict[Any, Any]) -> Iterator[RunInfo]:
-    from ..runs.metrics import tail_values
+    from ..runs.metrics import Tally, tally
 
     file = cache_file(results_dir, name)
     cache = _Reader(file, shared)
@@ -83,25 +93,56 @@ def _infos_of(results_dir: Path, name: str, shared: dict[Any, Any]) -> Iterator[
             metrics_id = _identity(f"{path}/{METRICS_FILE}")
             row = cache.row(number)
             info = None
+            position = row[4] if row is not None else None
             if row is not None and record_id is not None and row[1:3] == [record_id,
                                                                           metrics_id]:
                 info = _from_row(name, number, folder, row[3], cache.sections, shared)
             cacheable = record_id is not None
             if info is None:
-                info = info_of(load_raw_at(name, number, path))
+                raw = load_raw_at(name, number, path)
+                info = info_of(raw)
                 if info.values:
                     _share_config(info.config, shared)
-                info = info._replace(folder=folder, metrics=tail_values(path))
+                previous = Tally.at(position, _metrics_of(row)) if row is not None else None
+                counted = tally(path, _attempts(raw.data), previous)
+                position = counted.position() if counted is not None else None
+                info = info._replace(folder=folder, metrics=counted.last if counted else {})
                 cacheable = cacheable and info.status not in (*ACTIVE, *UNREAD)
-                changed = changed or cacheable or row is not None
-            if record_id is not None and cacheable:
-                kept.append((number, record_id, metrics_id, info))
+                if not cacheable:  # read every time; its tally is kept all the same
+                    record_id = None
+                if info.values:
+                    changed = changed or cacheable or row is None or row[1] is not None \
+                        or row[4] != position
+                else:  # unreadable: nothing kept
+                    changed = changed or row is not None
+            if info.values:
+                kept.append((number, record_id, metrics_id, info, position))
             yield info
         changed = changed or cache.skipped or cache.row(None) is not None  # runs now gone
     finally:
         cache.close()
     if changed:
         _write(file, kept)
+
+
+def _attempts(data: dict[str, Any] | None) -> list[Attempt]:
+    """The attempts of a raw record (they decide which metrics lines stand)."""
+    out = []
+    for item in (data or {}).get("attempts") or ():
+        try:
+            out.append(Attempt.from_json(item))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return out
+
+
+def _metrics_of(row: list[Any]) -> dict[str, Any]:
+    """The metrics' last values in a cached line's fields."""
+    try:
+        metrics = row[3][-1]
+        return metrics if isinstance(metrics, dict) else {}
+    except (TypeError, IndexError, KeyError):
+        return {}
 
 
 class _Reader:
@@ -123,7 +164,7 @@ class _Reader:
             self.close()
 
     def row(self, number: int | None) -> list[Any] | None:
-        """The line of run `number` ([number, record id, metrics id, fields]), if any;
+        """The line of run `number` ([number, record id, metrics id, fields, tally]), if any;
         with None, the next line left."""
         while True:
             if self._next is None:
@@ -146,7 +187,7 @@ class _Reader:
                 return None
             try:
                 row = _loads(line)
-                if type(row) is list and len(row) == 4 and type(row[0]) is int:
+                if type(row) is list and len(row) == 5 and type(row[0]) is int:
                     return row
             except ValueError:
                 pass
@@ -223,7 +264,7 @@ def _write(file: Path, kept: list[Kept]) -> None:
     """The cache file, written in one step (atomic_file), its rows made one at a time."""
     sections: dict[int, int] = {}
     table: list[Any] = []
-    for *_, info in kept:  # the header first: the distinct config sections
+    for _, _, _, info, _ in kept:  # the header first: the distinct config sections
         for value in info.config.values():
             if isinstance(value, dict) and id(value) not in sections:
                 sections[id(value)] = len(table)
@@ -233,8 +274,8 @@ def _write(file: Path, kept: list[Kept]) -> None:
         with atomic_file(file) as f:
             f.write(_dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + b"\n")
             f.writelines(_dumps([number, record_id, metrics_id,
-                                 _to_row(info, sections, table)]) + b"\n"
-                         for number, record_id, metrics_id, info in kept)
+                                 _to_row(info, sections, table), position]) + b"\n"
+                         for number, record_id, metrics_id, info, position in kept)
     except OSError:  # a read-only tree, a full disk: listing works without the cache
         pass
 

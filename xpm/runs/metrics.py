@@ -1,4 +1,23 @@
-"""Reading metrics.jsonl: one JSON object per line, {"step": ..., "time": ..., name: value}."""
+"""metrics.jsonl: one JSON object per line, {"step": ..., "time": ..., "attempt": ..., name: value}.
+
+Writing: every line is standard JSON (RFC 8259). A non-finite number is written as null,
+and the line's `nonfinite` object says what it was (`{"loss": null, "nonfinite":
+{"loss": "nan"}}`): pandas and jq read a missing value, xpm reads back nan, inf or -inf.
+Files written by older versions, with Python's bare `NaN`/`Infinity`, still read.
+
+Superseding: each line carries the attempt that wrote it. An attempt that resumed from the
+checkpoint of step S supersedes the lines of earlier attempts with a step above S (an
+attempt that resumed without a checkpoint started over: it supersedes all their stepped
+lines). The file is never rewritten: run.json's attempts say where each began, and every
+reader (`ls`, `show`, `diff`, `metrics`, `plot`, `Run.metrics()`) leaves those lines out,
+so a resumed run has one curve. Lines without an attempt (older files, lines a program
+wrote itself) are never superseded.
+
+Reading streams: the file is parsed in blocks of lines (one `json.loads` per block, line
+by line only in a block that holds a bad line), so memory stays bounded by the block
+whatever the file's size. A line that is not a JSON object is skipped and counted (its
+line number kept for one warning); an unfinished last line (a write in progress) is not.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +25,27 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .record import METRICS_FILE
+from .record import METRICS_FILE, Attempt
 
-RESERVED = ("step", "time", "rank")
+STEP, TIME, ATTEMPT, NONFINITE, RANK = "step", "time", "attempt", "nonfinite", "rank"
+RESERVED = (STEP, TIME, ATTEMPT, NONFINITE, RANK)  # never metric names
+RESERVED_NAMES = frozenset(RESERVED)
 
 # What listing reads of each metrics.jsonl: its final block, whatever the file's size.
 TAIL_BYTES = 4096
 # Deleted from a line to get its shape: two lines of one shape log the same metrics.
 _NUMERIC = b"0123456789.+-"
+# Bytes parsed at a time when streaming a file.
+BLOCK_BYTES = 1 << 20
+# Bad line numbers kept for the warning (the count goes on).
+_KEPT_BAD = 3
+
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 class MetricSummary(NamedTuple):
@@ -27,21 +56,288 @@ class MetricSummary(NamedTuple):
     last_step: int | None
 
 
-def read(run_dir: Path) -> list[dict[str, Any]]:
-    """Every well-formed line, in order; a torn or malformed line is skipped."""
-    rows: list[dict[str, Any]] = []
+# ---- writing --------------------------------------------------------------------------
+
+def encode(entry: dict[str, Any]) -> str:
+    """One line of metrics.jsonl (without its newline): standard JSON, a non-finite value
+    as null plus its name under `nonfinite`; one nested in a list or mapping as null."""
     try:
-        with open(run_dir / METRICS_FILE, "rb") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict):
-                    rows.append(row)
-    except (FileNotFoundError, NotADirectoryError):
+        return json.dumps(entry, allow_nan=False)
+    except ValueError:
         pass
-    return rows
+    marker: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for key, value in entry.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            marker[str(key)] = non_finite_name(value)
+            clean[key] = None
+        else:
+            clean[key] = _nulled(value)
+    if marker:
+        clean[NONFINITE] = marker
+    return json.dumps(clean, allow_nan=False)
+
+
+def non_finite_name(value: float) -> str:
+    """"nan", "inf" or "-inf": the names `--json` output uses too."""
+    return "nan" if value != value else ("inf" if value > 0 else "-inf")
+
+
+def _nulled(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nulled(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nulled(v) for v in value]
+    return value
+
+
+def decode(row: dict[str, Any]) -> dict[str, Any]:
+    """A parsed line with its `nonfinite` marker applied (and removed)."""
+    marker = row.pop(NONFINITE, None)
+    if isinstance(marker, dict):
+        for key, name in marker.items():
+            if row.get(key) is None and name in _NON_FINITE:
+                row[key] = _NON_FINITE[name]
+    return row
+
+
+# ---- superseding ----------------------------------------------------------------------
+
+def start_step(attempt: Attempt) -> float | None:
+    """The step after which an attempt's lines replace those of the attempts before it:
+    its checkpoint's step; -inf for a resume without a checkpoint (it started over); None
+    for the first attempt, or a checkpoint whose name holds no step (nothing replaced)."""
+    if attempt.number <= 1 or attempt.kind == "start":
+        return None
+    if not attempt.checkpoint:
+        return -math.inf
+    from .checkpoints import step_of
+
+    step = step_of(Path(attempt.checkpoint).name)
+    return None if step is None else float(step)
+
+
+def cutoffs(attempts: Sequence[Attempt]) -> dict[int, float]:
+    """Attempt number → the highest step of its lines that still stands (only attempts
+    that later ones superseded in part)."""
+    out: dict[int, float] = {}
+    lowest = math.inf
+    for attempt in sorted(attempts, key=lambda a: a.number, reverse=True):
+        if lowest < math.inf:
+            out[attempt.number] = lowest
+        start = start_step(attempt)
+        if start is not None:
+            lowest = min(lowest, start)
+    return out
+
+
+# ---- reading --------------------------------------------------------------------------
+
+class Reader:
+    """One streaming pass over a run's metrics.jsonl: iterate it for the rows that stand
+    (decoded, superseded lines left out); afterwards `bad`, `bad_lines` and `superseded`
+    say what was skipped, and `end` is the offset after the last complete line."""
+
+    def __init__(self, run_dir: Path | str, attempts: Sequence[Attempt] = (),
+                 start: int = 0, first_line: int = 1) -> None:
+        self.path = os.path.join(run_dir, METRICS_FILE)
+        self.cutoffs = cutoffs(attempts)
+        self.start = start
+        self.first_line = first_line
+        self.bad = 0
+        self.bad_lines: list[int] = []
+        self.superseded = 0
+        self.lines = 0  # complete lines read
+        self.end = start
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for rows in self.blocks():
+            yield from rows
+
+    def blocks(self) -> Iterator[list[dict[str, Any]]]:
+        """The rows that stand, a block of lines at a time."""
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 (closed below; a generator)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        with f:
+            if self.start:
+                f.seek(self.start)
+            rest = b""
+            while True:
+                block = f.read(BLOCK_BYTES)
+                if not block:
+                    break
+                if rest:
+                    block = rest + block
+                cut = block.rfind(b"\n")
+                if cut < 0:
+                    rest = block
+                    continue
+                rest = block[cut + 1:]
+                body = block[:cut]
+                first = self.first_line + self.lines
+                self.lines += body.count(b"\n") + 1
+                self.end += cut + 1
+                yield self._stand(self._parse(body, first), b'"nonfinite"' in body)
+            if rest.strip():  # a last line without its newline: whole, or being written
+                row = _parse(rest)
+                if row:
+                    yield self._stand([row], NONFINITE in row)
+
+    def _parse(self, body: bytes, first: int) -> list[dict[str, Any]]:
+        """The objects of complete lines `body` (the first is line `first`): the whole block
+        parsed as one JSON array, line by line only when that fails."""
+        count = self.lines - first + self.first_line
+        if b"\n\n" not in body and body[:1] != b"\n":
+            try:
+                rows = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
+                if len(rows) == count and set(map(type, rows)) <= {dict}:
+                    return rows  # type: ignore[no-any-return]
+            except ValueError:
+                pass
+        rows = []
+        for index, line in enumerate(body.split(b"\n")):
+            if not line.strip():
+                continue
+            row = _parse(line)
+            if row is None:
+                self.bad += 1
+                if len(self.bad_lines) < _KEPT_BAD:
+                    self.bad_lines.append(first + index)
+            else:
+                rows.append(row)
+        return rows
+
+    def _stand(self, rows: list[dict[str, Any]], marked: bool) -> list[dict[str, Any]]:
+        """The rows decoded, those superseded left out."""
+        if marked:
+            for row in rows:
+                if NONFINITE in row:
+                    decode(row)
+        limits = self.cutoffs
+        if not limits:
+            return rows
+        kept = []
+        for row in rows:
+            attempt = row.get(ATTEMPT)
+            if type(attempt) is int and attempt in limits:
+                at = row.get(STEP)
+                if type(at) is int and at > limits[attempt]:
+                    self.superseded += 1
+                    continue
+            kept.append(row)
+        return kept
+
+    def problem(self, run_id: str) -> str | None:
+        """One sentence about the bad lines skipped, or None."""
+        if not self.bad:
+            return None
+        where = ", ".join(str(n) for n in self.bad_lines)
+        more = f" and {self.bad - len(self.bad_lines)} more" if self.bad > len(self.bad_lines) \
+            else ""
+        if self.bad == 1:
+            return f"{run_id}: {METRICS_FILE} line {where} is not a JSON object; skipped it"
+        return (f"{run_id}: {METRICS_FILE} lines {where}{more} are not JSON objects; "
+                "skipped them")
+
+
+class Tally(NamedTuple):
+    """The last value of every metric a metrics.jsonl ever logged (superseded lines left
+    out), and where reading stopped, so that a listing extends it by the lines added since
+    instead of reading the file again."""
+
+    inode: int
+    offset: int  # bytes of complete lines read
+    lines: int  # complete lines read
+    attempts: str  # the superseding it was read with (see `cutoffs`)
+    seal: str  # the bytes before `offset` (hex): a file rewritten in place reads anew
+    last: dict[str, Any]
+
+    def position(self) -> list[Any]:
+        """Where reading stopped, as JSON: the values are kept apart (listing keeps them
+        as the run's metrics)."""
+        return [self.inode, self.offset, self.lines, self.attempts, self.seal]
+
+    @classmethod
+    def at(cls, position: Any, last: dict[str, Any]) -> Tally | None:
+        """The Tally of a `position()` and its values; None when it is not one."""
+        try:
+            inode, offset, lines, attempts, seal = position
+            return cls(int(inode), int(offset), int(lines), str(attempts), str(seal),
+                       dict(last))
+        except (TypeError, ValueError):
+            return None
+
+
+_SEAL = 32
+
+
+def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
+          previous: Tally | None = None) -> Tally | None:
+    """The Tally of a run's metrics.jsonl (None without one): `previous` extended by the
+    lines added since, when it was read from this file with the same superseding; else
+    the whole file read."""
+    path = os.path.join(run_dir, METRICS_FILE)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    limits = cutoffs(attempts)
+    signature = ";".join(f"{a}:{s}" for a, s in sorted(limits.items()))
+    start = previous if previous is not None and previous.inode == st.st_ino and \
+        previous.attempts == signature and previous.offset <= st.st_size and \
+        _seal(path, previous.offset) == previous.seal else None
+    if start is not None and start.offset == st.st_size:
+        return start
+    offset, lines = (start.offset, start.lines) if start else (0, 0)
+    last = dict(start.last) if start else {}
+    if limits:  # superseded lines: every line parsed, to know which stand
+        reader = Reader(run_dir, attempts, offset, lines + 1)
+        for block in reader.blocks():
+            for keys, group in shapes(block):
+                final = group[-1]
+                for key in keys:
+                    if key not in RESERVED_NAMES:
+                        last[key] = final[key]
+        offset, lines = reader.end, lines + reader.lines
+    else:  # only the newest line of each shape in each block parsed
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                rest = b""
+                while data := f.read(BLOCK_BYTES):
+                    data = rest + data
+                    cut = data.rfind(b"\n")
+                    if cut < 0:
+                        rest = data
+                        continue
+                    rest = data[cut + 1:]
+                    last.update(block_values(data[:cut]))
+                    offset += cut + 1
+                    lines += data.count(b"\n", 0, cut) + 1
+                if rest.strip():  # a last line without its newline, when it is whole
+                    last.update(block_values(rest))
+        except OSError:
+            pass
+    return Tally(st.st_ino, offset, lines, signature, _seal(path, offset), last)
+
+
+def _seal(path: str, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, offset - _SEAL))
+            return f.read(min(offset, _SEAL)).hex()
+    except OSError:
+        return ""
+
+
+def read(run_dir: Path | str, attempts: Sequence[Attempt] = ()) -> list[dict[str, Any]]:
+    """Every row that stands, in order (decoded; superseded, torn and malformed lines
+    left out)."""
+    return list(Reader(run_dir, attempts))
 
 
 def number(value: Any, non_finite: bool = False) -> float | None:
@@ -118,6 +414,12 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
         os.close(fd)
     if start:  # the block begins inside a line: drop that part
         chunk = chunk[chunk.find(b"\n") + 1:] if b"\n" in chunk else b""
+    return block_values(chunk)
+
+
+def block_values(chunk: bytes) -> dict[str, Any]:
+    """The last value of each metric in `chunk`, whole lines of metrics.jsonl, parsing
+    only the newest line of each shape (see tail_values)."""
     lines = chunk.split(b"\n")
     shapes: list[Any] = chunk.translate(None, _NUMERIC).split(b"\n")
     rows = _newest_of_each_shape(lines, shapes)
@@ -135,7 +437,7 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
                     rows[index] = row
     last: dict[str, Any] = {}
     for index in sorted(rows):
-        last.update(rows[index] or {})
+        last.update(decode(rows[index] or {}))
     for key in RESERVED:
         last.pop(key, None)
     return last
@@ -162,24 +464,87 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return row if isinstance(row, dict) else None
 
 
-def summarize(rows: list[dict[str, Any]], non_finite: bool = False
+def summarize(rows: Iterable[dict[str, Any]] | Reader, non_finite: bool = False
               ) -> dict[str, MetricSummary]:
-    """Last, min, max and number of samples of each numeric metric (finite values only).
+    """Last, min, max and number of samples of each numeric metric (finite values only),
+    in one pass (a Reader is read a block at a time, a column of each shape of line at a
+    time, so that a file of millions of lines takes about what parsing it takes).
 
     With `non_finite`, inf, -inf and nan count too (a loss that diverged): the last value
     may be one of them, min and max pass over nan (nan when every value is nan)."""
-    out: dict[str, MetricSummary] = {}
-    for row in rows:
-        at = step(row)
-        for key, raw in row.items():
-            value = number(raw, non_finite)
-            if key in RESERVED or value is None:
-                continue
-            seen = out.get(key)
-            if seen is None:
-                out[key] = MetricSummary(value, value, value, 1, at)
-            else:
-                least = value if seen.min != seen.min or value < seen.min else seen.min
-                most = value if seen.max != seen.max or value > seen.max else seen.max
-                out[key] = MetricSummary(value, least, most, seen.samples + 1, at)
-    return out
+    seen: dict[str, list[Any]] = {}  # name → [last, min, max, samples, last step]
+    for key, column, steps in columns(rows):
+        add_column(seen, key, column, steps, non_finite)
+    return {key: MetricSummary(*s) for key, s in seen.items()}
+
+
+def columns(rows: Iterable[dict[str, Any]] | Reader
+            ) -> Iterator[tuple[str, list[Any], list[Any]]]:
+    """(metric, values, steps) for each metric of each shape of line of each block, in an
+    order that keeps each metric's lines in the order logged within one shape."""
+    blocks = rows.blocks() if isinstance(rows, Reader) else [list(rows)]
+    for block in blocks:
+        for keys, group in shapes(block):
+            steps: list[Any] | None = None
+            for key in keys:
+                if key in RESERVED_NAMES:
+                    continue
+                if steps is None:
+                    steps = (list(map(itemgetter(STEP), group)) if STEP in keys
+                             else [None] * len(group))
+                yield key, list(map(itemgetter(key), group)), steps
+
+
+def shapes(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+    """The rows grouped by their keys, the group holding the last row last (so that a
+    metric's last value is the last group's)."""
+    keys = list(map(tuple, rows))
+    if not keys:
+        return []
+    if keys.count(keys[0]) == len(keys):
+        return [(keys[0], rows)]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    last: dict[tuple[str, ...], int] = {}
+    for index, (shape, row) in enumerate(zip(keys, rows, strict=True)):
+        groups.setdefault(shape, []).append(row)
+        last[shape] = index
+    return [(shape, groups[shape]) for shape in sorted(groups, key=last.__getitem__)]
+
+
+NUMBER_TYPES = ({float}, {int}, {float, int})  # a column of numbers (no booleans)
+
+
+def add_column(seen: dict[str, list[Any]], key: str, column: list[Any], steps: list[Any],
+                non_finite: bool) -> None:
+    types = set(map(type, column))
+    if types in NUMBER_TYPES:
+        total = math.fsum(column) if float in types else 0.0
+        if math.isfinite(total):  # no nan or inf, and no sum too large: in C
+            least, most = float(min(column)), float(max(column))
+            at = steps[-1] if type(steps[-1]) is int else None
+            s = seen.get(key)
+            if s is None:
+                seen[key] = [float(column[-1]), least, most, len(column), at]
+                return
+            s[0], s[3], s[4] = float(column[-1]), s[3] + len(column), at
+            if least < s[1] or s[1] != s[1]:
+                s[1] = least
+            if most > s[2] or s[2] != s[2]:
+                s[2] = most
+            return
+    for value, at in zip(column, steps, strict=True):  # value by value
+        kind = type(value)
+        if kind is int:
+            value = float(value)
+        elif kind is not float or (value - value != 0.0 and not non_finite):
+            continue  # not a number (a boolean, a string), or not finite
+        s = seen.get(key)
+        at = at if type(at) is int else None
+        if s is None:
+            seen[key] = [value, value, value, 1, at]
+            continue
+        s[0], s[3], s[4] = value, s[3] + 1, at
+        if value < s[1] or s[1] != s[1]:
+            s[1] = value
+        if value > s[2] or s[2] != s[2]:
+            s[2] = value

@@ -1,0 +1,93 @@
+"""Drawing curves: in the terminal with plotext, as a PNG or SVG image with matplotlib.
+
+Both libraries are imported here, inside the functions that draw, so that nothing else in
+xpm pays for them; matplotlib is the optional extra `xpm-runs[plot]`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..errors import XpmError
+
+IMAGE_SUFFIXES = (".png", ".svg")
+LEGEND_MAX = 12  # labelled lines in one panel; the others are drawn unlabelled
+TERMINAL_COLORS = ("blue+", "orange+", "green+", "red+", "magenta+", "cyan+", "yellow+",
+                   "blue", "orange", "green", "red", "magenta", "cyan", "yellow")
+
+
+class Line(NamedTuple):
+    label: str | None  # None: no entry in the legend
+    color: int  # index into the palette
+    xs: list[float]
+    ys: list[float]
+    gid: str  # names the line in an SVG: `run NAME/N`
+
+
+class Panel(NamedTuple):
+    metric: str
+    lines: list[Line]
+
+
+def terminal(panels: Sequence[Panel], xlabel: str, log_y: bool, width: int, height: int,
+             color: bool) -> str:
+    """The panels stacked, fitting `width` by `height` cells; plain text without `color`."""
+    import plotext as plt  # type: ignore[import-untyped,unused-ignore]
+
+    plt.clf()
+    plt.subplots(len(panels), 1)
+    for index, panel in enumerate(panels, start=1):
+        plt.subplot(index, 1)
+        for line in panel.lines:
+            xs, ys = _thin(line.xs, line.ys, 2 * width)
+            plt.plot(xs, ys, label=line.label or "",
+                     color=TERMINAL_COLORS[line.color % len(TERMINAL_COLORS)])
+        plt.title(panel.metric)
+        plt.xlabel(xlabel)
+        if log_y:
+            plt.yscale("log")
+    plt.main().plotsize(width, height)
+    plt.theme("clear")
+    text: str = plt.main().build()
+    return text if color else str(plt.uncolorize(text))
+
+
+def _thin(xs: list[float], ys: list[float], most: int) -> tuple[list[float], list[float]]:
+    """At most about `most` points (every k-th, and the last): a terminal shows no more."""
+    if len(xs) <= most:
+        return xs, ys
+    k = math.ceil(len(xs) / most)
+    return xs[::k] + xs[-1:], ys[::k] + ys[-1:]
+
+
+def image(panels: Sequence[Panel], xlabel: str, log_y: bool, path: Path) -> None:
+    """A PNG or SVG image of the panels, one above the other."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise XpmError("writing an image needs matplotlib: pip install 'xpm-runs[plot]' "
+                       "(or leave out -o to plot in the terminal)") from None
+    from matplotlib import colormaps
+
+    palette: Any = colormaps["tab10" if _colors(panels) <= 10 else "tab20"]
+    figure = Figure(figsize=(9, 3.2 * len(panels) + 0.6), layout="constrained")
+    axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, panel in zip(axes, panels, strict=True):
+        for line in panel.lines:
+            (drawn,) = ax.plot(line.xs, line.ys, label=line.label, linewidth=1.2,
+                               color=palette(line.color % palette.N))
+            drawn.set_gid(line.gid)
+        ax.set_title(panel.metric)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        if log_y:
+            ax.set_yscale("log")
+        if any(line.label for line in panel.lines):
+            ax.legend(fontsize="small", loc="best")
+    figure.savefig(path, dpi=110)
+
+
+def _colors(panels: Sequence[Panel]) -> int:
+    return len({line.color for panel in panels for line in panel.lines})
