@@ -168,6 +168,7 @@ def test_json_object_has_stable_keys() -> None:
     assert list(data) == [
         "id", "name", "number", "status", "problem", "created", "started", "ended",
         "duration", "exit_code", "signal", "attempts", "tags", "note", "seed", "host", "user",
+        "rerun_of",
         "git", "config", "metrics", "path"]
     assert data["git"] == {"commit": None, "branch": None, "dirty": None}
     assert data["id"] == "exp/1" and data["path"] == "/r/exp/1" and data["tags"] == ["a"]

@@ -63,6 +63,10 @@ def test_version_1_records_read_as_written(v1: Path) -> None:
         data = read_json(v1 / run_id / "run.json")
         written = read_record(v1 / run_id).to_json()
         assert written.pop("schema_version") == 2 and data.pop("schema_version") == 1
+        if isinstance(data.get("git"), dict):  # git fields added since: their defaults
+            added = set(written["git"]) - set(data["git"])
+            assert added == {"untracked_archive"}
+            assert [written["git"].pop(k) for k in added] == [None]
         assert {k: v for k, v in written.items() if k in data} == data
         assert {k: v for k, v in written.items() if k not in data} == \
             {k: defaults[k] for k in written if k not in data}
@@ -154,10 +158,12 @@ def test_listing_fields_come_from_the_declaration() -> None:
     listed = [f.name for f in RunRecord.__dataclass_fields__.values()
               if f.metadata.get("listed")]
     assert listed == ["created", "started", "ended", "duration", "exit_code", "signal",
-                      "attempts", "tags", "note", "seed", "host", "user", "git", "config"]
+                      "attempts", "tags", "note", "seed", "host", "user", "rerun_of", "git",
+                      "config"]
     assert [c.key for c in COLUMNS] == [
         "created", "started", "ended", "duration", "exit_code", "signal", "attempts", "tags",
-        "note", "seed", "host", "user", "git.commit", "git.branch", "git.dirty", "config"]
+        "note", "seed", "host", "user", "rerun_of", "git.commit", "git.branch", "git.dirty",
+        "config"]
     info = RunInfo.of("a", 1, "/r/a", "completed", tags=("x",), git_commit="abc")
     assert info.get("git.commit") == "abc" and info.tags == ("x",)
     for cls in (RunRecord, *(s.nested for s in schema_of(RunRecord).specs if s.nested)):

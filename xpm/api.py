@@ -240,6 +240,82 @@ class Run:
             elif tmp.exists() or tmp.is_symlink():
                 tmp.unlink()
 
+    def checkpoint_at(self, step: int) -> Path | None:
+        """The checkpoint of `step`, else the nearest one before it (a warning says so);
+        None when there is none at or before it."""
+        before = [c for c in _checkpoints.find(self.dir, self._patterns())
+                  if c.step is not None and c.step <= step]
+        if not before:
+            return None
+        chosen = before[-1]
+        if chosen.step != step:
+            from . import console
+
+            console.warn(f"{self.id} has no checkpoint of step {step}; using the nearest "
+                         f"before it, step {chosen.step} ({chosen.path.name})")
+        return chosen.path
+
+    # ---------------------------------------------------------------- loading
+    def load(self, path: str | os.PathLike[str], *args: Any, exact: bool = False,
+             **kwargs: Any) -> Any:
+        """Call `load(config, *args, **kwargs)` of the run's own frozen copy of the Python
+        config `path` (configs/ in the run folder), with the run's config: the model of an
+        old run rebuilt without today's code.
+
+        The modules that config imports from beside it are today's (from the folder the
+        config came from, when it is still there); with `exact=True` they are the run's
+        own: its recorded code (commit, git.patch, captured untracked files) is rebuilt
+        once, read-only, in results/.cache/code/ of the project.
+        """
+        copy, source = self._frozen_copy(Path(path))
+        beside = copy.parent
+        if exact:
+            beside = self._exact_folder(copy, source)
+        elif source is not None and source.parent.is_dir():
+            beside = source.parent
+        return _call_load(copy, beside, (self.config, *args), kwargs)
+
+    def _frozen_copy(self, given: Path) -> tuple[Path, Path | None]:
+        """The run's copy of a config file named like `given`, and where it came from
+        (absolute; None when unknown)."""
+        record = self._meta
+        copies = [self.dir / c for c in record.config_files]
+        cwd = Path(record.cwd) if record.cwd else None
+        sources = _config_sources(record, cwd)
+        wanted = given if given.is_absolute() or cwd is None else cwd / given
+        guess = wanted if wanted.is_file() else None
+        for copy, source in zip(copies, sources, strict=True):
+            if copy == self.dir / given:
+                return copy, source or guess
+            if source is not None and os.path.normpath(source) == os.path.normpath(wanted):
+                return copy, source
+        named = [i for i, c in enumerate(copies) if c.name == given.name]
+        if len(named) == 1:
+            return copies[named[0]], sources[named[0]] or guess
+        known = ", ".join(record.config_files) or "none"
+        raise XpmError(f"run {self.id} has no frozen copy of `{given}` (its configs: {known}); "
+                       "name one of them, e.g. run.load(\"configs/model.py\")")
+
+    def _exact_folder(self, copy: Path, source: Path | None) -> Path:
+        """The folder of `source` in the run's recorded code, rebuilt in the cache."""
+        from .project import load_project
+        from .vcs import rebuild
+
+        record = self._meta
+        here = Path(record.cwd) if record.cwd and Path(record.cwd).is_dir() else Path.cwd()
+        code = rebuild.locate(record, self.dir, here)
+        tree = rebuild.materialise(code, load_project(here).results_dir)
+        project = tree / code.project
+        if source is None:
+            return _same_file(copy, project) or project
+        if not record.cwd:
+            return project
+        try:
+            return project / source.parent.relative_to(record.cwd)
+        except ValueError:
+            raise XpmError(f"`{source}` is outside the project of {self.id}, so it is not "
+                           "part of its recorded code; load it without exact=True") from None
+
     # ---------------------------------------------------------------- metrics
     def log(self, step: int | None = None, all_ranks: bool = False, **metrics: Any) -> None:
         """Append one line to metrics.jsonl: {"step": ..., "time": ..., "attempt": ...,
@@ -278,6 +354,28 @@ class Run:
             self._metrics_file = None
 
 
+def _same_file(copy: Path, tree: Path) -> Path | None:
+    """The folder in `tree` holding a file of the copy's name and content (where the copy
+    came from, when the record does not say), nearest the top first."""
+    content = copy.read_bytes()
+    found = sorted(tree.rglob(copy.name), key=lambda p: (len(p.parts), str(p)))
+    return next((p.parent for p in found if p.is_file() and p.read_bytes() == content), None)
+
+
+def _config_sources(record: RunRecord, cwd: Path | None) -> list[Path | None]:
+    """Where each frozen config came from, absolute, in the order of config_files (None
+    where the record does not say)."""
+    recorded = getattr(record, "config_sources", None) or ()
+    out: list[Path | None] = []
+    for index in range(len(record.config_files)):
+        if index < len(recorded) and recorded[index]:
+            source = Path(recorded[index])
+            out.append(source if source.is_absolute() or cwd is None else cwd / source)
+        else:
+            out.append(None)
+    return out
+
+
 _current: Run | None = None
 
 
@@ -314,28 +412,46 @@ def load(path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Any:
     or a YAML/JSON file as a nested Config."""
     file = Path(path)
     if file.suffix == ".py":
-        import importlib.util
-
         if not file.is_file():
             raise XpmError(f"config file `{file}` does not exist; check the path")
-        spec = importlib.util.spec_from_file_location(f"xpm_config_{file.stem}", file)
-        if spec is None or spec.loader is None:
-            raise XpmError(f"cannot import `{file}`")
-        module = importlib.util.module_from_spec(spec)
-        folder = str(file.resolve().parent)
-        sys.path.insert(0, folder)  # it may import the modules beside it
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(folder)
+        return _call_load(file, file.resolve().parent, args, kwargs)
+    if args or kwargs:
+        raise XpmError(f"`{file}` is not a Python config file; it takes no arguments")
+    return Config(load_file(file) or {})
+
+
+def _call_load(file: Path, beside: Path, args: tuple[Any, ...], kwargs: dict[str, Any]
+               ) -> Any:
+    """Import `file` and call its `load(*args, **kwargs)`; the modules it imports from
+    beside it are looked up in `beside` and forgotten afterwards, so that loading two runs
+    never hands one of them the other's helper modules."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"xpm_config_{file.stem}", file)
+    if spec is None or spec.loader is None:
+        raise XpmError(f"cannot import `{file}`")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(beside)
+    local = {entry.stem if entry.suffix == ".py" else entry.name
+             for entry in (beside.iterdir() if beside.is_dir() else ())
+             if entry.suffix == ".py" or (entry / "__init__.py").is_file()}
+    hidden = {name: sys.modules.pop(name) for name in list(sys.modules)
+              if name.partition(".")[0] in local}
+    before = set(sys.modules)
+    sys.path.insert(0, folder)  # it may import the modules beside it
+    try:
+        spec.loader.exec_module(module)
         function = getattr(module, "load", None)
         if not callable(function):
             raise XpmError(f"`{file}` has no `load(config, ...)` function; define one")
         return function(*args, **kwargs)
-    if args or kwargs:
-        raise XpmError(f"`{file}` is not a Python config file; it takes no arguments")
-    return Config(load_file(file) or {})
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+        for name in set(sys.modules) - before:
+            if name.partition(".")[0] in local:
+                del sys.modules[name]
+        sys.modules.update(hidden)
 
 
 def seed_everything(seed: int) -> int:

@@ -111,11 +111,15 @@ def init(directory: str, template: str, force: bool) -> int:
 @click.option("-t", "--tag", "tags", multiple=True, help="Tag the run; repeatable.")
 @click.option("-m", "--note", help="A note about this run.")
 @click.option("--detach", is_flag=True, help="Run in the background; print the run id.")
-@click.option("--require-clean", is_flag=True, help="Refuse to run from a dirty git tree.")
+@click.option("--require-clean", is_flag=True,
+              help="Refuse to run from a dirty git tree or with untracked files not captured.")
+@click.option("--capture-untracked", is_flag=True,
+              help="Keep the untracked (not ignored) files in the run folder, for an exact "
+                   "rerun.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
         assignments: tuple[str, ...], seed: int | None, tags: tuple[str, ...],
-        note: str | None, detach: bool, require_clean: bool) -> int:
+        note: str | None, detach: bool, require_clean: bool, capture_untracked: bool) -> int:
     """Run COMMAND (or xpm.yaml's command) in a new run folder.
 
     \b
@@ -125,7 +129,7 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
     from .commands.run import run as command_
 
     return command_(_command_after_dashes(command), name, configs, assignments, seed, tags,
-                    note, detach, require_clean)
+                    note, detach, require_clean, capture_untracked)
 
 
 @cli.command(cls=WithCommand, context_settings={**CONTEXT, "allow_interspersed_args": False})
@@ -208,6 +212,38 @@ def resume(run: str | None, force: bool) -> int:
     from .commands.resume import resume as command_
 
     return command_(run, force, _command_after_dashes())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", shell_complete=_complete_run)
+@click.option("--exact", is_flag=True,
+              help="Run in RUN's recorded code: its commit, git.patch and captured untracked "
+                   "files, in a temporary git worktree.")
+@click.option("-s", "--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Override a value of RUN's frozen config.")
+@click.option("--seed", type=int, help="Seed (default: RUN's).")
+@click.option("-n", "--name", help="Run name (default: RUN's).")
+@click.option("-t", "--tag", "tags", multiple=True, help="Tag the new run; repeatable.")
+@click.option("-m", "--note", help="A note about the new run.")
+@click.option("--keep-worktree", is_flag=True,
+              help="With --exact: keep the worktree afterwards (its resumes run there).")
+@click.option("--require-same-env", is_flag=True,
+              help="Refuse when installed packages differ from RUN's environment.json.")
+def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
+          name: str | None, tags: tuple[str, ...], note: str | None, keep_worktree: bool,
+          require_same_env: bool) -> int:
+    """Run RUN again: its command, frozen config and seed, plus any -s/--seed overrides,
+    in a new run that records `rerun_of`.
+
+    \b
+    xpm rerun mnist/3                  # today's code, mnist/3's config and seed
+    xpm rerun mnist/3 --exact          # mnist/3's own code, rebuilt from git
+    xpm rerun mnist/3 -s model.lr=1e-4 --seed 7 -n mnist-lr
+    """
+    from .commands.rerun import rerun as command
+
+    return command(run, exact, assignments, seed, name, tags, note, keep_worktree,
+                   require_same_env)
 
 
 @cli.command(context_settings=CONTEXT)

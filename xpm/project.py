@@ -20,6 +20,7 @@ DEFAULT_CHECKPOINT_PATTERNS = (
     "model.ckpt-*",
 )
 
+_GIT_KEYS = {"require_clean", "capture_untracked", "untracked_max_mb", "untracked_max_files"}
 _KNOWN_KEYS = {
     "results_dir", "name", "command", "configs", "checkpoints", "git", "grace_period",
     "heartbeat_interval", "env", "slurm",
@@ -34,6 +35,9 @@ class Settings:
     configs: tuple[str, ...] = ()
     checkpoints: tuple[str, ...] = DEFAULT_CHECKPOINT_PATTERNS
     require_clean: bool = False
+    capture_untracked: bool = False
+    untracked_max_mb: float = 10.0
+    untracked_max_files: int = 1000
     grace_period: float = 10.0
     heartbeat_interval: float = 30.0
     env: tuple[str, ...] = ()
@@ -83,8 +87,10 @@ def parse_settings(data: Any, path: Path) -> Settings:
         raise _fail(path, f"unknown setting `{unknown[0]}`; known settings are "
                           f"{', '.join(sorted(_KNOWN_KEYS))}")
     git = data.get("git") or {}
-    if not isinstance(git, dict) or set(git) - {"require_clean"}:
-        raise _fail(path, "`git` takes only `require_clean: true|false`")
+    if not isinstance(git, dict) or set(git) - _GIT_KEYS:
+        raise _fail(path, "`git` takes only `require_clean: true|false`, "
+                          "`capture_untracked: true|false`, `untracked_max_mb: MB` and "
+                          "`untracked_max_files: N`")
     return Settings(
         results_dir=_string(data, "results_dir", path) or "results",
         name=_string(data, "name", path),
@@ -92,6 +98,9 @@ def parse_settings(data: Any, path: Path) -> Settings:
         configs=_strings(data, "configs", path),
         checkpoints=_patterns(data, path) or DEFAULT_CHECKPOINT_PATTERNS,
         require_clean=_bool(git, "require_clean", path),
+        capture_untracked=_bool(git, "capture_untracked", path),
+        untracked_max_mb=_limit(git, "untracked_max_mb", path, 10.0),
+        untracked_max_files=int(_limit(git, "untracked_max_files", path, 1000)),
         grace_period=_number(data, "grace_period", path, 10.0),
         heartbeat_interval=_number(data, "heartbeat_interval", path, 30.0),
         env=_strings(data, "env", path),
@@ -175,6 +184,13 @@ def _bool(data: dict[str, Any], key: str, path: Path) -> bool:
     if not isinstance(value, bool):
         raise _fail(path, f"`git.{key}` must be true or false")
     return value
+
+
+def _limit(data: dict[str, Any], key: str, path: Path, default: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise _fail(path, f"`git.{key}` must be a positive number")
+    return float(value)
 
 
 def _mapping(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from ..project import load_project
 from ..reading.compare import DEFAULT_TOLERANCE, SECTIONS, compare, read_side
 from ..runs import sweeps
+from ..runs.record import GitState
 from ..runs.tree import resolve
 
 
@@ -57,6 +58,7 @@ def diff(
             s.id, g is not None, g.commit if g else None,
             s.path / g.patch if g is not None and g.patch and not s.patch_missing else None,
             s.patch_missing, g.untracked_count if g else 0,
+            _archive(s.path, g),
         ) for s, g in zip(sides, gits, strict=True)]
         diffs = gitcode.code_diffs(facts.repository, sources, facts.found)
         difference = difference._replace(code=tuple(diffs))
@@ -67,6 +69,14 @@ def diff(
 
         show(difference, everything)
     return 1 if exit_code and difference.differs else 0
+
+
+def _archive(run_dir: Path, git: GitState | None) -> Path | None:
+    """The run's captured untracked files, when it kept them and they are still there."""
+    if git is None or not git.untracked_archive:
+        return None
+    path = run_dir / git.untracked_archive
+    return path if path.is_file() else None
 
 
 def _sections(only: tuple[str, ...]) -> tuple[str, ...]:

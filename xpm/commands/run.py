@@ -26,13 +26,14 @@ def run(
     note: str | None,
     detach: bool,
     require_clean: bool,
+    capture_untracked: bool = False,
 ) -> int:
     stop_on_termination()
     # git runs while the project file and configs are read
     git_capture = gitinfo.Capture(find_root(Path.cwd()) or Path.cwd())
     project = load_project()
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
-                    git_capture)
+                    git_capture, capture_untracked)
     ref, record, lock = create_run(plan, tags, note)
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it

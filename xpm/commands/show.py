@@ -35,8 +35,9 @@ def show(run: str, as_json: bool) -> int:
     output = run_dir / OUTPUT_FILE
     tail = last_lines(output, LAST_LINES)
     facts: dict[str, Any] = {
-        "id": ref.id,
+        "id": record.id if record is not None else ref.id,  # identity: its run.json's
         "path": str(run_dir),
+        "rerun_of": record.rerun_of if record is not None else None,
         "status": entry.status,
         "problem": entry.problem,
         "record": record.to_json() if record else None,
@@ -117,6 +118,12 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
         shown_status += f" (exit {record.exit_code}" + (
             f", signal {record.signal})" if record.signal else ")")
     head: list[tuple[str, str]] = [("status", shown_status), ("path", facts["path"])]
+    if record is not None and Path(facts["path"]).parts[-2:] != (record.name,
+                                                                 str(record.number)):
+        head.append(("copy", f"this folder is a copy of {record.id} (its run.json says so)"))
+    if facts["rerun_of"]:
+        exact = " (exact: in its recorded code)" if record is not None and record.exact else ""
+        head.append(("rerun of", facts["rerun_of"] + exact))
     if facts["problem"]:
         head.append(("problem", facts["problem"]))
     if record is not None:

@@ -144,3 +144,24 @@ def capture(extra_variables: tuple[str, ...] = (), command: tuple[str, ...] = ()
         "gpus": gpus(),
         "variables": recorded_variables(extra_variables),
     }
+
+
+def package_differences(recorded: dict[str, str], now: dict[str, str],
+                        ignore: tuple[str, ...] = ("xpm-runs",)) -> list[str]:
+    """The distributions whose version differs between a record and now, each as
+    `name 1.0 → 1.1` (`(none)` where one side lacks it), sorted by name."""
+    def key(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    before = {key(n): (n, v) for n, v in recorded.items()}
+    after = {key(n): (n, v) for n, v in now.items()}
+    out = []
+    for k in sorted(set(before) | set(after)):
+        if k in ignore:
+            continue
+        old, new = before.get(k), after.get(k)
+        if old is not None and new is not None and old[1] == new[1]:
+            continue
+        name = (old or new or (k, ""))[0]
+        out.append(f"{name} {old[1] if old else '(none)'} → {new[1] if new else '(none)'}")
+    return out

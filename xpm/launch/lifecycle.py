@@ -19,6 +19,7 @@ ended to the attempt's and the run's final status (`ending`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -171,7 +172,7 @@ def resume(current: Project, ref: RunRef, *, force: bool = False,
                            f"again: xpm resume {record.id} -- COMMAND ARG...")
         checkpoint = handed_over(ref.path, record, project)
         change = None
-        if warn_code_change:
+        if warn_code_change and not record.exact:  # an exact run runs its own code
             from ..vcs.drift import code_change
 
             change = code_change(project.root, ref.path, record)
@@ -410,6 +411,7 @@ def execute(
     probe: BackgroundProbe | None = None
     end = Ending(FAILED, FAILED, 1, None, "xpm stopped before the command ended")
     began = False
+    trees = contextlib.ExitStack()  # an exact run's rebuilt code, removed at the end
     try:
         record = update_record(run_dir, begin)
         began = True
@@ -419,8 +421,13 @@ def execute(
                      f"in {console.path(run_dir)}"
                      + (f" (attempt {number}, {kind})" if number > 1 else ""))
         stops = INTERRUPTS if scheduler is None else (*INTERRUPTS, scheduler.signal)
+        cwd = project.root
+        if record.exact:
+            from .exact import exact_tree
+
+            cwd = trees.enter_context(exact_tree(record, run_dir, project.root))
         env = child_environment(run_dir, record, number, checkpoint)
-        probe = BackgroundProbe(run_dir, env, project.root)
+        probe = BackgroundProbe(run_dir, env, cwd)
 
         def command_started() -> None:
             probe.start()  # the command's Python, asked while the command runs
@@ -428,7 +435,7 @@ def execute(
                 on_running()
 
         supervisor = Supervisor(
-            argv=real, cwd=project.root, env=env,
+            argv=real, cwd=cwd, env=env,
             log_path=run_dir / OUTPUT_FILE, echo=echo,
             use_pty=echo and console.stdout_is_terminal(),
             grace_period=project.settings.grace_period,
@@ -442,6 +449,9 @@ def execute(
             console.error(str(exc))
         else:
             end = ending(outcome)
+    except XpmError as exc:  # an exact run's code could not be rebuilt
+        end = Ending(FAILED, FAILED, 1, None, str(exc))
+        console.error(str(exc))
     except KeyboardInterrupt as exc:
         got = signal.Signals(exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
         end = Ending(INTERRUPTED, INTERRUPTED, 128 + got.value, None,
@@ -458,8 +468,11 @@ def execute(
             if began:
                 record = _finish(run_dir, record, number, end, version)
         finally:
-            lock.release()
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            try:
+                trees.close()
+            finally:
+                lock.release()
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     detail = "" if end.reason == f"exit {end.exit_code}" else f": {end.reason}"
     console.info(f"{record.id} {end.attempt_status} after "
                  f"{times.format_duration(record.duration)} (exit {end.exit_code}{detail})")

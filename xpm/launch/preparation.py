@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from ..runs.record import (
 )
 from ..runs.tree import RunRef, allocate, check_name
 from ..vcs import state as gitinfo
+from ..vcs import untracked as untracked_files
 from ..version import __version__
 
 _PYTHONS = ("python", "python3", "pypy", "pypy3")
@@ -47,6 +48,7 @@ class Plan:
     git: GitState | None
     sweep: str | None = None  # NAME@K and the trial's index, for a trial of a sweep
     trial: int | None = None
+    untracked: untracked_files.Untracked | None = None  # to store in the run folder
 
 
 def default_name(command: tuple[str, ...]) -> str:
@@ -74,6 +76,7 @@ def plan_run(
     seed: int | None,
     require_clean: bool,
     git_capture: gitinfo.Capture | None = None,
+    capture_untracked: bool = False,
 ) -> Plan:
     """Check and compute everything about a run before its folder is made."""
     command = command or project.settings.command
@@ -105,7 +108,38 @@ def plan_run(
     if clean_required and git is not None and git.dirty:
         raise XpmError("the git tree is dirty and a clean tree is required; commit or stash "
                        "your changes (`git status` shows them), or drop --require-clean")
-    return Plan(project, name, tuple(command), config, files, seed, git)
+    untracked = _untracked(project, git, clean_required,
+                           capture_untracked or project.settings.capture_untracked)
+    return Plan(project, name, tuple(command), config, files, seed, git, untracked=untracked)
+
+
+def _untracked(project: Project, git: GitState | None, clean_required: bool, capture: bool
+               ) -> untracked_files.Untracked | None:
+    """The untracked, not ignored source files to store with the run (None: none to store),
+    refusing them when a clean tree is required and they cannot be stored."""
+    if git is None or git.root is None or not git.untracked_count or not (
+            capture or clean_required):
+        return None  # git status saw none: no need to list them
+    listing = untracked_files.list_untracked(Path(git.root), exclude=(project.results_dir,))
+    if not listing.files:
+        return None
+    settings = project.settings
+    problem = listing.over(int(settings.untracked_max_mb * 1024 * 1024),
+                           settings.untracked_max_files) if capture else None
+    if capture and problem is None:
+        return listing
+    if clean_required:
+        why = (f"they cannot be captured ({problem}; raise git.untracked_max_mb or "
+               "git.untracked_max_files in xpm.yaml)" if problem else
+               "they are not captured (pass --capture-untracked or set "
+               "git.capture_untracked in xpm.yaml)")
+        raise XpmError(f"a clean tree is required but {len(listing.files)} untracked file(s) "
+                       f"are not in git ({listing.first()}) and {why}; add them to git, "
+                       "ignore them in .gitignore, or drop --require-clean")
+    console.warn(f"the untracked files are not captured: {problem}; only their names are "
+                 "recorded (raise git.untracked_max_mb or git.untracked_max_files in "
+                 "xpm.yaml to keep them), so `xpm rerun --exact` cannot restore them")
+    return None
 
 
 def config_files(project: Project, configs: tuple[str, ...]) -> tuple[Path, ...]:
@@ -175,6 +209,9 @@ captured (a sweep captures it once for all its trials)."""
         copied = _copy_configs(plan.config_files, ref.path)
         write_atomic(ref.path / CONFIG_FILE, dump_yaml(plan.config).encode("utf-8"))
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
+        if git is not None and plan.untracked is not None:
+            git = replace(git, untracked_archive=untracked_files.store(plan.untracked,
+                                                                       ref.path))
         if host is None:
             # its summary goes in run.json
             host = environment.capture(plan.project.settings.env, plan.command,

@@ -33,11 +33,12 @@ from .record import (
     OUTPUT_FILE,
     PATCH_FILE,
     RECORD_FILE,
+    UNTRACKED_FILE,
 )
 
 # The run folder's own files are never checkpoints, whatever a pattern matches.
 RUN_FILES = (RECORD_FILE, CONFIG_FILE, ENVIRONMENT_FILE, OUTPUT_FILE, METRICS_FILE, PATCH_FILE,
-             CONFIGS_DIR, LOCK_FILE)
+             CONFIGS_DIR, LOCK_FILE, UNTRACKED_FILE)
 UNFINISHED_SUFFIXES = (".tmp", ".partial", "~", ".incomplete", ".lock")
 _TF_SUFFIX = r"\.(?:index|meta|data-\d+-of-\d+)$"  # the files of a TensorFlow checkpoint
 _TF_PART = re.compile(r"^(?P<prefix>.+-\d+)" + _TF_SUFFIX)

@@ -27,6 +27,7 @@ ENVIRONMENT_FILE = "environment.json"
 OUTPUT_FILE = "output.log"
 METRICS_FILE = "metrics.jsonl"
 PATCH_FILE = "git.patch"
+UNTRACKED_FILE = "untracked.tar.gz"  # the untracked files' content, when captured
 CONFIGS_DIR = "configs"
 CHECKPOINTS_DIR = "checkpoints"
 LOCK_FILE = ".lock"
@@ -92,6 +93,7 @@ class GitState:
     untracked_count: int = 0
     root: str | None = None
     submodules: dict[str, str] = field(default_factory=dict)
+    untracked_archive: str | None = None  # untracked.tar.gz, when their content was kept
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -148,6 +150,7 @@ class RunRecord:
     seed: int = field(default=0, metadata=LISTED)
     host: str = field(default="", metadata=LISTED)
     user: str = field(default="", metadata=LISTED)
+    rerun_of: str | None = field(default=None, metadata=LISTED)  # NAME/N this run reran
     git: GitState | None = field(default=None, metadata=LISTED)
     config: dict[str, Any] = field(default_factory=dict, metadata=LISTED)
     command: tuple[str, ...] = ()
@@ -161,6 +164,8 @@ class RunRecord:
     heartbeat: Time | None = None
     heartbeat_interval: float = 30.0
     slurm: dict[str, Any] | None = None
+    exact: bool = False  # run in a tree rebuilt from its recorded code (xpm rerun --exact)
+    worktree: str | None = None  # the exact tree kept for the run (--keep-worktree)
     sweep: str | None = None  # NAME@K, for a trial of a sweep
     trial: int | None = None  # its index in the sweep
     # Keys this xpm does not know, kept as read and written back (never set by hand).

@@ -183,8 +183,17 @@ def resolve(results_dir: Path, ref: str) -> RunRef:
 
 
 def _from_path(path: Path) -> RunRef:
+    """A run folder named by its path: located as NAME/N by where it is; a folder not
+    named by a number (a copy at backup/best) by its run.json. A run's identity, as `show`
+    and the API give it, is always its run.json's (see docs/rerun.md)."""
+    from .record import CorruptRecord, read_record_data
+
     path = path.resolve()
-    if not path.name.isdigit():
-        raise XpmError(f"`{path}` is not a run folder (its name is not a number); "
-                       "point at results/NAME/N")
-    return RunRef(path.parent.name, int(path.name), path)
+    if path.name.isdigit():
+        return RunRef(path.parent.name, int(path.name), path)
+    try:
+        data = read_record_data(path)
+        return RunRef(str(data["name"]), int(data["number"]), path)
+    except (CorruptRecord, KeyError, TypeError, ValueError):
+        raise XpmError(f"`{path}` is not a run folder (no readable run.json, and its name "
+                       "is not a number); point at results/NAME/N") from None

@@ -37,6 +37,7 @@ class Source:
     patch: Path | None  # the run's git.patch, when it recorded one
     patch_missing: bool = False  # recorded, but the file is gone from the run folder
     untracked_count: int = 0
+    untracked_archive: Path | None = None  # the captured untracked files, when kept
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class _Trees:
     def __init__(self, repo: Repo, scratch: Path) -> None:
         objects = scratch / "objects"
         objects.mkdir()
+        self.scratch = scratch
         self.repo = repo
         self.env = {
             "GIT_INDEX_FILE": str(scratch / "index"),
@@ -108,11 +110,27 @@ class _Trees:
             if source.patch is not None and source.patch.stat().st_size > 0:
                 self.git("apply", "--cached", "--binary", "--whitespace=nowarn",
                          str(source.patch.resolve()))
+            if source.untracked_archive is not None:
+                self._add_untracked(source.untracked_archive)
             return self.git("write-tree").decode().strip(), None
         except GitCommandError as exc:
             reason = _first_line(exc.stderr) or f"git exited with {exc.status}"
             return None, (f"the code of {source.run_id} cannot be rebuilt from its commit and "
                           f"git.patch ({reason}); check {source.patch or 'the commit'}")
+
+    def _add_untracked(self, archive: Path) -> None:
+        """Add the files of a run's untracked archive to the temporary index."""
+        from .untracked import restore
+
+        files = Path(tempfile.mkdtemp(prefix="untracked-", dir=self.scratch))
+        names = [n for n in restore(archive, files) if not (files / n).is_dir()
+                 or (files / n).is_symlink()]
+        if names:
+            from git import Git
+
+            env = dict(self.env, GIT_DIR=str(Path(self.repo.git_dir).resolve()),
+                       GIT_WORK_TREE=str(files))
+            Git(str(files)).add("-f", "--", *names, env=env)
 
     def compare(self, a: str, b: str) -> tuple[tuple[FileChange, ...], str]:
         if a == b:
@@ -196,7 +214,7 @@ def code_diffs(repository: Path | None, sources: Sequence[Source], found: frozen
         if source.patch_missing:
             notes.append(f"{source.run_id} recorded a git.patch that is no longer in its run "
                          "folder; its code is taken as its commit alone")
-        if source.untracked_count:
+        if source.untracked_count and source.untracked_archive is None:
             notes.append(f"{source.run_id} had {source.untracked_count} untracked file(s), "
                          "which git.patch does not hold; only tracked files are compared")
         notes_of[index] = tuple(notes)
