@@ -46,7 +46,7 @@ def main():
     generator = torch.Generator().manual_seed(run.seed + 1)
     start = 0
     if run.checkpoint is not None:
-        state = torch.load(run.checkpoint)
+        state = torch.load(run.checkpoint, weights_only=True)  # a plain state dict
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
