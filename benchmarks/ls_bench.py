@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,10 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import xpm_command
 
 NAMES = 10
 STATUSES = ["completed"] * 16 + ["failed"] * 2 + ["interrupted", "killed"]
@@ -78,7 +83,9 @@ def make_source_run(project: Path, xpm: list[str]) -> Path:
         "-m", "init"], cwd=project)
     sh([*xpm, "run", "-n", "source", "-t", "bench",
         "-s", "data.samples=64", "-s", "train.steps=6000", "-s", "train.log_every=3",
-        "-s", "train.checkpoint_every=1500", "-s", "train.step_delay=0"], cwd=project)
+        "-s", "train.checkpoint_every=1500", "-s", "train.step_delay=0",
+        # this interpreter, not whichever python3 comes first on PATH (it imports xpm)
+        "--", sys.executable, "train.py"], cwd=project)
     return project / "results" / "source" / "1"
 
 
@@ -197,7 +204,8 @@ def main() -> int:
     project = base / "project"
     results = project / "results"
     xpm = [sys.executable, "-m", "xpm"]
-    exe = shutil.which("xpm", path=str(Path(sys.executable).parent)) or "xpm"
+    exe = xpm_command()  # the installed script beside this python, else python -m xpm
+    line = " ".join(shlex.quote(part) for part in exe)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; building in {base}",
           flush=True)
     print("figures: best wall time, best CPU time (c) of the process tree, peak memory;\n"
@@ -209,8 +217,8 @@ def main() -> int:
         scanner.write_text(RAW_SCANNER)
         cloner = Cloner(source, results)
         commands: dict[str, str | list[str]] = {
-            "ls -a --json": [exe, "ls", "-a", "--json"],
-            "ls -a | cat": f"{exe} ls -a | cat > /dev/null",
+            "ls -a --json": [*exe, "ls", "-a", "--json"],
+            "ls -a | cat": f"{line} ls -a | cat > /dev/null",
             "raw scanner": [sys.executable, str(scanner), str(results)],
         }
         lines = []
@@ -222,10 +230,10 @@ def main() -> int:
             one = f"sweep-3/{max(1, size // NAMES // 2)}"
             shutil.rmtree(results / ".cache", ignore_errors=True)
             cold = Figure()
-            run_once([exe, "ls", "-a", "--json"], project, cold)
+            run_once([*exe, "ls", "-a", "--json"], project, cold)
             figures = {name: Figure() for name in [*commands, "ls", "show", "log"]}
-            everything = {**commands, "ls": [exe, "ls"], "show": [exe, "show", one],
-                          "log": [exe, "log", one]}
+            everything = {**commands, "ls": [*exe, "ls"], "show": [*exe, "show", one],
+                          "log": [*exe, "log", one]}
             for _ in range(args.repeat):
                 for name, command in everything.items():
                     run_once(command, project, figures[name])

@@ -267,20 +267,59 @@ def fit(columns: Sequence[str], rows: Sequence[Sequence[str]], fixed: Sequence[b
     return widths
 
 
-def json_array(items: Iterable[Any]) -> None:
-    """A JSON array on stdout, one compact object per line, written as the items come."""
-    write = sys.stdout.write
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    encode = encoder.encode  # made once
-    separator = "[\n"
+def json_array(items: Iterable[Any], finite: Callable[[Any], bool] | None = None) -> None:
+    """A JSON array on stdout, one compact object per line, written as the items come.
+
+    Encoded by orjson (4 times faster than json: `ls --json` of 100,000 runs spends most
+    of its time here), except an item holding a non-finite number (orjson would write
+    null; `standard` writes "nan") or what orjson refuses (a huge int, a lone surrogate).
+    `finite` tells whether an item holds only finite numbers (False when unsure); by
+    default every value is looked at.
+    """
+    import orjson
+
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    write = out.write
+    dumps = orjson.dumps
+    memo: dict[int, tuple[Any, bool]] = {}  # shared nested objects (config sections)
+    if finite is None:
+        def finite(item: Any) -> bool:
+            return _finite(item, memo, 0)
+    separator = b"[\n"
     for item in items:
         write(separator)
         try:
-            write(encode(item))
-        except ValueError:  # a non-finite number
-            write(encode(standard(item)))
-        separator = ",\n"
-    write("[]\n" if separator == "[\n" else "\n]\n")
+            if not finite(item):
+                raise TypeError("a non-finite number")
+            write(dumps(item))
+        except TypeError:
+            write(json.dumps(standard(item), ensure_ascii=False, separators=(",", ":"),
+                             allow_nan=False).encode("utf-8", "surrogateescape"))
+        separator = b",\n"
+    write(b"[]\n" if separator == b"[\n" else b"\n]\n")
+    out.flush()
+
+
+def _finite(value: Any, memo: dict[int, tuple[Any, bool]], depth: int) -> bool:
+    """No float in `value` is inf or nan. Dicts two levels down (config sections, which
+    listing shares between runs) are looked at once; the memo keeps them alive, so that
+    no id is reused."""
+    kind = type(value)
+    if kind is float:
+        return bool(value - value == 0.0)  # inf - inf and nan - nan are nan
+    if kind is dict:
+        if depth >= 2:
+            known = memo.get(id(value))
+            if known is not None:
+                return known[1]
+        finite = all(_finite(v, memo, depth + 1) for v in value.values())
+        if depth >= 2:
+            memo[id(value)] = (value, finite)
+        return finite
+    if kind is list or kind is tuple:
+        return all(_finite(v, memo, depth + 1) for v in value)
+    return True
 
 
 def json_document(data: Any) -> None:

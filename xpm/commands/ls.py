@@ -93,7 +93,7 @@ def ls(
         # The outputs take the runs out of `shown` as they go, so that what they build
         # (table cells, JSON text) reuses the memory of the runs already written.
         if as_json:
-            console.json_array(i.to_json() for i in _drain(shown))
+            console.json_array((i.to_json() for i in _drain(shown)), _FiniteRuns())
         elif as_csv:
             _csv(shown, column_fields)
         elif shown:
@@ -155,6 +155,47 @@ class Filters(NamedTuple):
             if when is None or times.parse_iso(when) < self.since:
                 return False
         return all(c.matches(info) for c in self.conditions)
+
+
+class _FiniteRuns:
+    """Whether a run's `--json` object holds only finite numbers, quickly: only metrics
+    and config can hold others (a record's numbers are checked when read), and equal
+    config sections are one object, looked at once (the memo keeps each alive)."""
+
+    def __init__(self) -> None:
+        self.sections: dict[int, tuple[Any, bool]] = {}
+
+    def __call__(self, item: dict[str, Any]) -> bool:
+        metrics = item["metrics"]
+        if metrics and not _finite_sum(metrics.values()):
+            return False
+        for value in item["config"].values():
+            if type(value) is dict:
+                known = self.sections.get(id(value))
+                if known is None:
+                    known = self.sections[id(value)] = (value, _all_finite(value))
+                if not known[1]:
+                    return False
+            elif not _all_finite(value):
+                return False
+        return True
+
+
+def _finite_sum(values: Any) -> bool:
+    """No float among `values` is inf or nan (False, too, when their sum overflows)."""
+    total = sum(v for v in values if type(v) is float)
+    return bool(total - total == 0.0)
+
+
+def _all_finite(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return bool(value - value == 0.0)
+    if kind is dict:
+        return all(_all_finite(v) for v in value.values())
+    if kind is list or kind is tuple:
+        return all(_all_finite(v) for v in value)
+    return True
 
 
 def _drain(runs: list[RunInfo]) -> Iterator[RunInfo]:

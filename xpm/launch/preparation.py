@@ -15,6 +15,7 @@ from ..config import apply_assignments, deep_merge, dump_yaml, load_file
 from ..errors import UsageError, XpmError
 from ..masking import mask_argv
 from ..project import Project
+from ..runs.atomic import write_atomic
 from ..runs.lock import RunLock
 from ..runs.record import (
     CONFIG_FILE,
@@ -224,7 +225,7 @@ trials share one: 20 kB and a JSON encoding each saved). `mark` is kept for call
     try:
         lock.say("xpm run")
         copied = _copy_configs(plan.config_files, ref.path)
-        (ref.path / CONFIG_FILE).write_text(dump_yaml(plan.config), encoding="utf-8")
+        write_atomic(ref.path / CONFIG_FILE, dump_yaml(plan.config).encode("utf-8"))
         git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
         if git is not None and plan.untracked is not None:
             git = replace(git, untracked_archive=untracked_files.store(plan.untracked,

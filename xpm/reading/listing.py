@@ -26,13 +26,15 @@ for a run that is read every time), metrics.jsonl's identity, fields, tally].
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
+from ..runs.atomic import atomic_file
 from ..runs.catalog import CORRUPT, UNREAD, load_raw_at
 from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt
 from ..runs.tree import run_names, run_numbers
@@ -46,11 +48,10 @@ CACHE_DIR = ".cache"
 FORMAT = 4
 KEYS = [c.key for c in COLUMNS]  # the columns of the rows, as the header names them
 _CONFIG = KEYS.index("config")
-# How each column's cached value is read back: "config" (sections by index), "share"
-# (equal values read line by line become one object: statuses, hosts, tags) or None.
-_DECODE = tuple("config" if c.form == "config" else "share" if c.form in ("text", "tuple")
-                else None for c in COLUMNS)
-_TUPLES = tuple(c.form == "tuple" for c in COLUMNS)
+# How cached values are read back: the config's sections by index; equal texts and
+# tuples read line by line become one object (statuses, hosts, tags: memory).
+_SHARED = tuple(n for n, c in enumerate(COLUMNS) if c.form == "text")
+_TUPLES = tuple(n for n, c in enumerate(COLUMNS) if c.form == "tuple")
 
 Kept = tuple[int, "list[int] | None", "list[int] | None", RunInfo, "list[Any] | None"]
 
@@ -187,8 +188,8 @@ class _Reader:
                 self.close()
                 return None
             try:
-                row = json.loads(line)
-                if isinstance(row, list) and len(row) == 5 and isinstance(row[0], int):
+                row = _loads(line)
+                if type(row) is list and len(row) == 5 and type(row[0]) is int:
                     return row
             except ValueError:
                 pass
@@ -212,8 +213,9 @@ def _share_config(config: dict[str, Any], shared: dict[Any, Any]) -> dict[str, A
 
 
 def _share_section(value: Any, shared: dict[Any, Any]) -> Any:
-    """One object for equal config sections."""
-    return shared.setdefault(("section", _dumps(value)), value)
+    """One object for equal config sections (repr tells them apart as JSON would, nan from
+    null and 1 from 1.0 and true, and takes a tenth of json.dumps's time)."""
+    return shared.setdefault(("section", repr(value)), value)
 
 
 def _from_row(name: str, number: int, folder: str, row: list[Any], sections: list[Any],
@@ -225,17 +227,17 @@ def _from_row(name: str, number: int, folder: str, row: list[Any], sections: lis
         status, problem, *values, metrics = row
         if len(values) != len(KEYS):
             return None
-        for index, how in enumerate(_DECODE):
+        for index in _SHARED:
             value = values[index]
-            if how is None or value is None:
-                continue
-            if how == "share":
-                if _TUPLES[index]:
-                    value = tuple(value)
+            if value is not None:
                 values[index] = share(value, value)
-            else:
-                values[index] = {share(k, k): sections[v] if type(v) is int else v[0]
-                                 for k, v in value}
+        for index in _TUPLES:
+            value = values[index]
+            if value is not None:
+                value = tuple(value)
+                values[index] = share(value, value)
+        values[_CONFIG] = {share(k, k): sections[v] if type(v) is int else v[0]
+                           for k, v in values[_CONFIG]}
         metrics = {share(k, k): v for k, v in metrics.items()}
         return RunInfo(name, number, folder, share(status, status), problem, values, metrics)
     except (TypeError, ValueError, IndexError, KeyError, AttributeError):
@@ -261,21 +263,34 @@ def _to_row(info: RunInfo, sections: dict[int, int], table: list[Any]) -> list[A
 
 
 def _write(file: Path, kept: list[Kept]) -> None:
+    """The cache file, written in one step (atomic_file), its rows made one at a time."""
     sections: dict[int, int] = {}
     table: list[Any] = []
-    rows = [[number, record_id, metrics_id, _to_row(info, sections, table), position]
-            for number, record_id, metrics_id, info, position in kept]
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    for _, _, _, info, _ in kept:  # the header first: the distinct config sections
+        for value in info.config.values():
+            if isinstance(value, dict) and id(value) not in sections:
+                sections[id(value)] = len(table)
+                table.append(value)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(_dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + "\n")
-            f.writelines(_dumps(row) + "\n" for row in rows)
-        os.replace(tmp, file)
+        with atomic_file(file) as f:
+            f.write(_dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + b"\n")
+            f.writelines(_dumps([number, record_id, metrics_id,
+                                 _to_row(info, sections, table), position]) + b"\n"
+                         for number, record_id, metrics_id, info, position in kept)
     except OSError:  # a read-only tree, a full disk: listing works without the cache
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        pass
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _loads(line: bytes) -> Any:
+    """A cache line's JSON: orjson (3-4 times faster than json), or json for what orjson
+    refuses (NaN, which json writes for a nan metric)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8",
+                                                                              "surrogateescape")

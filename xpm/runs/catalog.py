@@ -103,7 +103,7 @@ def load_raw(ref: RunRef, live: bool = True) -> RawEntry:
 def load_raw_at(name: str, number: int, path: str, live: bool = True) -> RawEntry:
     """load_raw for the run folder at `path` (a str, as listing keeps it)."""
     try:
-        data = read_record_data(path)
+        data = read_record_data(path, fast=True)
         status = _check(data, os.path.join(path, RECORD_FILE))
     except NewerRecord as exc:
         return RawEntry(name, number, path, None, NEWER, str(exc))

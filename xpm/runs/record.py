@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import XpmError
 from . import schema
+from .atomic import write_atomic
 from .regular import describe, read_regular
 
 SCHEMA_VERSION = 2
@@ -281,33 +282,35 @@ def listed_fields() -> list[tuple[str, Any]]:
     return [(s.key, s) for s in schema.schema_of(RunRecord).specs if s.metadata.get("listed")]
 
 
-def write_json_atomic(path: Path, data: Any, indent: int | None = 2) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it into place; on
-    failure (a full disk) nothing is left behind and the old file stays whole."""
+def write_json_atomic(path: Path, data: Any, indent: int | None = 2,
+                      durable: bool = False) -> None:
+    """Write JSON in one step (atomic.write_atomic: never a partial file, no temporary
+    file left on failure); `durable` (records) syncs it to the disk too."""
     try:
         text = json.dumps(data, indent=indent, ensure_ascii=False)
-        text.encode("utf-8")
+        content = (text + "\n").encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes from the system (file names, argv)
-        text = json.dumps(data, indent=indent, ensure_ascii=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        content = (json.dumps(data, indent=indent, ensure_ascii=True) + "\n").encode()
+    write_atomic(path, content, durable)
+
+
+def write_record_data(run_dir: Path, data: dict[str, Any]) -> None:
+    """Write run.json's content: atomically, and synced to the disk (file and folder)."""
+    write_json_atomic(run_dir / RECORD_FILE, data, durable=True)
 
 
 def write_record(run_dir: Path, record: RunRecord) -> None:
-    write_json_atomic(run_dir / RECORD_FILE, record.to_json())
+    write_record_data(run_dir, record.to_json())
 
 
-def read_record_data(run_dir: Path | str) -> dict[str, Any]:
-    """The raw JSON of run.json, or CorruptRecord naming what is wrong."""
+def read_record_data(run_dir: Path | str, fast: bool = False) -> dict[str, Any]:
+    """The raw JSON of run.json, or CorruptRecord naming what is wrong. `fast` (listing
+    many records) parses with orjson, 3 times faster than json but 5 ms to import, which
+    `xpm run` does not pay."""
     path = os.path.join(run_dir, RECORD_FILE)  # a str path: listing calls this 100,000 times
     try:
-        data = json.loads(read_regular(path))
+        content = read_regular(path)
+        data = _fast_loads(content) if fast else json.loads(content)
     except FileNotFoundError:
         raise CorruptRecord(f"`{path}` is missing") from None
     except OSError as exc:
@@ -319,6 +322,15 @@ def read_record_data(run_dir: Path | str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CorruptRecord(f"`{path}` is not a JSON object")
     return data
+
+
+def _fast_loads(content: bytes) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:  # NaN in a config, or not JSON: json says which
+        return json.loads(content)
 
 
 def read_environment(run_dir: Path) -> dict[str, Any] | None:

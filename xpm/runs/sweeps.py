@@ -130,7 +130,7 @@ def create(results_dir: Path, manifest: Manifest) -> Manifest:
     try:
         while True:
             manifest = replace(manifest, number=number)
-            write_json_atomic(tmp, manifest.to_json())
+            write_json_atomic(tmp, manifest.to_json(), durable=True)
             try:
                 os.link(tmp, folder / f"{number}.json")
             except FileExistsError:
@@ -142,7 +142,7 @@ def create(results_dir: Path, manifest: Manifest) -> Manifest:
 
 
 def write(results_dir: Path, manifest: Manifest) -> None:
-    write_json_atomic(manifest.path(results_dir), manifest.to_json())
+    write_json_atomic(manifest.path(results_dir), manifest.to_json(), durable=True)
 
 
 def read(results_dir: Path, name: str, number: int) -> Manifest:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import XpmError
+from .atomic import write_atomic
 from .lock import RunLock
 from .record import RECORD_FILE
 
@@ -80,13 +81,7 @@ def record_highest(name_dir: Path, number: int) -> None:
         with FileLock(str(name_dir / HIGHEST_LOCK), timeout=30):
             if _read_highest(name_dir) >= number:
                 return
-            tmp = name_dir / f"{HIGHEST_FILE}.{os.getpid()}.tmp"
-            try:
-                tmp.write_text(f"{number}\n")
-                os.replace(tmp, name_dir / HIGHEST_FILE)
-            except BaseException:  # a full disk, a signal: leave no temporary file
-                tmp.unlink(missing_ok=True)
-                raise
+            write_atomic(name_dir / HIGHEST_FILE, f"{number}\n".encode())
     except Timeout:
         raise XpmError(f"`{name_dir / HIGHEST_LOCK}` stayed locked for 30 s; is an xpm "
                        "process stuck? stop it and try again") from None
