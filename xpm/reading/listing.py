@@ -32,11 +32,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from ..runs.atomic import atomic_file
 from ..runs.catalog import CORRUPT, UNREAD, load_raw_at
-from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt
+from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt, fast_loads
 from ..runs.tree import run_names, run_numbers
 from .query import COLUMNS, RunInfo, info_of
 
@@ -188,7 +186,7 @@ class _Reader:
                 self.close()
                 return None
             try:
-                row = _loads(line)
+                row = fast_loads(line)
                 if type(row) is list and len(row) == 5 and type(row[0]) is int:
                     return row
             except ValueError:
@@ -282,13 +280,6 @@ def _write(file: Path, kept: list[Kept]) -> None:
         pass
 
 
-def _loads(line: bytes) -> Any:
-    """A cache line's JSON: orjson (3-4 times faster than json), or json for what orjson
-    refuses (NaN, which json writes for a nan metric)."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
 
 
 def _dumps(value: Any) -> bytes:

@@ -310,7 +310,7 @@ def read_record_data(run_dir: Path | str, fast: bool = False) -> dict[str, Any]:
     path = os.path.join(run_dir, RECORD_FILE)  # a str path: listing calls this 100,000 times
     try:
         content = read_regular(path)
-        data = _fast_loads(content) if fast else json.loads(content)
+        data = fast_loads(content) if fast else json.loads(content)
     except FileNotFoundError:
         raise CorruptRecord(f"`{path}` is missing") from None
     except OSError as exc:
@@ -324,7 +324,16 @@ def read_record_data(run_dir: Path | str, fast: bool = False) -> dict[str, Any]:
     return data
 
 
-def _fast_loads(content: bytes) -> Any:
+# orjson (3.8) has no nesting limit and overflows the stack on a damaged file nested
+# 100,000 deep; a text with fewer openers than this cannot be nested deeper than it.
+_FAST_OPENERS = 512
+
+
+def fast_loads(content: bytes) -> Any:
+    """JSON parsed by orjson where that is safe, else by json (NaN, which orjson refuses;
+    deep nesting, which json reports as RecursionError)."""
+    if content.count(b"{") + content.count(b"[") > _FAST_OPENERS:
+        return json.loads(content)
     import orjson
 
     try:
