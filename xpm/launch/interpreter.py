@@ -174,7 +174,12 @@ class BackgroundProbe:
     def __init__(self, run_dir: Path, env: dict[str, str], cwd: Path) -> None:
         import threading
 
-        self.run_dir, self.env, self.cwd = run_dir, env, cwd
+        # Without the run's marks: the probe is not part of the command, and the sweep of
+        # the command's processes at its end (processes.MARKS) must not take it.
+        from .processes import MARKS
+
+        self.run_dir, self.cwd = run_dir, cwd
+        self.env = {key: value for key, value in env.items() if key not in MARKS}
         self.version: str | None = None
         self._thread: threading.Thread | None = None
         environment = read_environment(run_dir) or {}
