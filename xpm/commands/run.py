@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,18 +83,9 @@ def _submit(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,
 def _detach(project: Project, ref: RunRef, handover: dict[str, str]) -> int:
     """Start `xpm _supervise` in a session of its own; return once it holds the run.
     `handover`: the command as given, when the record holds it masked."""
-    read_fd, write_fd = os.pipe()
-    env = dict(os.environ, XPM_READY_FD=str(write_fd), **handover)
-    with open(os.devnull, "rb") as devnull_in, open(os.devnull, "wb") as devnull_out:
-        subprocess.Popen(
-            [sys.executable, "-m", "xpm", "_supervise", str(ref.path)],
-            cwd=project.root, env=env, stdin=devnull_in, stdout=devnull_out,
-            stderr=devnull_out, start_new_session=True, pass_fds=(write_fd,),
-        )
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as ready:
-        answer = ready.read()
-    if answer != b"ok":
+    from ..launch import background
+
+    if not background.start(["_supervise", str(ref.path)], project.root, None, handover):
         from ..runs.record import CorruptRecord, read_record
 
         try:
@@ -118,12 +106,8 @@ def _detach(project: Project, ref: RunRef, handover: dict[str, str]) -> int:
 def supervise_detached(run_dir: Path) -> int:
     """The hidden `xpm _supervise RUN_DIR`: run a prepared run with output to files only."""
     stop_on_termination()
-    ready_fd = int(os.environ.pop("XPM_READY_FD", "-1"))
-
-    def ready() -> None:
-        if ready_fd >= 0:
-            os.write(ready_fd, b"ok")
-            os.close(ready_fd)
+    from ..launch import background
 
     return lifecycle.take_prepared(run_dir, purpose="xpm run --detach", echo=False,
-                                   on_running=ready, argv=lifecycle.handed_over_command())
+                                   on_running=background.ready_signal(),
+                                   argv=lifecycle.handed_over_command())

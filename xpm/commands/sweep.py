@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -204,19 +202,11 @@ def _detach(project: Project, manifest: Manifest, retry_failed: bool = False,
     """Run the sweep in `xpm _sweep` in a session of its own; return once it holds it.
     `handover`: the command as given, when the manifest holds it masked."""
     path = manifest.path(project.results_dir)
-    read_fd, write_fd = os.pipe()
-    env = dict(os.environ, XPM_READY_FD=str(write_fd), **(handover or {}))
-    argv = [sys.executable, "-m", "xpm", "_sweep", str(path)]
-    if retry_failed:
-        argv.append("--retry-failed")
+    from ..launch import background
+
+    args = ["_sweep", str(path), *(["--retry-failed"] if retry_failed else [])]
     log = path.with_suffix(".log")
-    with open(os.devnull, "rb") as devnull, open(log, "ab") as out:
-        subprocess.Popen(argv, cwd=project.root, env=env, stdin=devnull, stdout=out,
-                         stderr=out, start_new_session=True, pass_fds=(write_fd,))
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as ready:
-        answer = ready.read()
-    if answer != b"ok":
+    if not background.start(args, project.root, log, handover):
         raise XpmError(f"the background runner of sweep {manifest.id} did not start; see "
                        f"{log}")
     console.info(f"sweep {manifest.id} runs in the background; `xpm ls {manifest.id}` shows "
@@ -228,12 +218,9 @@ def _detach(project: Project, manifest: Manifest, retry_failed: bool = False,
 def run_detached(path: Path, retry_failed: bool) -> int:
     """The hidden `xpm _sweep MANIFEST`: run a sweep with its messages going to a file."""
     stop_on_termination()
-    ready_fd = int(os.environ.pop("XPM_READY_FD", "-1"))
+    from ..launch import background
 
-    def ready() -> None:
-        if ready_fd >= 0:
-            os.write(ready_fd, b"ok")
-            os.close(ready_fd)
+    ready = background.ready_signal()
 
     command = lifecycle.handed_over_command()
     project = load_project()  # started in the project's root
