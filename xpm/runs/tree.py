@@ -87,6 +87,18 @@ def record_highest(name_dir: Path, number: int) -> None:
                        "process stuck? stop it and try again") from None
 
 
+def _name_folder(results_dir: Path, name: str) -> Path:
+    """results_dir/NAME, made if needed, for a valid run name."""
+    check_name(name)
+    name_dir = results_dir / name
+    try:
+        name_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XpmError(f"cannot create the results folder `{name_dir}` ({exc.strerror}); "
+                       "check `results_dir` in xpm.yaml and its permissions") from None
+    return name_dir
+
+
 def allocate(results_dir: Path, name: str, mark: bool = True) -> RunRef:
     """Create results_dir/NAME/N with N above every number handed out before.
 
@@ -95,13 +107,7 @@ def allocate(results_dir: Path, name: str, mark: bool = True) -> RunRef:
     `mark`, the high-water mark is left to the caller (`record_highest` once after making
     many runs: the folders themselves keep their numbers taken meanwhile).
     """
-    check_name(name)
-    name_dir = results_dir / name
-    try:
-        name_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise XpmError(f"cannot create the results folder `{name_dir}` ({exc.strerror}); "
-                       "check `results_dir` in xpm.yaml and its permissions") from None
+    name_dir = _name_folder(results_dir, name)
     trash = results_dir / TRASH_DIR / name
     number = max(_read_highest(name_dir), *_numbers(name_dir), *_numbers(trash), 0) + 1
     while True:
@@ -127,13 +133,7 @@ def allocate_locked(results_dir: Path, name: str) -> tuple[RunRef, RunLock]:
     died (marker, lock free) is then known to be abandoned, never mistaken for a corrupt
     run. The caller removes the marker once run.json is written (`prepared`), and
     releases the lock."""
-    check_name(name)
-    name_dir = results_dir / name
-    try:
-        name_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise XpmError(f"cannot create the results folder `{name_dir}` ({exc.strerror}); "
-                       "check `results_dir` in xpm.yaml and its permissions") from None
+    name_dir = _name_folder(results_dir, name)
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=name_dir))
     except OSError as exc:
