@@ -232,6 +232,7 @@ def resume(run: str | None, force: bool) -> int:
     """Continue RUN (default: the latest started) from its newest checkpoint.
 
     RUN is NAME/N, NAME (its newest run), NAME/-1, NAME/-2... or a run folder's path.
+
     \b
     xpm resume                      # the latest started run
     xpm resume mnist/3 -- python3 train.py --lr 0.01   # with another command (recorded)

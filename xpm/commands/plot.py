@@ -23,6 +23,9 @@ def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, lo
         raise UsageError(f"--smooth {smooth}: give a number of points, 1 or more")
     if output is not None and Path(output).suffix.lower() not in IMAGE_SUFFIXES:
         raise UsageError(f"-o {output}: write a .png or .svg file, e.g. -o curves.png")
+    if output is not None and not Path(output).absolute().parent.is_dir():
+        raise XpmError(f"-o {output}: the folder {Path(output).parent} does not exist; "
+                       "make it first or write elsewhere")
     field = parse_field(by, f"--by `{by}`") if by else None
     project = load_project()
     refs = pick(project.results_dir, runs)
