@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import struct
-import sys
 from pathlib import Path
 
 import pytest
@@ -147,4 +146,7 @@ def test_plot_errors(three: Path) -> None:
     assert result.code == 1 and "no run given logs `nope`" in result.err
     assert run_xpm("plot", "zzz*").code == 1
     assert run_xpm("plot", "lr", "--by", "bogus").code == 2
-    assert sys.executable
+    result = run_xpm("plot", "lr", "-o", "missing/curves.png")
+    assert result.code == 1, result
+    assert result.err.count("\n") == 1 and "the folder missing does not exist" in result.err
+    assert not (three / "missing").exists()
