@@ -42,6 +42,7 @@ from ..runs.record import (
     FAILED,
     INTERRUPTED,
     KILLED,
+    METRICS_FILE,
     OUTPUT_FILE,
     QUEUED,
     REQUEUED,
@@ -50,6 +51,7 @@ from ..runs.record import (
     RunRecord,
     read_record,
 )
+from ..runs.regular import irregular
 from ..runs.tree import RunRef
 from ..runs.update import update_record
 from .interpreter import BackgroundProbe
@@ -300,6 +302,11 @@ def _resumable(run_dir: Path, record: RunRecord, force: bool) -> RunRecord:
     if record.status == QUEUED and not force:
         raise XpmError(f"run `{record.id}` is queued and has not started yet; wait for "
                        "it, or use --force to start it here")
+    for name in (OUTPUT_FILE, METRICS_FILE):  # appended to by the new attempt
+        kind = irregular(run_dir / name)
+        if kind:
+            raise XpmError(f"run `{record.id}` cannot be resumed: its {name} is {kind}, not "
+                           f"a file; move it out of {run_dir} and resume again")
     return record
 
 

@@ -50,6 +50,19 @@ def read_regular(path: str | Path) -> bytes:
         os.close(fd)
 
 
+def irregular(path: Path) -> str | None:
+    """What the path is when it exists but is not a regular file (`a FIFO`, `a folder`...),
+    else None: the files a command appends to must not block it or fail half way."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a device")
+
+
 def describe(exc: OSError) -> str:
     """What went wrong, for a message: `a folder`, `Permission denied`..."""
     return exc.strerror or exc.__class__.__name__
