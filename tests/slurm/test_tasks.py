@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import xpm
-from xpm.launch import slurm
 from tests.conftest import run_xpm, wait_for
 from tests.slurm.conftest import rec, wait_status
+from xpm.launch import slurm
 
 pytestmark = pytest.mark.slow
 
