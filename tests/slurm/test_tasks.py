@@ -16,6 +16,7 @@ import pytest
 import xpm
 from tests.conftest import run_xpm, wait_for
 from tests.slurm.conftest import rec, wait_status
+from xpm.errors import UsageError
 from xpm.launch import slurm
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,11 @@ def test_srun_starts_the_command_of_a_job_of_several_tasks_only() -> None:
     assert launcher("ntasks=4", "cpus=2") == ("srun", "--kill-on-bad-exit=1",
                                               "--cpus-per-task=2")
     assert launcher("ntasks=2", command=("/usr/bin/srun", "python", "t.py")) == ()
+    assert launcher("ntasks=2", "signal=USR1") == ("srun", "--kill-on-bad-exit=1")
+    for name in ("TERM", "HUP", "XCPU", "URG", "INT"):
+        with pytest.raises(UsageError, match="cannot warn a job of several tasks"):
+            launcher("ntasks=2", f"signal={name}")
+    assert launcher("signal=TERM") == ()
 
 
 def test_two_tasks_are_requeued_together_and_both_resume(sproj: Path) -> None:
