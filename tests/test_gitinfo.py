@@ -134,6 +134,8 @@ def test_strip_credentials(url: str, expected: str) -> None:
 
 def test_git_missing_from_path(project: Path) -> None:
     env = {"PATH": "/nonexistent", "HOME": str(project)}
+    if "PYTHONPATH" in os.environ:  # where xpm is found when it is not installed
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     import sys
 
     result = subprocess.run([sys.executable, "-m", "xpm", "run", "-n", "g", "--", *child()],
