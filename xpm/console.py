@@ -276,12 +276,18 @@ def json_array(items: Iterable[Any], finite: Callable[[Any], bool] | None = None
     `finite` tells whether an item holds only finite numbers (False when unsure); by
     default every value is looked at.
     """
-    if finite is None:
-        memo: dict[int, tuple[Any, bool]] = {}  # shared nested objects (config sections)
+    json_lines(json_line(item, finite or finite_checker()) for item in items)
 
-        def finite(item: Any) -> bool:
-            return _finite(item, memo, 0)
-    json_lines(json_line(item, finite) for item in items)
+
+def finite_checker() -> Callable[[Any], bool]:
+    """Whether an item holds only finite numbers, for json_line: nested objects shared
+    by the items checked (config sections) are looked at once."""
+    memo: dict[int, tuple[Any, bool]] = {}
+
+    def finite(item: Any) -> bool:
+        return _finite(item, memo, 0)
+
+    return finite
 
 
 def json_line(item: Any, finite: Callable[[Any], bool] | None = None) -> bytes:

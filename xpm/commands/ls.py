@@ -135,6 +135,8 @@ class SweepListing(NamedTuple):
 
 
 def _sweep_listing(results: Path, patterns: tuple[str, ...]) -> SweepListing | None:
+    if not any("@" in p for p in patterns):  # no sweep named: sweeps.py not even loaded
+        return None
     from ..runs import sweeps
 
     refs = [p for p in patterns if sweeps.is_ref(p)]

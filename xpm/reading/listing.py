@@ -43,7 +43,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -546,14 +546,14 @@ def _to_row(info: RunInfo, sections: dict[int, int], table: list[Any]) -> list[A
     return [info.status, info.problem, *values, info.metrics or {}]
 
 
-def rendered(info: RunInfo) -> bytes:
+def rendered(info: RunInfo, finite: Callable[[Any], bool] | None = None) -> bytes:
     """A run's `ls --json` object without its path (the last key), as a cache line keeps
-    it: `with_path` completes it."""
+    it: `with_path` completes it. `finite`: console.finite_checker()."""
     from .. import console
 
     data = info.to_json()
     del data["path"]
-    return console.json_line(data)
+    return console.json_line(data, finite)
 
 
 def with_path(out: bytes, path: str) -> bytes:
@@ -576,6 +576,9 @@ def _write(file: Path, kept: list[Kept], cache: _Reader) -> None:
                     sections[id(value)] = len(table)
                     table.append(value)
     index: list[list[Any]] = []
+    from .. import console
+
+    finite = console.finite_checker()
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(file) as f:
@@ -587,7 +590,7 @@ def _write(file: Path, kept: list[Kept], cache: _Reader) -> None:
                 if isinstance(source, int):
                     line = cache.copy(source)
                 else:
-                    out = rendered(source) if record_id is not None else b"0"
+                    out = rendered(source, finite) if record_id is not None else b"0"
                     line = _dumps([number, record_id, metrics_id, json_key, position]) + \
                         _TAB + _dumps(_to_row(source, sections, table)) + _TAB + out + b"\n"
                 f.write(line)
