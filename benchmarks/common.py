@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent  # the checkout whose xpm is measured
+# The checkout whose xpm is measured: this one, or $XPM_BENCH_CHECKOUT (another checkout,
+# for a "before" figure of the same tree in the same sitting).
+ROOT = Path(os.environ.get("XPM_BENCH_CHECKOUT") or Path(__file__).resolve().parent.parent)
 
 # What the installed `xpm` script runs, as this interpreter runs it: no PATH needed, and
 # the xpm measured is this checkout's (see quiet_env), whatever is installed.

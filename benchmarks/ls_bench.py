@@ -1,9 +1,11 @@
 """Benchmark of `xpm ls`, `xpm show` and `xpm log` on 10,000 and 100,000 runs.
 
     python benchmarks/ls_bench.py [--sizes 10000,100000] [--repeat 5] [--cold-repeat 3]
-                                  [--dir DIR] [--keep]
+                                  [--dir DIR] [--keep] [--reuse]
 
-No PATH to set: xpm is run by this interpreter from this checkout (benchmarks/common.py).
+No PATH to set: xpm is run by this interpreter from this checkout (benchmarks/common.py;
+XPM_BENCH_CHECKOUT=OTHER measures another checkout's, e.g. the commit before a change,
+on the same tree with --dir DIR --keep then --reuse).
 It makes a real run with `xpm run` (the default `xpm init` project, in a git repository:
 2,000 metric lines, 4 checkpoints), then clones that run folder into more and more runs
 (spread over ten names, renumbered, with varied config values, statuses, tags and start
@@ -229,6 +231,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--dir", type=Path, help="where to build (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the generated runs")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the runs a run with --dir DIR --keep made there")
     parser.add_argument("--repeat", type=int, default=5, help="warm rounds")
     parser.add_argument("--cold-repeat", type=int, default=3, help="cold rounds")
     args = parser.parse_args()
@@ -247,15 +251,20 @@ def main() -> int:
                       "for xpm)" if dropping else
                       "NOT root: page cache kept, only results/.cache deleted for xpm"))
     try:
-        source = make_source_run(project, exe)
+        made = base / "made"  # how many runs the tree holds, for --reuse
+        reused = args.reuse and made.exists()
+        source = results / "source" / "1" if reused else make_source_run(project, exe)
         scanner = base / "raw_scanner.py"
         scanner.write_text(RAW_SCANNER)
         raw_command = [sys.executable, str(scanner), str(results)]
         cloner = Cloner(source, results)
+        if reused:
+            cloner.count = int(made.read_text())
         lines = []
         for size in sizes:
             started = time.perf_counter()
             cloner.grow(size)
+            made.write_text(f"{cloner.count}\n")
             print(f"{size} runs ready (+{time.perf_counter() - started:.1f}s to make)",
                   flush=True)
             one = f"sweep-3/{max(1, size // NAMES // 2)}"

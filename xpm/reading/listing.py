@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .. import console
 from ..runs.atomic import atomic_file, write_atomic
 from ..runs.catalog import CORRUPT, UNREAD, load_raw_at
 from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt, fast_loads
@@ -71,10 +72,11 @@ _TAB = b"\t"
 _NO_KEY = float("-inf")
 
 # A run kept in the cache file: number, run.json's and metrics.jsonl's identities, the
-# order key, the tally's position, and where its line comes from: the offset of its line
-# in the file read (copied as it is) or the run read from its folder (written anew).
+# order key, the tally's position, where its line comes from (the offset of its line in
+# the file read, copied as it is, or the run read from its folder, written anew) and, for
+# the latter, its `--json` object when already rendered.
 Kept = tuple[int, "list[int] | None", "list[int] | None", float, "list[Any] | None",
-             int | RunInfo]
+             int | RunInfo, bytes | None]
 
 
 class Listed:
@@ -281,6 +283,7 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
     kept: list[Kept] = []
     changed = False
     folder = os.path.join(results_dir, name)
+    finite: Callable[[Any], bool] | None = None
     try:
         for number in run_numbers(results_dir, name):
             path = f"{folder}/{number}"
@@ -294,7 +297,7 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
                 item = line.listed(name, folder, cache.sections, shared, fields, rendered)
                 if item is not None:
                     kept.append((number, record_id, metrics_id, item.key, line.head[4],
-                                 line.offset))
+                                 line.offset, None))
             if item is None:
                 info, position, cacheable = _read_run(name, number, folder, line)
                 cacheable = cacheable and record_id is not None
@@ -302,12 +305,19 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
                     continue  # removed since the folder was listed (a purge): not a run
                 if info.values:
                     _share_config(info.config, shared)
-                item = Listed(name, number, folder, time_key(info), info, None)
+                out = None
+                if rendered and cacheable and info.values:  # rendered once: printed, kept
+                    if finite is None:
+                        finite = console.finite_checker()
+                    out = rendered_json(info, finite)
+                # Without `fields`, a rendered run is kept as its text alone (memory).
+                item = Listed(name, number, folder, time_key(info),
+                              info if fields or out is None else None, out)
                 if info.values:
                     changed = changed or cacheable or line is None or \
                         line.head[1] is not None or line.head[4] != position
                     kept.append((number, record_id if cacheable else None, metrics_id,
-                                 item.key, position, info))
+                                 item.key, position, info, out))
                 else:  # unreadable: nothing kept
                     changed = changed or line is not None
             yield item
@@ -546,20 +556,17 @@ def _to_row(info: RunInfo, sections: dict[int, int], table: list[Any]) -> list[A
     return [info.status, info.problem, *values, info.metrics or {}]
 
 
-def rendered(info: RunInfo, finite: Callable[[Any], bool] | None = None) -> bytes:
+def rendered_json(info: RunInfo, finite: Callable[[Any], bool] | None = None) -> bytes:
     """A run's `ls --json` object without its path (the last key), as a cache line keeps
     it: `with_path` completes it. `finite`: console.finite_checker()."""
-    from .. import console
-
     data = info.to_json()
     del data["path"]
     return console.json_line(data, finite)
 
 
 def with_path(out: bytes, path: str) -> bytes:
-    """A cached `ls --json` object (`rendered`) with the run's path, as `ls` prints it."""
-    from .. import console
-
+    """A cached `ls --json` object (`rendered_json`) with the run's path, as `ls` prints
+    it."""
     return out[:-1] + b',"path":' + console.json_line(path) + b"}"
 
 
@@ -569,15 +576,13 @@ def _write(file: Path, kept: list[Kept], cache: _Reader) -> None:
     # The sections of the file read keep their places (its lines are copied as they are).
     table: list[Any] = list(cache.sections)
     sections: dict[int, int] = {id(s): n for n, s in enumerate(table)}
-    for *_, source in kept:  # the header first: the distinct config sections
+    for *_, source, _ in kept:  # the header first: the distinct config sections
         if isinstance(source, RunInfo):
             for value in source.config.values():
                 if isinstance(value, dict) and id(value) not in sections:
                     sections[id(value)] = len(table)
                     table.append(value)
     index: list[list[Any]] = []
-    from .. import console
-
     finite = console.finite_checker()
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -585,12 +590,15 @@ def _write(file: Path, kept: list[Kept], cache: _Reader) -> None:
             header = _dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + b"\n"
             f.write(header)
             offset = len(header)
-            for number, record_id, metrics_id, key, position, source in kept:
+            for number, record_id, metrics_id, key, position, source, out in kept:
                 json_key = None if key == _NO_KEY else key
                 if isinstance(source, int):
                     line = cache.copy(source)
                 else:
-                    out = rendered(source, finite) if record_id is not None else b"0"
+                    if record_id is None:
+                        out = b"0"
+                    elif out is None:
+                        out = rendered_json(source, finite)
                     line = _dumps([number, record_id, metrics_id, json_key, position]) + \
                         _TAB + _dumps(_to_row(source, sections, table)) + _TAB + out + b"\n"
                 f.write(line)
