@@ -159,16 +159,24 @@ def newest(results_dir: Path, names: list[str] | None, limit: int, fields: bool 
         index = _read_index(file)
         if index is None:
             return None
-        identity, entries = index
+        identity, flat = index
+        indexed, keys, offsets, live = flat[0::4], flat[1::4], flat[2::4], flat[3::4]
+        present = set(numbers)
+        # The ended runs, by their cached keys: only the newest `limit` of this name count.
+        ended = [(_NO_KEY if key is None else key, number, n)
+                 for n, (number, key, again) in enumerate(zip(indexed, keys, live, strict=True))
+                 if not again and number in present]
+        total += len(ended)
+        for key, number, n in heapq.nlargest(limit, ended):
+            pool.append(((key, number, -at), (name, folder, file, identity, offsets[n])))
+        # The others: read every time (queued, running, unreadable), or not cached yet.
+        known = {number for number, again in zip(indexed, live, strict=True) if not again}
+        lines = {number: offsets[n] for n, number in enumerate(indexed) if live[n]}
         for number in numbers:
-            entry = entries.get(number)
-            if entry is not None and not entry[2]:  # an ended run: its cached key
-                pool.append(((entry[0], number, -at), (name, folder, file, identity,
-                                                       entry[1])))
-                total += 1
+            if number in known:
                 continue
-            # Read every time (queued, running, unreadable), or not in the cache yet.
-            line = _line_at(file, identity, entry[1]) if entry is not None else None
+            offset = lines.get(number)
+            line = _line_at(file, identity, offset) if offset is not None else None
             info, _, cacheable = _read_run(name, number, folder, line)
             if info is None:
                 continue  # removed since the folder was listed
@@ -193,22 +201,30 @@ def newest(results_dir: Path, names: list[str] | None, limit: int, fields: bool 
     return order_listed([item for _, item in chosen]), total
 
 
-def _read_index(file: Path) -> tuple[list[int], dict[int, list[Any]]] | None:
+def _read_index(file: Path) -> tuple[list[int], list[Any]] | None:
     """NAME.index: the identity of the cache file it describes (when that is the file
-    there now) and number → [order key, offset of its line, read every time]."""
+    there now) and, flat, for each run: number, order key (None: -inf), offset of its
+    line, whether it is read every time (1) or not (0)."""
+    import orjson  # a flat list nests one deep: safe (see record.fast_loads)
+
     try:
         with open(_index_file(file), "rb") as f:
             header = json.loads(f.readline())
-            entries = fast_loads(f.readline())
+            text = f.readline()
         st = os.stat(file)
         identity = [st.st_ino, st.st_size, st.st_mtime_ns]
-        if header.get("format") != FORMAT or header.get("cache") != identity:
+        if header.get("format") != FORMAT or header.get("cache") != identity or \
+                text.count(b"[") != 1:
             return None
-        out = {}
-        for number, key, offset, live in entries:
-            out[number] = [_NO_KEY if key is None else float(key), int(offset), live]
-        return identity, out
-    except (OSError, ValueError, AttributeError, TypeError):
+        flat = orjson.loads(text)
+        if type(flat) is not list or len(flat) % 4 or \
+                not all(type(v) is int for v in flat[0::4]) or \
+                not all(v is None or type(v) is float for v in flat[1::4]) or \
+                not all(type(v) is int for v in flat[2::4]) or \
+                not all(v in (0, 1) for v in flat[3::4]):
+            return None
+        return identity, flat
+    except (OSError, ValueError, AttributeError):
         return None
 
 
@@ -582,7 +598,7 @@ def _write(file: Path, kept: list[Kept], cache: _Reader) -> None:
                 if isinstance(value, dict) and id(value) not in sections:
                     sections[id(value)] = len(table)
                     table.append(value)
-    index: list[list[Any]] = []
+    index: list[Any] = []
     finite = console.finite_checker()
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -602,7 +618,7 @@ def _write(file: Path, kept: list[Kept], cache: _Reader) -> None:
                     line = _dumps([number, record_id, metrics_id, json_key, position]) + \
                         _TAB + _dumps(_to_row(source, sections, table)) + _TAB + out + b"\n"
                 f.write(line)
-                index.append([number, json_key, offset, record_id is None])
+                index.extend((number, json_key, offset, 1 if record_id is None else 0))
                 offset += len(line)
             f.flush()
             identity = _file_identity(f)
