@@ -44,6 +44,8 @@ import heapq
 import json
 import os
 from collections.abc import Callable, Iterator
+from itertools import compress
+from operator import not_
 from pathlib import Path
 from typing import IO, Any
 
@@ -161,20 +163,25 @@ def newest(results_dir: Path, names: list[str] | None, limit: int, fields: bool 
             return None
         identity, flat = index
         indexed, keys, offsets, live = flat[0::4], flat[1::4], flat[2::4], flat[3::4]
+        if None in keys:
+            keys = [_NO_KEY if key is None else key for key in keys]
         present = set(numbers)
-        # The ended runs, by their cached keys: only the newest `limit` of this name count.
-        ended = [(_NO_KEY if key is None else key, number, n)
-                 for n, (number, key, again) in enumerate(zip(indexed, keys, live, strict=True))
-                 if not again and number in present]
-        total += len(ended)
-        for key, number, n in heapq.nlargest(limit, ended):
-            pool.append(((key, number, -at), (name, folder, file, identity, offsets[n])))
+        # The ended runs, by their cached keys: the newest `limit` of this name that are
+        # still there count (sorting keys that mostly ascend already takes one pass).
+        ended = list(compress(zip(keys, indexed, offsets, strict=True), map(not_, live)))
+        ended.sort()
+        taken = 0
+        for key, number, offset in reversed(ended):
+            if taken == limit:
+                break
+            if number in present:
+                taken += 1
+                pool.append(((key, number, -at), (name, folder, file, identity, offset)))
+        known = set(compress(indexed, map(not_, live)))
+        total += len(known & present)
         # The others: read every time (queued, running, unreadable), or not cached yet.
-        known = {number for number, again in zip(indexed, live, strict=True) if not again}
-        lines = {number: offsets[n] for n, number in enumerate(indexed) if live[n]}
-        for number in numbers:
-            if number in known:
-                continue
+        lines = dict(compress(zip(indexed, offsets, strict=True), live)) if 1 in live else {}
+        for number in sorted(present - known):
             offset = lines.get(number)
             line = _line_at(file, identity, offset) if offset is not None else None
             info, _, cacheable = _read_run(name, number, folder, line)
@@ -217,11 +224,10 @@ def _read_index(file: Path) -> tuple[list[int], list[Any]] | None:
                 text.count(b"[") != 1:
             return None
         flat = orjson.loads(text)
-        if type(flat) is not list or len(flat) % 4 or \
-                not all(type(v) is int for v in flat[0::4]) or \
-                not all(v is None or type(v) is float for v in flat[1::4]) or \
-                not all(type(v) is int for v in flat[2::4]) or \
-                not all(v in (0, 1) for v in flat[3::4]):
+        if type(flat) is not list or len(flat) % 4 or not flat or \
+                set(map(type, flat[0::4])) != {int} or \
+                not set(map(type, flat[1::4])) <= {float, type(None)} or \
+                set(map(type, flat[2::4])) != {int} or not set(flat[3::4]) <= {0, 1}:
             return None
         return identity, flat
     except (OSError, ValueError, AttributeError):
