@@ -136,3 +136,20 @@ def test_listed_without_fields_matches_the_runs_fields(project: Path) -> None:
     assert all(i.info is None and i.out is not None for i in again)
     assert [json.loads(i.out or b"") | {"path": i.path} for i in again] == \
         [i.run().to_json() for i in first]
+
+
+@pytest.mark.parametrize("damage", [b"", b"not json\n", b'{"format": 5}\n[1, 2, 3]\n',
+                                    b"[" * 100_000 + b"\n", b"[1, 2.0, 3, 4]\n"],
+                         ids=["empty", "not-json", "another-header", "deep", "wrong-types"])
+def test_a_damaged_index_lists_every_run(project: Path, capsys: pytest.CaptureFixture[str],
+                                         damage: bytes) -> None:
+    for hours in range(4, 0, -1):
+        write_run(project, "d", started=times.now() - timedelta(hours=hours))
+    _, whole, _ = ls(capsys, "--json", "--limit", "2")
+    index = project / "results" / CACHE_DIR / "ls" / "d.index"
+    first_line = index.read_bytes().split(b"\n")[0] + b"\n"
+    index.write_bytes(first_line + damage if damage.startswith(b"[") else damage)
+    assert newest(project / "results", None, 2) is None
+    _, again, _ = ls(capsys, "--json", "--limit", "2")
+    assert again == whole
+    assert newest(project / "results", None, 2) is not None  # written again

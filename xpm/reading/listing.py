@@ -500,16 +500,11 @@ class _Reader:
         return self._source.readline()
 
     def indexed(self) -> bool:
-        """Whether NAME.index describes the file read."""
+        """Whether NAME.index describes the file read, and can be read."""
         if self._source is None:
             return False
-        try:
-            with open(_index_file(self.file), "rb") as f:
-                header = json.loads(f.readline())
-            return bool(header.get("format") == FORMAT and
-                        header.get("cache") == _file_identity(self._source))
-        except (OSError, ValueError, AttributeError):
-            return False
+        index = _read_index(self.file)
+        return index is not None and index[0] == _file_identity(self._source)
 
     def close(self) -> None:
         for f in (self._file, getattr(self, "_source", None)):
