@@ -153,3 +153,18 @@ def test_a_damaged_index_lists_every_run(project: Path, capsys: pytest.CaptureFi
     _, again, _ = ls(capsys, "--json", "--limit", "2")
     assert again == whole
     assert newest(project / "results", None, 2) is not None  # written again
+
+
+def test_a_cache_file_cut_short_is_read_and_written_whole(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for hours in range(3, 0, -1):
+        write_run(project, "t", started=times.now() - timedelta(hours=hours))
+    _, whole, _ = ls(capsys, "--json", "-a")
+    cache = project / "results" / CACHE_DIR / "ls" / "t.jsonl"
+    cache.write_bytes(cache.read_bytes()[:-1])  # its last newline lost
+    write_run(project, "t", started=times.now())  # the cache is written again
+    _, again, _ = ls(capsys, "--json", "-a")
+    assert json.loads(again)[1:] == json.loads(whole)
+    assert all(line.count("\t") == 2 for line in cache.read_text().splitlines()[1:])
+    _, third, _ = ls(capsys, "--json", "-a")
+    assert third == again

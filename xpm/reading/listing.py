@@ -497,7 +497,8 @@ class _Reader:
         if self._source is None:
             raise OSError("the cache file is closed")
         self._source.seek(offset)
-        return self._source.readline()
+        line = self._source.readline()
+        return line if line.endswith(b"\n") else line + b"\n"  # a file cut short
 
     def indexed(self) -> bool:
         """Whether NAME.index describes the file read, and can be read."""
