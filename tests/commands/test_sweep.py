@@ -138,6 +138,10 @@ def test_dry_run_prints_the_table_and_makes_nothing(project: Path, trial: list[s
     (("-s", "lr=interval(0,1)"), "--random N"),
     (("-s", "a=1"), "nothing to sweep"),
     (("-s", "a[x=1,2"), "a[x"),
+    (("-s", "a=1,2", "--slurm", "--detach"), "detached already"),
+    (("-s", "a=1,2", "--slurm-opt", "time=1"), "add --slurm"),
+    (("-s", "a=1,2", "--slurm", "--slurm-opt", "tme=1"), "unknown slurm option `tme`"),
+    (("-s", "a=1,2", "--slurm", "--slurm-opt", "time=soon"), "slurm `time`"),
 ])
 def test_bad_input_is_one_line_exit_2_and_makes_nothing(project: Path, trial: list[str],
                                                         args: tuple[str, ...],

@@ -217,11 +217,12 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it. `host`: the environment already
-captured (a sweep captures it once for all its trials), and `host_file` an
-environment.json already holding it, hard-linked rather than written again (a sweep's
-trials share one: 20 kB and a JSON encoding each saved). `mark` is kept for callers
-(the high-water mark is always raised here)."""
-    ref, lock = allocate_locked(plan.project.results_dir, plan.name)
+    captured (a sweep captures it once for all its trials), and `host_file` an
+    environment.json already holding it, hard-linked rather than written again (a sweep's
+    trials share one: 20 kB and a JSON encoding each saved). Without `mark` the name's
+    high-water mark is left to the caller, who raises it once for many runs made at once
+    (`tree.record_highest`)."""
+    ref, lock = allocate_locked(plan.project.results_dir, plan.name, mark)
     try:
         lock.say("xpm run")
         copied = _copy_configs(plan.config_files, ref.path)
