@@ -327,3 +327,17 @@ def test_a_secret_in_the_command_reaches_the_trials_but_no_file(project: Path,
             assert b"s3cr3t-value" not in path.read_bytes(), path
     again = run_xpm("sweep", "--resume", "s@1")
     assert again.code == 0  # nothing left: the masked command is not needed
+
+
+def test_trials_share_the_patch_of_the_state_the_sweep_began_in(repo: Path) -> None:
+    """A dirty tree: each trial records the same commit and one git.patch, asked of git
+    once and hard-linked into each trial (as environment.json is)."""
+    (repo / "train.py").write_text("print('changed')\n")
+    result = sweep("-s", "x=1,2,3", "--", sys.executable, "train.py", cwd=repo)
+    assert result.code == 0, result
+    patches = [repo / "results" / "s" / str(n) / "git.patch" for n in (1, 2, 3)]
+    assert "changed" in patches[0].read_text()
+    assert len({p.stat().st_ino for p in patches}) == 1
+    for n in (1, 2, 3):
+        git_state = record(repo, f"s/{n}")["git"]
+        assert git_state["dirty"] and git_state["patch"] == "git.patch"
