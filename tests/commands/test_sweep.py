@@ -252,6 +252,12 @@ def test_ls_diff_and_clean_take_a_sweep(project: Path, trial: list[str]) -> None
     as_json = json.loads(run_xpm("ls", "s@1", "--json").out)
     assert [r["id"] for r in as_json] == ["s/1", "s/2", "s/3"]
     assert [(r["sweep"], r["trial"]) for r in as_json] == [("s@1", 0), ("s@1", 1), ("s@1", 2)]
+    shown = run_xpm("show", "s@1")
+    assert shown.code == 0, shown
+    assert "3 completed" in shown.out and "3 (grid over lr)" in shown.out
+    assert "runs on   this machine" in shown.out
+    assert "s@1 (trial 2)" in run_xpm("show", "s/3").out
+    assert run_xpm("show", "s@9").code == 1
     everything = run_xpm("ls", "s").out.splitlines()
     assert "sweep" in everything[0].split()
     assert everything[1].split()[0] == "s/4" and "s@1" not in everything[1]

@@ -4,6 +4,7 @@ resubmits only the trials that did not complete (issue 12)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,12 @@ def test_an_array_sweep_is_recorded_then_cancelled_and_resubmitted(sproj: Path) 
         assert run["slurm"]["job_id"] == f"{job}_{index}"
         assert run["config"]["x"] == index + 1
     assert (sproj / "results" / "s" / ".highest").read_text().strip() == "3"  # raised once
+    shown = run_xpm("show", "s@1", cwd=sproj)
+    assert shown.code == 0, shown
+    assert "3 queued" in shown.out and f"job array {job}, at most 2 at once" in shown.out
+    facts = json.loads(run_xpm("show", "s@1", "--json", cwd=sproj).out)
+    assert facts["counts"] == {"queued": 3} and facts["statuses"]["s/2"] == "queued"
+    assert "s@1 (trial 1)" in run_xpm("show", "s/2", cwd=sproj).out
 
     again = run_xpm("sweep", "--resume", "s@1", cwd=sproj)
     assert again.code == 0, again
@@ -59,6 +66,7 @@ def test_an_array_sweep_is_recorded_then_cancelled_and_resubmitted(sproj: Path) 
     assert cancelled.code == 0, cancelled
     assert cancelled.err.count("cancelled before it started") == 3
     assert {rec(sproj, f"s/{n}")["status"] for n in (1, 2, 3)} == {"cancelled"}
+    assert "3 cancelled" in run_xpm("show", "s@1", cwd=sproj).out
     wait_for(lambda: job_state(f"{job}_1") in ("CANCELLED", "UNKNOWN"), timeout=30,
              what="Slurm to cancel the array's tasks")
     nothing = run_xpm("cancel", "s@1", cwd=sproj)
