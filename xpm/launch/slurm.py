@@ -32,11 +32,17 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import times
 from ..errors import UsageError, XpmError
 from ..version import __version__
+
+if TYPE_CHECKING:
+    from ..project import Project
+    from ..runs.lock import RunLock
+    from ..runs.record import RunRecord
+    from ..runs.tree import RunRef
 
 SCRIPT_FILE = "job.sbatch"
 OUTPUT_FILE = "slurm.out"  # the job's own stdout and stderr, every attempt appended
@@ -486,3 +492,20 @@ def submit_run(run_dir: Path, record: Any, options: SlurmOptions, project_root: 
     return update_record(run_dir, lambda r: replace(r, status=QUEUED, ended=None,
                                                     exit_code=None, signal=None,
                                                     slurm=section))
+
+
+def submit_prepared(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,
+                    options: SlurmOptions, handover: dict[str, str] | None = None) -> None:
+    """`submit_run` for `xpm run --slurm` and `xpm rerun --slurm`: the lock is released
+    afterwards, whatever happens; prints the run id and the job id."""
+    from .. import console
+
+    try:
+        record = submit_run(ref.path, record, options, project.root, project.results_dir,
+                            handover)
+    finally:
+        lock.release()
+    job = (record.slurm or {}).get("job_id")
+    console.info(f"run {ref.id} submitted to Slurm as job {job} in {console.path(ref.path)}; "
+                 f"`xpm sync` asks Slurm how it goes")
+    console.out(f"{ref.id} {job}")
