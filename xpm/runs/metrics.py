@@ -421,12 +421,22 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
 def block_values(chunk: bytes) -> dict[str, Any]:
     """The last value of each metric in `chunk`, whole lines of metrics.jsonl, parsing
     only the newest line of each shape (see tail_values)."""
-    lines = chunk.split(b"\n")
-    shapes: list[Any] = chunk.translate(None, _NUMERIC).split(b"\n")
-    rows = _newest_of_each_shape(lines, shapes)
+    shaped = chunk.translate(None, _NUMERIC)
+    final = chunk.rpartition(b"\n")[2]
+    shape = final.translate(None, _NUMERIC)
+    if shape and shaped == b"\n".join([shape] * ((len(shaped) + 1) // (len(shape) + 1))):
+        # Every line of one shape (a loop logging the same metrics): only the last counts;
+        # one comparison instead of splitting the chunk into lines.
+        lines: list[bytes] = []
+        rows = {0: _parse(final)}
+    else:
+        lines = chunk.split(b"\n")
+        shapes: list[Any] = shaped.split(b"\n")
+        rows = _newest_of_each_shape(lines, shapes)
     if any(row is None or any(map(_has_numeric, row)) for row in rows.values()):
         # A torn or malformed line (the one before it of its shape counts), or metric
         # names with digits: tell the lines apart by their strings (names) instead.
+        lines = lines or chunk.split(b"\n")
         shapes = [tuple(line.split(b'"')[1::2]) for line in lines]
         rows = _newest_of_each_shape(lines, shapes)
         if None in rows.values():
