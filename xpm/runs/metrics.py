@@ -31,6 +31,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -54,6 +55,7 @@ _KEPT_BAD = 3
 # 100,000 deep: it parses a block only when no line in it can nest deeper than this.
 _FAST_DEPTH = 512
 _RANK_KEY = b'"rank"'
+_NOT_OPENERS = bytes(sorted(set(range(256)) - set(b"\n{[")))
 
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
@@ -141,6 +143,11 @@ def cutoffs(attempts: Sequence[Attempt]) -> dict[int, float]:
         if start is not None:
             lowest = min(lowest, start)
     return out
+
+
+def signature(attempts: Sequence[Attempt]) -> str:
+    """The superseding that attempts make, as text (which caches are read under)."""
+    return ";".join(f"{a}:{s}" for a, s in sorted(cutoffs(attempts).items()))
 
 
 # ---- reading --------------------------------------------------------------------------
@@ -314,9 +321,9 @@ def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
     except OSError:
         return None
     limits = cutoffs(attempts)
-    signature = ";".join(f"{a}:{s}" for a, s in sorted(limits.items()))
+    signed = signature(attempts)
     start = previous if previous is not None and previous.inode == st.st_ino and \
-        previous.attempts == signature and previous.offset <= st.st_size and \
+        previous.attempts == signed and previous.offset <= st.st_size and \
         _seal(path, previous.offset) == previous.seal else None
     if start is not None and start.offset == st.st_size:
         return start
@@ -331,7 +338,7 @@ def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
         else:  # only the newest line of each shape parsed (see block_values)
             last.update(block_values(body))
     offset, lines = reader.end, lines + reader.lines
-    return Tally(st.st_ino, offset, lines, signature, _seal(path, offset), last)
+    return Tally(st.st_ino, offset, lines, signed, _seal(path, offset), last)
 
 
 def _seal(path: str, offset: int) -> str:
@@ -526,15 +533,15 @@ def _loads_lines(body: bytes, count: int) -> list[dict[str, Any]] | None:
     an object; None when one is not, or is not JSON (the caller then reads line by line).
 
     orjson parses the block when it is safe: when no line can nest deeper than
-    _FAST_DEPTH. A line nests at most as deep as it has openers (`{`, `[`), and every line
-    that begins with `{` has one, so the openers beyond one per such line bound the depth
-    of every line. Else (nested values in many lines, or NaN that orjson refuses) json,
-    whose recursion limit turns a line nested too deep into an error."""
+    _FAST_DEPTH. A line nests at most as deep as it has openers (`{`, `[`), so the
+    openers beyond the first of each line that has one bound the depth of every line.
+    Else (nested values in many lines, or NaN that orjson refuses) json, whose recursion
+    limit turns a line nested too deep into an error."""
     text = b"[" + body.replace(b"\n", b",") + b"]"
-    starts = body.count(b"\n{") + (body[:1] == b"{")
-    openers = body.count(b"{") + (body.count(b"[") if b"[" in body else 0)
+    marks = body.translate(None, _NOT_OPENERS)  # the newlines and openers only
+    holding = marks.count(b"\n{") + (marks[:1] == b"{")  # lines with an opener
     rows: Any = None
-    if openers - starts < _FAST_DEPTH:
+    if len(marks) - (count - 1) - holding < _FAST_DEPTH:
         import orjson
 
         try:
@@ -582,20 +589,22 @@ def columns(rows: Iterable[dict[str, Any]] | Reader
                 yield key, list(map(itemgetter(key), group)), steps
 
 
-def shapes(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+def shapes(rows: list[dict[str, Any]], by_first: bool = False
+           ) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
     """The rows grouped by their keys, the group holding the last row last (so that a
-    metric's last value is the last group's)."""
+    metric's last value is the last group's); with `by_first`, in the order each shape
+    first appears."""
     keys = list(map(tuple, rows))
     if not keys:
         return []
-    if keys.count(keys[0]) == len(keys):
+    distinct = dict.fromkeys(keys)  # in the order first seen
+    if len(distinct) == 1:
         return [(keys[0], rows)]
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    last: dict[tuple[str, ...], int] = {}
-    for index, (shape, row) in enumerate(zip(keys, rows, strict=True)):
-        groups.setdefault(shape, []).append(row)
-        last[shape] = index
-    return [(shape, groups[shape]) for shape in sorted(groups, key=last.__getitem__)]
+    groups = [(shape, list(compress(rows, map(shape.__eq__, keys)))) for shape in distinct]
+    if by_first:
+        return groups
+    backwards = keys[::-1]
+    return sorted(groups, key=lambda group: -backwards.index(group[0]))
 
 
 NUMBER_TYPES = ({float}, {int}, {float, int})  # a column of numbers (no booleans)
