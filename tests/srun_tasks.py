@@ -1,11 +1,12 @@
 """The tasks of a multi-task Slurm run for the tests (no torch): `srun` starts one per rank.
 
 Each rank counts its own steps: its state is the sum of step * (rank + 1) over the steps it
-trained, so resuming from anything but a consistent checkpoint gives a wrong total. Every
-`checkpoint_every` steps each rank saves its own file of one sharded checkpoint
-(`all_ranks=True`); rank 0 logs. On SIGUSR2 (the signal Slurm sends before the time limit,
-forwarded by xpm, then by srun) a rank saves its state and exits. Config `train.KEY`:
-steps, checkpoint_every, step_delay.
+trained, so resuming from anything but that rank's own file of one checkpoint gives a wrong
+total. Every `checkpoint_every` steps each rank saves its own file of one sharded checkpoint
+(`all_ranks=True`); rank 0 logs. On SIGUSR2 (the signal Slurm sends before the time limit:
+to xpm, which forwards it to srun, which forwards it to every task) a rank saves its state
+at the end of the step it is in, and exits 0. Config `train.KEY`: steps, checkpoint_every,
+step_delay.
 """
 
 import json
@@ -33,20 +34,17 @@ def save():
         path.write_text(json.dumps(state))
 
 
-def on_warning(signum, frame):
-    save()
-    print(f"rank {run.rank} saved step {state['step']} on {signal.Signals(signum).name}",
-          flush=True)
-    sys.exit(0)
-
-
-signal.signal(signal.SIGUSR2, on_warning)
-(run.dir / f"up-{run.rank}").write_text(str(state["step"]))
+stop = []  # the signal that asked this rank to stop; acted on between steps
+signal.signal(signal.SIGUSR2, lambda signum, frame: stop.append(signum))
 while state["step"] < cfg.steps:
     step = state["step"] + 1
     state = {"step": step, "total": state["total"] + step * (run.rank + 1)}
     run.log(step=step, total=state["total"])
-    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+    if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop:
         save()
+    if stop:
+        print(f"rank {run.rank} saved step {step} on {signal.Signals(stop[0]).name}",
+              flush=True)
+        sys.exit(0)
     time.sleep(cfg.step_delay)
 print(f"rank {run.rank} done at step {state['step']} total {state['total']}", flush=True)

@@ -105,23 +105,3 @@ def test_checkpoint_at_picks_the_step_or_the_nearest_before(
         capsys.readouterr().err)
     assert run.checkpoint_at(5) is None
     assert run.checkpoint_at(1000) == run.checkpoint_path(30)
-
-
-def test_show_and_load_run_agree_on_a_copied_runs_identity(project: Path) -> None:
-    import json
-    import shutil
-
-    for _ in range(2):
-        assert run_xpm("run", "-n", "mlp", "--", sys.executable, "-c", "pass").code == 0
-    original = project / "results" / "mlp" / "2"
-    inside = project / "results" / "x" / "7"
-    outside = project / "backup" / "best"
-    for copy in (inside, outside):
-        shutil.copytree(original, copy)
-        shown = run_xpm("show", str(copy), "--json")
-        assert shown.code == 0, shown
-        assert json.loads(shown.out)["id"] == xpm.load_run(copy).id == "mlp/2"
-        text = run_xpm("show", str(copy)).out
-        assert "this folder is a copy of mlp/2" in text
-    assert json.loads(run_xpm("show", "x/7", "--json").out)["id"] == "mlp/2"
-    assert "copy" not in run_xpm("show", "mlp/2").out

@@ -71,8 +71,9 @@ def _scalar(value: Any) -> Any:
 
 
 class Run:
-    """A run folder. Identity (name, number, seed) comes from its run.json; paths come
-    from where the folder is now, so a folder copied to another machine still works.
+    """A run folder. Its id is where it is (results/NAME/N, as `xpm ls` lists it; a folder
+    not named by a number takes its run.json's), everything else (seed, config) comes from
+    its run.json, and paths from where the folder is now, so a copied folder still works.
 
     In a distributed run (torchrun, srun) every process has its own Run, knowing its rank:
     only the main one (rank 0) logs and keeps checkpoints, unless told `all_ranks=True`."""
@@ -111,15 +112,24 @@ class Run:
 
     @property
     def id(self) -> str:
-        return self._meta.id
+        """NAME/N by where the folder is (as `xpm ls` lists it); for a folder not named by a
+        number (a copy at backup/best), its run.json's."""
+        return f"{self.name}/{self.number}"
 
     @property
     def name(self) -> str:
-        return self._meta.name
+        return self.dir.parent.name if self.dir.name.isdigit() else self._meta.name
 
     @property
     def number(self) -> int:
-        return self._meta.number
+        return int(self.dir.name) if self.dir.name.isdigit() else self._meta.number
+
+    @property
+    def copy_of(self) -> str | None:
+        """The id its run.json records, when the folder is a copy placed elsewhere."""
+        from .runs.tree import copy_of
+
+        return copy_of(self._meta, self.dir)
 
     @property
     def seed(self) -> int:

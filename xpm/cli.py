@@ -256,9 +256,15 @@ def resume(run: str | None, force: bool) -> int:
               help="With --exact: keep the worktree afterwards (its resumes run there).")
 @click.option("--require-same-env", is_flag=True,
               help="Refuse when installed packages differ from RUN's environment.json.")
+@click.option("--detach", is_flag=True, help="Run in the background; print the run id.")
+@click.option("--slurm/--local", "slurm", default=None,
+              help="Submit to Slurm, or run here (default: where RUN ran).")
+@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
+              help="Override one of RUN's Slurm options, e.g. --slurm-opt time=04:00:00.")
 def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
           name: str | None, tags: tuple[str, ...], note: str | None, keep_worktree: bool,
-          require_same_env: bool) -> int:
+          require_same_env: bool, detach: bool, slurm: bool | None,
+          slurm_opts: tuple[str, ...]) -> int:
     """Run RUN again: its command, frozen config and seed, plus any -s/--seed overrides,
     in a new run that records `rerun_of`.
 
@@ -266,11 +272,12 @@ def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
     xpm rerun mnist/3                  # today's code, mnist/3's config and seed
     xpm rerun mnist/3 --exact          # mnist/3's own code, rebuilt from git
     xpm rerun mnist/3 -s model.lr=1e-4 --seed 7 -n mnist-lr
+    xpm rerun mnist/3 --slurm --slurm-opt time=04:00:00   # or --detach, here
     """
     from .commands.rerun import rerun as command
 
     return command(run, exact, assignments, seed, name, tags, note, keep_worktree,
-                   require_same_env)
+                   require_same_env, detach=detach, slurm=slurm, slurm_opts=slurm_opts)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -70,6 +70,8 @@ def test_slurm_opt_overrides_and_local_runs_here(sproj: Path) -> None:
     ("grace=-3", "grace"),
     ("grace=soon", "grace"),
     ("cpus=0", "cpus"),
+    ("ntasks=0", "ntasks"),
+    ("nodes=two", "nodes"),
     ("signal=KILL", "signal"),
     ("novalue", "KEY=VALUE"),
 ])

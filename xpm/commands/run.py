@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import console
-from ..errors import UsageError, XpmError, stop_on_termination
+from ..errors import UsageError, stop_on_termination
 from ..launch import lifecycle
 from ..launch.preparation import create_run, plan_run
 from ..project import Project, find_root, load_project
@@ -66,17 +65,9 @@ def _submit(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,
     """Submit the prepared run to Slurm; print its id and the job id. `handover`: the
     command as given, when the record holds it masked (the job inherits it from sbatch's
     environment)."""
-    from ..launch.slurm import submit_run
+    from ..launch.slurm import submit_prepared
 
-    try:
-        record = submit_run(ref.path, record, options, project.root, project.results_dir,
-                            handover)
-    finally:
-        lock.release()
-    job = (record.slurm or {}).get("job_id")
-    console.info(f"run {ref.id} submitted to Slurm as job {job} in {console.path(ref.path)}; "
-                 f"`xpm sync` asks Slurm how it goes")
-    console.out(f"{ref.id} {job}")
+    submit_prepared(project, ref, record, lock, options, handover)
     return 0
 
 
@@ -85,21 +76,7 @@ def _detach(project: Project, ref: RunRef, handover: dict[str, str]) -> int:
     `handover`: the command as given, when the record holds it masked."""
     from ..launch import background
 
-    if not background.start(["_supervise", str(ref.path)], project.root, None, handover):
-        from ..runs.record import CorruptRecord, read_record
-
-        try:
-            record = read_record(ref.path)
-        except CorruptRecord:
-            record = None
-        last = record.last_attempt if record else None
-        if record is not None and last is not None and last.reason:
-            raise XpmError(f"run {ref.id} did not start: {last.reason}", record.exit_code)
-        raise XpmError(f"the background supervisor of {ref.id} did not start; "
-                       f"see `xpm show {ref.id}` and {ref.path / 'output.log'}")
-    console.info(f"run {ref.id} started in the background in {ref.path}; "
-                 f"`xpm log -f {ref.id}` follows it")
-    console.out(ref.id)
+    background.start_run(project.root, ref, handover)
     return 0
 
 

@@ -24,7 +24,7 @@ from ..runs.record import (
     RunRecord,
     read_environment,
 )
-from ..runs.tree import resolve
+from ..runs.tree import copy_of, resolve
 
 LAST_LINES = 10
 
@@ -43,7 +43,8 @@ def show(run: str, as_json: bool) -> int:
     output = run_dir / OUTPUT_FILE
     tail = last_lines(output, LAST_LINES)
     facts: dict[str, Any] = {
-        "id": record.id if record is not None else ref.id,  # identity: its run.json's
+        "id": ref.id,  # where it is: NAME/N, as ls lists it (docs/rerun.md, identity)
+        "copy_of": copy_of(record, run_dir),
         "path": str(run_dir),
         "rerun_of": record.rerun_of if record is not None else None,
         "status": entry.status,
@@ -143,9 +144,9 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
         shown_status += f" (exit {record.exit_code}" + (
             f", signal {record.signal})" if record.signal else ")")
     head: list[tuple[str, str]] = [("status", shown_status), ("path", facts["path"])]
-    if record is not None and Path(facts["path"]).parts[-2:] != (record.name,
-                                                                 str(record.number)):
-        head.append(("copy", f"this folder is a copy of {record.id} (its run.json says so)"))
+    if facts["copy_of"]:
+        head.append(("copy", f"this folder is a copy of {facts['copy_of']} (its run.json "
+                             "says so)"))
     if facts["rerun_of"]:
         exact = " (exact: in its recorded code)" if record is not None and record.exact else ""
         head.append(("rerun of", facts["rerun_of"] + exact))

@@ -1,5 +1,6 @@
 """Starting xpm in the background: a child `python -m xpm ...` in a session of its own,
-and the handshake by which it says it has taken what it runs (a run, a sweep)."""
+and the handshake by which it says it has taken what it runs (a run, a sweep).
+`start_run` is `xpm run --detach` and `xpm rerun --detach`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..runs.tree import RunRef
 
 _READY = "XPM_READY_FD"
 
@@ -39,3 +44,27 @@ def ready_signal() -> Callable[[], None]:
             os.close(ready_fd)
 
     return ready
+
+
+def start_run(root: Path, ref: RunRef, handover: Mapping[str, str] | None = None) -> None:
+    """Start `xpm _supervise` of a prepared run (its lock free, its record `queued`) in the
+    background and return once it holds the run; print the run id. XpmError, with the
+    reason the run recorded, when it did not start. `handover`: the command as given, when
+    the record holds it masked."""
+    from .. import console
+    from ..errors import XpmError
+    from ..runs.record import CorruptRecord, read_record
+
+    if not start(["_supervise", str(ref.path)], root, None, handover):
+        try:
+            record = read_record(ref.path)
+        except CorruptRecord:
+            record = None
+        last = record.last_attempt if record else None
+        if record is not None and last is not None and last.reason:
+            raise XpmError(f"run {ref.id} did not start: {last.reason}", record.exit_code)
+        raise XpmError(f"the background supervisor of {ref.id} did not start; "
+                       f"see `xpm show {ref.id}` and {ref.path / 'output.log'}")
+    console.info(f"run {ref.id} started in the background in {ref.path}; "
+                 f"`xpm log -f {ref.id}` follows it")
+    console.out(ref.id)

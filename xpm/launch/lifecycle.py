@@ -72,6 +72,8 @@ class Scheduler:
     project's grace period); `fields` are more attempt fields (Slurm's array task and
     restart count); `judge` reads any other outcome the scheduler's way (a cancel, a
     requeue the scheduler made itself), or returns None for the usual reading.
+    `launcher` goes before the command (`srun --kill-on-bad-exit=1` for a job of several
+    tasks); the attempt records the command with it, the run without it.
     """
 
     signal: int
@@ -80,6 +82,7 @@ class Scheduler:
     wait: float | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     judge: Callable[[Outcome], Ending | None] | None = None
+    launcher: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -389,6 +392,8 @@ def execute(
                            f"not record ({shlex.join(record.command)}); give the command "
                            f"again: xpm resume {record.id} -- COMMAND ARG...")
         real = expand(argv if argv is not None else record.command, values)
+        if scheduler is not None:
+            real = [*scheduler.launcher, *real]
     except XpmError:
         lock.release()
         raise

@@ -52,6 +52,7 @@ class Plan:
     require_clean: bool = False  # --require-clean as given
     trial: int | None = None
     untracked: untracked_files.Untracked | None = None  # to store in the run folder
+    sources: tuple[str, ...] | None = None  # config sources to record (a rerun's: RUN's)
 
 
 def default_name(command: tuple[str, ...]) -> str:
@@ -248,7 +249,8 @@ trials share one: 20 kB and a JSON encoding each saved). `mark` is kept for call
             user=host["user"], platform=host["platform"], python=host["python"],
             python_executable=host["python_executable"], sweep=plan.sweep, trial=plan.trial,
             assignments=plan.assignments,
-            config_sources=tuple(config_source(p, plan.project.root) for p in plan.config_files),
+            config_sources=plan.sources if plan.sources is not None else tuple(
+                config_source(p, plan.project.root) for p in plan.config_files),
             launch={"name": plan.given_name, "tags": list(tags), "note": note,
                     "detach": detach, "require_clean": plan.require_clean},
             grace_period=plan.project.settings.grace_period,

@@ -32,11 +32,17 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import times
 from ..errors import UsageError, XpmError
 from ..version import __version__
+
+if TYPE_CHECKING:
+    from ..project import Project
+    from ..runs.lock import RunLock
+    from ..runs.record import RunRecord
+    from ..runs.tree import RunRef
 
 SCRIPT_FILE = "job.sbatch"
 OUTPUT_FILE = "slurm.out"  # the job's own stdout and stderr, every attempt appended
@@ -60,8 +66,10 @@ class SlurmOptions:
 
     partition: str | None = None
     time: str | None = None
-    cpus: int | None = None
-    gpus: str | None = None
+    cpus: int | None = None  # per task
+    gpus: str | None = None  # the job's, all tasks together
+    ntasks: int | None = None  # more than one: the command is started by srun, once a task
+    nodes: int | None = None
     mem: str | None = None
     account: str | None = None
     qos: str | None = None
@@ -105,7 +113,7 @@ def _problem(key: str, value: Any) -> tuple[str, Any]:
                                            or text.lower() in ("unlimited", "infinite")):
             raise bad("must be a Slurm time: MINUTES, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS")
         return key, text
-    if key in ("cpus", "max_requeues", "grace"):
+    if key in ("cpus", "ntasks", "nodes", "max_requeues", "grace"):
         try:
             number = int(str(value)) if not isinstance(value, bool | float) else None
         except ValueError:
@@ -115,6 +123,8 @@ def _problem(key: str, value: Any) -> tuple[str, Any]:
         least = 0 if key == "max_requeues" else 1
         if number is None or number < least or (key == "grace" and number > 65535):
             what = {"cpus": "a positive whole number of CPUs",
+                    "ntasks": "a positive whole number of tasks",
+                    "nodes": "a positive whole number of nodes",
                     "max_requeues": "a whole number of requeues, 0 or more",
                     "grace": "a positive whole number of seconds (at most 65535)"}[key]
             raise bad(f"must be {what}")
@@ -179,12 +189,39 @@ def _directive(line: str) -> str:
 
 def _resources(options: SlurmOptions) -> list[str]:
     pairs = [("partition", options.partition), ("time", options.time),
+             ("nodes", options.nodes), ("ntasks", options.ntasks),
              ("cpus-per-task", options.cpus), ("gpus", options.gpus), ("mem", options.mem),
              ("account", options.account), ("qos", options.qos),
              ("constraint", options.constraint)]
     lines = [f"#SBATCH --{flag}={value}" for flag, value in pairs if value is not None]
     lines += [_directive(line) for line in options.extra]
     return lines
+
+
+def several_tasks(options: SlurmOptions) -> bool:
+    """Whether the job has more than one task (`ntasks`, or one task a node on `nodes`)."""
+    return (options.ntasks or 1) > 1 or (options.nodes or 1) > 1
+
+
+def task_launcher(options: SlurmOptions, command: tuple[str, ...] | list[str] = ()
+                  ) -> tuple[str, ...]:
+    """What the job starts the command with: for a job of several tasks, `srun
+    --kill-on-bad-exit=1` (one process a task; when one fails, srun ends the others and
+    exits non-zero), unless the command is srun already; else nothing. srun does not take
+    sbatch's --cpus-per-task from the job since Slurm 22.05, so it is given again."""
+    if not several_tasks(options) or (command and Path(command[0]).name == "srun"):
+        return ()
+    cpus = (f"--cpus-per-task={options.cpus}",) if options.cpus else ()
+    return ("srun", "--kill-on-bad-exit=1", *cpus)
+
+
+def _tasks_comment(options: SlurmOptions) -> list[str]:
+    launcher = task_launcher(options)
+    if not launcher:
+        return []
+    return [f"# xpm starts the command with `{' '.join(launcher)}`, once in each task; "
+            f"SIG{options.signal} reaches",
+            "# xpm (B:), which forwards it to srun, which forwards it to every task."]
 
 
 def _header(job_name: str, spool: Path, project_root: Path, options: SlurmOptions,
@@ -233,6 +270,7 @@ def write_script(run_dir: Path, options: SlurmOptions, project_root: Path,
         f"# {options.grace} s before the time limit Slurm sends SIG{options.signal}; xpm "
         "passes it to the command",
         "# (which saves a checkpoint), then requeues the job, which resumes the run.",
+        *_tasks_comment(options),
         *_body(shlex.quote(str(run_dir.resolve()))),
     ]
     return _write(run_dir / SCRIPT_FILE, lines, spool)
@@ -445,3 +483,20 @@ def submit_run(run_dir: Path, record: Any, options: SlurmOptions, project_root: 
     return update_record(run_dir, lambda r: replace(r, status=QUEUED, ended=None,
                                                     exit_code=None, signal=None,
                                                     slurm=section))
+
+
+def submit_prepared(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,
+                    options: SlurmOptions, handover: dict[str, str] | None = None) -> None:
+    """`submit_run` for `xpm run --slurm` and `xpm rerun --slurm`: the lock is released
+    afterwards, whatever happens; prints the run id and the job id."""
+    from .. import console
+
+    try:
+        record = submit_run(ref.path, record, options, project.root, project.results_dir,
+                            handover)
+    finally:
+        lock.release()
+    job = (record.slurm or {}).get("job_id")
+    console.info(f"run {ref.id} submitted to Slurm as job {job} in {console.path(ref.path)}; "
+                 f"`xpm sync` asks Slurm how it goes")
+    console.out(f"{ref.id} {job}")

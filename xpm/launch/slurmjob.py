@@ -14,6 +14,10 @@ attempt. What Slurm does to the job decides how the attempt ends:
 - SIGTERM while Slurm requeues the job itself (`scontrol requeue`, preemption): `requeued`;
 - any other SIGTERM (a plain `scancel`): `interrupted`.
 
+A job of several tasks (`ntasks`, `nodes`) starts the command with `srun
+--kill-on-bad-exit=1` (slurm.task_launcher): the warning signal reaches xpm (`B:`), xpm
+forwards it to srun's process group, and srun forwards it to every task.
+
 A requeued job finds the run's attempts and resumes it: newest checkpoint handed over,
 XPM_RESUME=1, a new attempt of kind `requeue` (or `resume` after `xpm resume`
 resubmitted it), output appended.
@@ -148,7 +152,8 @@ def _run(run_dir: Path, job: dict[str, str | int | None], job_id: str) -> int:
     scheduler = Scheduler(
         signal=options.signum, requeue=requeue, job_id=job_id,
         wait=command_wait(options.grace), judge=judge,
-        fields={"slurm_array_task": job["array_task"], "slurm_restart_count": restart})
+        fields={"slurm_array_task": job["array_task"], "slurm_restart_count": restart},
+        launcher=slurm.task_launcher(options, argv or record.command))
     if not record.attempts:
         code = lifecycle.start(project, run_dir, record, lock, argv=argv, echo=False,
                                scheduler=scheduler)

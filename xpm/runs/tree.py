@@ -19,7 +19,7 @@ from typing import NamedTuple
 from ..errors import XpmError
 from .atomic import write_atomic
 from .lock import RunLock
-from .record import RECORD_FILE
+from .record import RECORD_FILE, RunRecord
 
 TRASH_DIR = ".trash"
 HIGHEST_FILE = ".highest"
@@ -264,10 +264,18 @@ def resolve(results_dir: Path, ref: str) -> RunRef:
     raise XpmError(f"`{ref}` is not a run: write NAME, NAME/N, NAME/-1 or a run folder's path")
 
 
+def copy_of(record: RunRecord | None, path: Path) -> str | None:
+    """The id a run folder's run.json records (`record`), when the
+    folder is not at NAME/N of that id: it is a copy of that run."""
+    if record is None or Path(path).parts[-2:] == (record.name, str(record.number)):
+        return None
+    return str(record.id)
+
+
 def _from_path(path: Path) -> RunRef:
-    """A run folder named by its path: located as NAME/N by where it is; a folder not
-    named by a number (a copy at backup/best) by its run.json. A run's identity, as `show`
-    and the API give it, is always its run.json's (see docs/rerun.md)."""
+    """A run folder named by its path: NAME/N by where it is (what `ls` lists and users
+    type); a folder not named by a number (a copy at backup/best) by its run.json. `show`
+    and the API give a run the same identity (see docs/rerun.md)."""
     from .record import CorruptRecord, read_record_data
 
     path = path.resolve()
