@@ -43,7 +43,8 @@ CACHE_DIR = ".cache"
 # names: a cache of other columns is ignored), e.g. when what counts as corrupt changes.
 # 2: a record with a wrongly typed field is corrupt. 3: rows derived from record.py.
 # 4: every metric ever logged, from a tally kept in the row (also for running runs).
-FORMAT = 4
+# 5: a run's metrics are rank 0's (lines logged with all_ranks=True no longer mixed in).
+FORMAT = 5
 KEYS = [c.key for c in COLUMNS]  # the columns of the rows, as the header names them
 _CONFIG = KEYS.index("config")
 # How cached values are read back: the config's sections by index; equal texts and

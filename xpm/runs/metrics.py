@@ -336,7 +336,7 @@ def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
                 final = group[-1]
                 last.update((k, final[k]) for k in keys if k not in RESERVED_NAMES)
         else:  # only the newest line of each shape parsed (see block_values)
-            last.update(block_values(body))
+            last.update(block_values(body, count))
     offset, lines = reader.end, lines + reader.lines
     return Tally(st.st_ino, offset, lines, signed, _seal(path, offset), last)
 
@@ -434,27 +434,29 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
     return block_values(chunk)
 
 
-def block_values(chunk: bytes) -> dict[str, Any]:
-    """The last value of each metric in `chunk`, whole lines of metrics.jsonl, parsing
-    only the newest line of each shape (see tail_values); every line's, rank 0's, where
-    lines carry a rank (`all_ranks=True`)."""
-    values = _block_values(chunk)
+def block_values(chunk: bytes, count: int = 0) -> dict[str, Any]:
+    """The last value of each metric in `chunk`, whole lines of metrics.jsonl (`count` of
+    them, when known), parsing only the newest line of each shape (see tail_values);
+    every line's, rank 0's, where lines carry a rank (`all_ranks=True`)."""
+    count = count or chunk.count(b"\n") + 1
+    values = _block_values(chunk, count)
     if values is None:
         reader = Reader("")
         values = {}
-        for keys, group in shapes(reader.rows_of(chunk, 1, chunk.count(b"\n") + 1)):
+        for keys, group in shapes(reader.rows_of(chunk, 1, count)):
             values.update((k, group[-1][k]) for k in keys if k not in RESERVED_NAMES)
     return values
 
 
-def _block_values(chunk: bytes) -> dict[str, Any] | None:
+def _block_values(chunk: bytes, count: int) -> dict[str, Any] | None:
     """block_values when no line carries a rank; None when one may (every line must be
     parsed then, to leave out the other ranks)."""
     translated = chunk.translate(None, _NUMERIC)
     final = translated[translated.rfind(b"\n") + 1:]
     if _RANK_KEY in final:
         return None
-    if translated + b"\n" == (final + b"\n") * (chunk.count(b"\n") + 1):
+    if len(translated) + 1 == (len(final) + 1) * count and \
+            translated + b"\n" == (final + b"\n") * count:
         # Lines of one shape (one run.log call at every step): the last line says all.
         row = _parse(chunk[chunk.rfind(b"\n") + 1:])
         if row is not None and not any(map(_has_numeric, row)):
