@@ -330,3 +330,29 @@ def test_line_names_finds_every_name_in_first_seen_order() -> None:
     assert line_names(body(digits)) == ["step", "top1", "top5"]
     torn = [{"step": 1, "a": 1}, '{"step": 2, "b', {"step": 3, "c": 2}]
     assert line_names(body(torn)) == ["step", "a", "c"]
+
+
+@pytest.mark.parametrize("text", [
+    b'{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.25}\n{"step": 3, "loss": 0.125}',
+    b'{"step": 1, "loss": 0.5}',
+    b'{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.25}\n{"step": 3, "loss": 0.1',
+    b'{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.25}\n{"step": 3, "lo',
+    b'{"step": 1, "l1": 0.5}\n{"step": 2, "l1": 0.25}\n{"step": 3, "l1": 0.125}',
+    b'{"step": 1, "acc": 0.5}\n{"step": 2, "loss": 0.25}\n{"step": 3, "loss": 0.125}',
+    b'{"step": 1, "loss": null, "nonfinite": {"loss": "nan"}}\n'
+    b'{"step": 2, "loss": null, "nonfinite": {"loss": "inf"}}',
+])
+def test_block_values_of_one_shape_agree_with_every_line_read(text: bytes) -> None:
+    """Lines of one shape take a shortcut (only the last is parsed): the values are those
+    of every line read in turn, the torn or malformed ones left out."""
+    expected: dict[str, Any] = {}
+    for line in text.split(b"\n"):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        expected.update(metrics_module.decode(row))
+    for key in metrics_module.RESERVED:
+        expected.pop(key, None)
+    got = metrics_module.block_values(text)
+    assert json.dumps(got) == json.dumps(expected)

@@ -16,6 +16,7 @@ import pytest
 import xpm
 from tests.conftest import run_xpm, wait_for
 from tests.slurm.conftest import rec, wait_status
+from xpm.errors import UsageError
 from xpm.launch import slurm
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,11 @@ def test_srun_starts_the_command_of_a_job_of_several_tasks_only() -> None:
     assert launcher("ntasks=4", "cpus=2") == ("srun", "--kill-on-bad-exit=1",
                                               "--cpus-per-task=2")
     assert launcher("ntasks=2", command=("/usr/bin/srun", "python", "t.py")) == ()
+    assert launcher("ntasks=2", "signal=USR1") == ("srun", "--kill-on-bad-exit=1")
+    for name in ("TERM", "HUP", "XCPU", "URG", "INT"):
+        with pytest.raises(UsageError, match="cannot warn a job of several tasks"):
+            launcher("ntasks=2", f"signal={name}")
+    assert launcher("signal=TERM") == ()
 
 
 def test_two_tasks_are_requeued_together_and_both_resume(sproj: Path) -> None:
@@ -93,3 +99,16 @@ def test_two_tasks_are_requeued_together_and_both_resume(sproj: Path) -> None:
     for s in steps:
         files = sorted(p.name for p in (run_dir / "checkpoints").glob(f"step-{s:08d}.*"))
         assert files == [f"step-{s:08d}.rank-{r}-of-2.json" for r in (0, 1)], files
+
+
+def test_one_failing_task_ends_the_others_and_the_run_fails(sproj: Path) -> None:
+    code = ("import os, sys, time\n"
+            "if os.environ['SLURM_PROCID'] == '1': sys.exit(3)\n"
+            "print('rank 0 waits', flush=True); time.sleep(120)")
+    result = run_xpm("run", "-n", "bad", "--slurm-opt", "ntasks=2", "--",
+                     sys.executable, "-c", code)
+    assert result.code == 0, result
+    run_id, _ = result.out.split()
+    data = wait_status(sproj, run_id, "failed", timeout=90)
+    assert data["exit_code"] != 0 and data["attempts"][0]["status"] == "failed"
+    assert data["duration"] < 60  # rank 0 did not sleep its two minutes

@@ -178,7 +178,13 @@ def parse_options(settings: dict[str, Any], overrides: tuple[str, ...] | list[st
         if name == "extra":
             converted = (*values.get("extra", ()), *converted)
         values[name] = converted
-    return SlurmOptions(**values)
+    options = SlurmOptions(**values)
+    if several_tasks(options) and options.signal not in ("USR1", "USR2"):
+        raise UsageError(f"slurm `signal` {options.signal} cannot warn a job of several "
+                         "tasks: srun cancels the tasks on SIGTERM, SIGHUP and SIGXCPU "
+                         "without letting them save, and passes on only SIGUSR1 and "
+                         "SIGUSR2; use USR2 (the default)")
+    return options
 
 
 # ---------------------------------------------------------------- the job script

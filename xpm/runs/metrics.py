@@ -473,6 +473,7 @@ def _block_values(chunk: bytes, count: int) -> dict[str, Any] | None:
     if any(row is None or any(map(_has_numeric, row)) for row in rows.values()):
         # A torn or malformed line (the one before it of its shape counts), or metric
         # names with digits: tell the lines apart by their strings (names) instead.
+        lines = lines or chunk.split(b"\n")
         shapes = [tuple(line.split(b'"')[1::2]) for line in lines]
         rows = _newest_of_each_shape(lines, shapes)
         if None in rows.values():
