@@ -560,8 +560,10 @@ def metrics(runs: tuple[str, ...], wanted: tuple[str, ...], as_csv: bool, as_jso
 @click.option("--by", metavar="KEY", help="Color by a field, e.g. config.optimizer or status.")
 @click.option("-o", "--output", metavar="FILE", help="Write a .png or .svg image instead "
               "(needs the extra: pip install 'xpm-runs[plot]').")
+@click.option("--rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Plot this rank's lines (those run.log(..., all_ranks=True) wrote).")
 def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, log_y: bool,
-         by: str | None, output: str | None) -> int:
+         by: str | None, output: str | None, rank: int) -> int:
     """Plot runs' curves overlaid, one line per run, in the terminal or to an image.
 
     A NAME is every run of it; a GLOB ('lr-*') every run of the names it matches. Lines
@@ -574,7 +576,7 @@ def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, lo
     """
     from .commands.plot import plot as command
 
-    return command(runs, wanted, x, smooth, log_y, by, output)
+    return command(runs, wanted, x, smooth, log_y, by, output, rank)
 
 
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)
