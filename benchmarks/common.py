@@ -24,11 +24,13 @@ def xpm_command() -> list[str]:
 
 
 def time_command(argv: list[str], runs: int, cwd: Path | None = None,
-                 env: dict[str, str] | None = None, stdout: int | None = subprocess.DEVNULL
-                 ) -> list[float]:
-    """Wall-clock seconds of each of `runs` runs (after one warm-up run)."""
+                 env: dict[str, str] | None = None, stdout: int | None = subprocess.DEVNULL,
+                 warm_up: bool = True) -> list[float]:
+    """Wall-clock seconds of each of `runs` runs (after one warm-up run, unless not)."""
     env = env if env is not None else quiet_env()
-    subprocess.run(argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL, check=True)
+    if warm_up:
+        subprocess.run(argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+                       check=True)
     times = []
     for _ in range(runs):
         start = time.perf_counter()

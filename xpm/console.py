@@ -6,6 +6,7 @@ stderr, prefixed with ``xpm:``. rich is imported only by the functions that draw
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -359,13 +361,23 @@ def standard(value: Any) -> Any:
     return value
 
 
+_CSV_BATCH = 4096
+
+
 def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """CSV on stdout (RFC 4180 quoting), a header line first."""
     import csv
 
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    buffer = io.StringIO()  # written a batch of rows at a time: one write per row is slow
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    source = iter(rows)
+    while batch := list(islice(source, _CSV_BATCH)):
+        writer.writerows(batch)
+        sys.stdout.write(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()
+    sys.stdout.write(buffer.getvalue())
 
 
 def fields(title: str | None, pairs: Sequence[tuple[str, str]],

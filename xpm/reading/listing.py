@@ -63,7 +63,8 @@ CACHE_DIR = ".cache"
 # 4: every metric ever logged, from a tally kept in the row (also for running runs).
 # 5: a line is three texts (head with the order key, fields, rendered --json object);
 #    NAME.index beside the file.
-FORMAT = 5
+# 6: a run's metrics are rank 0's (lines logged with all_ranks=True no longer mixed in).
+FORMAT = 6
 KEYS = [c.key for c in COLUMNS]  # the columns of the rows, as the header names them
 _CONFIG = KEYS.index("config")
 # How cached values are read back: the config's sections by index; equal texts and
