@@ -82,6 +82,9 @@ BLOCKS = read_blocks()
 # says why it cannot be run, and what checks the behaviour it pictures.
 PICTURES = {
     "attempt 1:": "a diagram of superseded steps; tests/test_metrics.py checks the rule",
+    " 100000 runs (": "benchmarks/ls_bench.py's output, run by hand (hours on 100k runs)",
+    "before                                                 after":
+        "benchmarks/ls_bench.py's output before and after, run by hand",
 }
 # Blocks run by a test elsewhere, which reads them from the page.
 ELSEWHERE = {
@@ -90,6 +93,8 @@ ELSEWHERE = {
         "tests/test_distributed.py::test_the_distributed_page_script_runs_as_one_process"),
     "python3 -m pip install -e '.[test]'": ".ci/run (it is the README's test command)",
     "pip install 'xpm-runs[plot]'": ".ci/run installs the plot extra the same way",
+    "xpm run --slurm --slurm-opt ntasks=4": (  # the suite's cluster has one node, no GPU
+        "tests/slurm/test_tasks.py::test_two_tasks_are_requeued_together_and_both_resume"),
 }
 # Blocks whose lines are separate examples (not steps in order): each line runs in a
 # fresh copy of the project.
@@ -243,7 +248,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "-s model.lr=0.001 --seed 1", "-s model.lr=0.001 --seed 1"]
     for options in runs:
         sh(f"xpm run -n mnist {options} -- python train.py", mnist, env)
-    must("xpm sweep -s model.lr=0.01,0.02 -- python train.py", mnist, env)  # train@1
+    must("xpm sweep -n lr -s model.lr=0.01,0.02 -- python train.py", mnist, env)  # lr@1
     return {"linear": linear, "mnist": mnist, "home": base / "home", "bin": base / "bin"}
 
 
@@ -347,6 +352,8 @@ def runnable(block: Block) -> str:
 
 @pytest.mark.parametrize("block", of_kind("commands"), ids=ids(of_kind("commands")))
 def test_commands_run(block: Block, made: dict[str, Path], tmp_path: Path) -> None:
+    if "--slurm" in block.text and shutil.which("sbatch") is None and not os.environ.get("CI"):
+        pytest.skip("no Slurm here (tests/slurm/start.sh starts the suite's cluster)")
     where = place(made, tmp_path, project_for(block))
     script = runnable(block)
     if block.text.startswith(tuple(ALTERNATIVES)):
@@ -469,23 +476,32 @@ def test_the_manifest_example_has_the_real_fields(made: dict[str, Path],
     where = place(made, tmp_path, "mnist")
     must("xpm sweep -s lr=0.1,0.01 -s layers=[64,64],[128] -- python train.py >/dev/null",
          where.root, where.env)
-    manifest = max((where.root / "results" / "train" / ".sweeps").glob("*.json"),
-                   key=lambda path: int(path.stem))
+    [manifest] = (where.root / "results" / "train" / ".sweeps").glob("*.json")
     real = json.loads(manifest.read_text())
     assert sorted(real) == sorted(documented)
     assert sorted(real["trials"][0]) == sorted(documented["trials"][0])
     assert real["trials"][0]["assignments"] == documented["trials"][0]["assignments"]
 
 
-def test_the_metrics_line_example_has_the_real_fields(made: dict[str, Path]) -> None:
-    [block] = [b for b in of_kind("json") if '"step"' in b.text and '"trials"' not in b.text]
-    line = (made["mnist"] / "results" / "mnist" / "1" / "metrics.jsonl").read_text()
-    first = json.loads(line.splitlines()[0])
-    assert list(json.loads(block.text))[:3] == list(first)[:3] == ["step", "time", "attempt"]
+def test_the_metrics_line_examples_have_the_real_fields(made: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    documented = [json.loads(b.text) for b in of_kind("json") if b.page == "docs/metrics.md"]
+    where = place(made, tmp_path, "mnist")
+    (where.root / "log.py").write_text(
+        "import xpm\nrun = xpm.current_run()\n"
+        "run.log(step=100, loss=0.3)\nrun.log(step=100, grad_norm=0.8, all_ranks=True)\n")
+    must("xpm run -n one -- python log.py && "
+         "RANK=1 LOCAL_RANK=1 WORLD_SIZE=2 xpm run -n other -- python log.py",
+         where.root, where.env)
+    lines = [json.loads(line) for name in ("one", "other") for line in
+             (where.root / "results" / name / "1" / "metrics.jsonl").read_text().splitlines()]
+    real = {tuple(line) for line in lines}
+    assert documented and all(tuple(line) in real for line in documented), real
 
 
 def test_every_json_block_is_checked() -> None:
-    assert len(of_kind("json")) == 2
+    pages = [block.page for block in of_kind("json")]
+    assert sorted(pages) == ["docs/metrics.md", "docs/metrics.md", "docs/sweeps.md"]
 
 
 @pytest.mark.parametrize("block", of_kind("folder"), ids=ids(of_kind("folder")))
