@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+# The checkout whose xpm is measured: this one, or $XPM_BENCH_CHECKOUT (another checkout,
+# for a "before" figure of the same tree in the same sitting).
+ROOT = Path(os.environ.get("XPM_BENCH_CHECKOUT") or Path(__file__).resolve().parent.parent)
+
+# What the installed `xpm` script runs, as this interpreter runs it: no PATH needed, and
+# the xpm measured is this checkout's (see quiet_env), whatever is installed.
+CONSOLE_SCRIPT = "import sys; sys.argv[0] = 'xpm'; from xpm.__main__ import main; sys.exit(main())"
+
 
 def xpm_command() -> list[str]:
-    """The installed `xpm` script beside this interpreter, else `python -m xpm`."""
-    script = Path(sys.executable).parent / "xpm"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("xpm")
-    return [found] if found else [sys.executable, "-m", "xpm"]
+    """`xpm` as its console script starts it, with this interpreter."""
+    return [sys.executable, "-c", CONSOLE_SCRIPT]
 
 
 def time_command(argv: list[str], runs: int, cwd: Path | None = None,
-                 env: dict[str, str] | None = None, stdout: int | None = subprocess.DEVNULL
-                 ) -> list[float]:
-    """Wall-clock seconds of each of `runs` runs (after one warm-up run)."""
+                 env: dict[str, str] | None = None, stdout: int | None = subprocess.DEVNULL,
+                 warm_up: bool = True) -> list[float]:
+    """Wall-clock seconds of each of `runs` runs (after one warm-up run, unless not)."""
     env = env if env is not None else quiet_env()
-    subprocess.run(argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL, check=True)
+    if warm_up:
+        subprocess.run(argv, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+                       check=True)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -65,8 +70,10 @@ def quiet_env() -> dict[str, str]:
     """This environment without XPM_* variables and with bytecode caching on (an installed
     package ships its bytecode; PYTHONDONTWRITEBYTECODE would recompile xpm on every start).
     """
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("XPM_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("XPM_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 # Runs xpm in a fresh interpreter and writes its peak memory in kB to $PEAK_FILE: VmHWM,

@@ -6,7 +6,9 @@
 Prints wall-clock time (median, min, max; after one warm-up), CPU time and peak memory
 (max RSS) of each command, and as the baseline of the same sitting what the reader of
 earlier versions did: `json.loads` of every line into a list. Goal: show and diff under
-2 s and 200 MB.
+2 s and 200 MB. `xpm plot` is timed with its curve cache removed before each run (cold:
+the file parsed) and kept (warm); `xpm ls -a --json` with the listing cache removed
+before each run (cold: the tally of the whole file rebuilt).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -70,12 +73,26 @@ def main() -> None:
         del rows
     print(f"baseline, json.loads of every line into a list: {summary(baseline)}")
     xpm = xpm_command()
-    for label, argv in (("xpm show", [*xpm, "show", "huge"]),
-                        ("xpm diff", [*xpm, "diff", "huge/1", "huge/1", "--only", "metrics"]),
-                        ("xpm metrics --csv", [*xpm, "metrics", "huge"]),
-                        ("xpm plot (terminal)", [*xpm, "plot", "huge"])):
-        wall = time_command(argv, args.runs, cwd=root)
-        cpu = cpu_times(argv, args.runs, cwd=root)
+    caches = root / "results" / ".cache"
+    for label, argv, cache in (
+            ("xpm show", [*xpm, "show", "huge"], None),
+            ("xpm diff", [*xpm, "diff", "huge/1", "huge/1", "--only", "metrics"], None),
+            ("xpm metrics --csv", [*xpm, "metrics", "huge"], None),
+            ("xpm metrics --json", [*xpm, "metrics", "huge", "--json"], None),
+            ("xpm plot (terminal), warm", [*xpm, "plot", "huge"], None),
+            ("xpm plot (terminal), cold", [*xpm, "plot", "huge"], caches / "curves"),
+            ("xpm ls -a --json, cold", [*xpm, "ls", "-a", "--json"], caches / "ls")):
+        if cache is None:
+            wall = time_command(argv, args.runs, cwd=root)
+            cpu = cpu_times(argv, args.runs, cwd=root)
+        else:
+            wall, cpu = [], []
+            for _ in range(args.runs):
+                shutil.rmtree(cache, ignore_errors=True)
+                wall += time_command(argv, 1, cwd=root, warm_up=False)
+                shutil.rmtree(cache, ignore_errors=True)
+                cpu += cpu_times(argv, 1, cwd=root)
+            shutil.rmtree(cache, ignore_errors=True)
         print(f"{label}: wall {summary(wall)}; cpu median {statistics.median(cpu):.2f} s; "
               f"peak {peak_mb(argv[len(xpm):], root):.0f} MB")
     if not args.dir:

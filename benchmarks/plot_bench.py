@@ -8,9 +8,13 @@ metrics.jsonl of --steps lines as `run.log(step=..., loss=..., acc=...)` writes 
 a validation line every 1,000 steps), their config differing in `lr`. Prints wall-clock
 and CPU times (median, min, max; after one warm-up) of
   xpm plot bench -m loss -o out.png      goal < 3 s
+  xpm plot bench -m loss -o out.svg
   xpm plot bench -m loss                 (terminal, 120 x 40, piped) goal < 1 s
+  xpm plot bench                         (terminal, the default metrics: loss, acc)
 and, as the baseline of the same sitting, the time to only parse every file with the
 standard library's json, line by line (the floor of any plot that reads the data).
+Each plot is timed twice: warm (the curve cache, results/.cache/curves, filled by the
+warm-up run) and cold (the cache removed before each run: every metrics.jsonl parsed).
 --dir DIR builds the tree in DIR and keeps it; given again, it times the tree found there.
 """
 
@@ -21,6 +25,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -102,7 +107,15 @@ def main() -> None:
     ):
         wall = time_command(argv, args.runs, cwd=root, env=env)
         cpu = cpu_times(argv, args.runs, cwd=root, env=env)
-        print(f"{label}: wall {summary(wall)}; cpu median {statistics.median(cpu):.2f} s")
+        print(f"{label}, warm: wall {summary(wall)}; cpu median {statistics.median(cpu):.2f} s")
+        cold_wall, cold_cpu = [], []
+        for _ in range(args.runs):
+            shutil.rmtree(root / "results" / ".cache" / "curves", ignore_errors=True)
+            cold_wall += time_command(argv, 1, cwd=root, env=env, warm_up=False)
+            shutil.rmtree(root / "results" / ".cache" / "curves", ignore_errors=True)
+            cold_cpu += cpu_times(argv, 1, cwd=root, env=env)
+        print(f"{label}, cold: wall {summary(cold_wall)}; "
+              f"cpu median {statistics.median(cold_cpu):.2f} s")
     if not args.dir:
         print(f"(tree left in {root}; pass --dir {root} to reuse it)")
     os.sync()

@@ -6,7 +6,9 @@ one tests/slurm/start.sh starts):
 1. Submission: `xpm run --slurm` until it prints the job id, against `sbatch --parsable`
    of a one-line script alone, alternated, median of `--submits` each (the jobs are held
    and cancelled: nothing runs). Target (issue 11): at most 1.5x sbatch. For context,
-   `xpm run --local -- true`, which prepares the run folder the same way.
+   `xpm run --local -- true`, which prepares the run folder the same way, and
+   `python -c pass`, the floor of any Python command (CPU times too: steadier when the
+   machine is busy).
 2. Requeue: from `scancel --signal=USR2 --batch JOB` to the requeued job's new attempt
    recorded `running`, median of `--requeues` (dominated by Slurm: cred_expire + the
    scheduler's interval).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,22 +57,39 @@ def bench_submit(base: Path, count: int) -> None:
            "true"]
     local = [*xpm_command(), "run", "--local", "-n", "here", "--", "true"]
     plain = ["sbatch", "--parsable", str(script)]
+    floor = [sys.executable, "-c", "pass"]
     jobs: list[str] = []
-    times: dict[str, list[float]] = {"sbatch": [], "xpm": [], "local": []}
+    times: dict[str, list[float]] = {"sbatch": [], "xpm": [], "local": [], "python": []}
+    cpu: dict[str, list[float]] = {label: [] for label in times}
     for _ in range(count):
-        for label, argv in (("sbatch", plain), ("xpm", xpm), ("local", local)):
+        for label, argv in (("sbatch", plain), ("xpm", xpm), ("local", local),
+                            ("python", floor)):
+            used = _children_cpu()
             start = time.perf_counter()
             out = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True,
                                  check=True).stdout
             times[label].append(time.perf_counter() - start)
-            if label != "local":
+            cpu[label].append(_children_cpu() - used)
+            if label in ("sbatch", "xpm"):
                 jobs.append(out.split()[-1])
     subprocess.run(["scancel", *jobs], check=False)
     ratio = statistics.median(times["xpm"]) / statistics.median(times["sbatch"])
-    print(f"submit  sbatch alone:      {summary(times['sbatch'])}")
-    print(f"submit  xpm run --slurm:   {summary(times['xpm'])}")
+
+    def cpu_of(label: str) -> str:
+        return f"cpu median {ms(statistics.median(cpu[label]))}"
+
+    print(f"submit  sbatch alone:      {summary(times['sbatch'])}; {cpu_of('sbatch')}")
+    print(f"submit  xpm run --slurm:   {summary(times['xpm'])}; {cpu_of('xpm')}")
     print(f"submit  ratio (medians):   {ratio:.2f}x  (target <= 1.5x)")
-    print(f"context xpm run --local -- true: {summary(times['local'])} (the same preparation)")
+    print(f"context xpm run --local -- true: {summary(times['local'])}; {cpu_of('local')} "
+          "(the same preparation)")
+    print(f"floor   python -c pass:    {summary(times['python'])}; {cpu_of('python')} "
+          "(any Python command's start on this machine)")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _record(path: Path) -> dict[str, object]:

@@ -53,7 +53,18 @@ def test_only_rank_0_logs_unless_all_ranks(run_dir: Path) -> None:
         {"step": 1, "rank": 0, "grad_norm": 0.0},
         {"step": 1, "rank": 1, "grad_norm": 1.0}]
     listed = json.loads(run_xpm("ls", "--json").out)
-    assert listed[0]["metrics"] == {"loss": 0.5, "grad_norm": 1.0}  # `rank` is no metric
+    # `rank` is no metric, and the run's metrics are rank 0's
+    assert listed[0]["metrics"] == {"loss": 0.5, "grad_norm": 0.0}
+    loaded = xpm.load_run(run_dir)
+    assert [r.get("grad_norm") for r in loaded.metrics()] == [None, 0.0]
+    assert [r["grad_norm"] for r in loaded.metrics(rank=1)] == [1.0]
+    assert len(loaded.metrics(rank=None)) == 3
+    shown = run_xpm("show", "d/1").out
+    assert "grad_norm" in shown and "1.0" not in shown.split("grad_norm", 1)[1].split("\n")[0]
+    table = run_xpm("metrics", "d/1").out.splitlines()
+    assert table[0] == "step,time,attempt,rank,loss,grad_norm"
+    assert [line.split(",")[3:] for line in table[1:]] == [["", "0.5", ""], ["0", "", "0.0"],
+                                                            ["1", "", "1.0"]]
 
 
 def test_saving_on_another_rank_is_discarded(run_dir: Path) -> None:

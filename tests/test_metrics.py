@@ -271,3 +271,88 @@ def test_tally_keeps_sparse_metrics_and_extends_by_what_was_added(tmp_path: Path
     assert plain is not None and plain.last == {"a": 3, "b": 2}
     assert tally(tmp_path, resumed, previous=plain).last == {"a": 3}  # type: ignore[union-attr]
     assert tally(tmp_path / "nowhere") is None
+
+
+def test_a_runs_curve_is_rank_0s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines that `run.log(..., all_ranks=True)` wrote carry their rank: every reader takes
+    rank 0's (and the lines without a rank) as the run's curve, unless asked for another."""
+    from xpm.runs.metrics import tally
+
+    rows: list[dict[str, Any]] = []
+    for s in range(300):
+        rows.append({"step": s, "attempt": 1, "loss": 1 / (s + 1)})
+        rows += [{"step": s, "attempt": 1, "rank": r, "grad": 10.0 * r + s} for r in range(3)]
+    rows.append({"step": 300, "attempt": 1, "rank": 2, "only_rank_2": 1.0})
+    write(tmp_path, rows)
+    for block in (40, 1000, 1 << 20):
+        monkeypatch.setattr(metrics_module, "BLOCK_BYTES", block)
+        ours = [r for r in rows if r.get("rank", 0) == 0]
+        assert read(tmp_path) == ours
+        reader = Reader(tmp_path)
+        assert list(reader) == ours and reader.other_ranks == 601
+        assert [r for r in Reader(tmp_path, rank=2)] == [r for r in rows if r.get("rank") == 2]
+        assert list(Reader(tmp_path, rank=None)) == rows
+        assert summarize(Reader(tmp_path))["grad"].last == 299.0
+        counted = tally(tmp_path)
+        assert counted is not None and counted.last == {"loss": 1 / 300, "grad": 299.0}
+
+
+def test_deeply_nested_lines_are_reported_not_a_crash(tmp_path: Path) -> None:
+    """orjson 3.8 overflows the stack on objects nested 100,000 deep: such a line (and a
+    block of many nested ones) is parsed by json, which says it is not a metrics line."""
+    import subprocess
+    import sys
+
+    deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    nested = [{"step": s, "hist": [[s, 1], {"b": [2]}]} for s in range(400)]
+    (tmp_path / "metrics.jsonl").write_text(
+        json.dumps({"step": 0, "loss": 1.0}) + "\n" + deep + "\n"
+        + "".join(json.dumps(r) + "\n" for r in nested))
+    code = ("import sys; from xpm.runs.metrics import Reader, tally; r = Reader(sys.argv[1]); "
+            "rows = list(r); print(len(rows), r.bad_lines, rows[-1]['hist'], "
+            "tally(sys.argv[1]).last['hist'])")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("[", 1)[0] == "401 "
+    assert "[2]" in result.stdout and "[[399, 1], {'b': [2]}]" in result.stdout
+
+
+def test_line_names_finds_every_name_in_first_seen_order() -> None:
+    from xpm.runs.metrics import line_names
+
+    def body(rows: list[Any]) -> bytes:
+        return "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows).encode()
+
+    plain = [{"step": s, "loss": 0.5} for s in range(50)] + [{"step": 50, "val": 1}]
+    assert line_names(body(plain)) == ["step", "loss", "val"]
+    digits = [{"step": s, f"top{1 + 4 * (s % 2)}": 0.5} for s in range(10)]  # one shape
+    assert line_names(body(digits)) == ["step", "top1", "top5"]
+    torn = [{"step": 1, "a": 1}, '{"step": 2, "b', {"step": 3, "c": 2}]
+    assert line_names(body(torn)) == ["step", "a", "c"]
+
+
+@pytest.mark.parametrize("text", [
+    b'{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.25}\n{"step": 3, "loss": 0.125}',
+    b'{"step": 1, "loss": 0.5}',
+    b'{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.25}\n{"step": 3, "loss": 0.1',
+    b'{"step": 1, "loss": 0.5}\n{"step": 2, "loss": 0.25}\n{"step": 3, "lo',
+    b'{"step": 1, "l1": 0.5}\n{"step": 2, "l1": 0.25}\n{"step": 3, "l1": 0.125}',
+    b'{"step": 1, "acc": 0.5}\n{"step": 2, "loss": 0.25}\n{"step": 3, "loss": 0.125}',
+    b'{"step": 1, "loss": null, "nonfinite": {"loss": "nan"}}\n'
+    b'{"step": 2, "loss": null, "nonfinite": {"loss": "inf"}}',
+])
+def test_block_values_of_one_shape_agree_with_every_line_read(text: bytes) -> None:
+    """Lines of one shape take a shortcut (only the last is parsed): the values are those
+    of every line read in turn, the torn or malformed ones left out."""
+    expected: dict[str, Any] = {}
+    for line in text.split(b"\n"):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        expected.update(metrics_module.decode(row))
+    for key in metrics_module.RESERVED:
+        expected.pop(key, None)
+    got = metrics_module.block_values(text)
+    assert json.dumps(got) == json.dumps(expected)

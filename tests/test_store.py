@@ -6,7 +6,7 @@ import multiprocessing
 import shutil
 from pathlib import Path
 
-from xpm.runs.tree import HIGHEST_FILE, allocate, record_highest
+from xpm.runs.tree import HIGHEST_FILE, allocate, allocate_locked, record_highest
 
 
 def _allocate_many(results: str, count: int) -> list[int]:
@@ -37,3 +37,22 @@ def test_high_water_mark_never_goes_down_under_concurrency(tmp_path: Path) -> No
     for n in range(10, 33):  # remove the newest folders: their numbers stay taken
         shutil.rmtree(results / "race" / str(n))
     assert allocate(results, "race").number == 33
+
+
+def test_allocate_locked_without_mark_leaves_the_mark_to_its_caller(tmp_path: Path) -> None:
+    """A Slurm sweep makes all its trials' folders unmarked, then raises the mark once."""
+    results = tmp_path / "results"
+    ref, lock = allocate_locked(results, "m")
+    lock.release()
+    assert (results / "m" / HIGHEST_FILE).read_text().strip() == "1"
+    made = []
+    for _ in range(3):
+        ref, lock = allocate_locked(results, "m", mark=False)
+        lock.release()
+        made.append(ref.number)
+    assert made == [2, 3, 4]  # the folders themselves keep their numbers taken
+    assert (results / "m" / HIGHEST_FILE).read_text().strip() == "1"
+    record_highest(results / "m", max(made))
+    for n in made:  # the newest folders gone: their numbers stay taken
+        shutil.rmtree(results / "m" / str(n))
+    assert allocate(results, "m").number == 5

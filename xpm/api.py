@@ -352,11 +352,14 @@ class Run:
         self._metrics_file.write(_metrics.encode(entry) + "\n")
         self._metrics_file.flush()
 
-    def metrics(self) -> list[dict[str, Any]]:
+    def metrics(self, rank: int | None = 0) -> list[dict[str, Any]]:
         """The run's metrics, one dict per line of metrics.jsonl, in order: non-finite values
         read back as float nan/inf, the lines a resumed attempt superseded (those past the
-        checkpoint it resumed from) left out, torn and malformed lines skipped."""
-        return _metrics.read(self.dir, read_record(self.dir).attempts)
+        checkpoint it resumed from) left out, torn and malformed lines skipped.
+
+        Lines logged with `all_ranks=True` carry their `rank`: the run's metrics are rank
+        0's (and the lines without a rank); `rank=N` gives rank N's lines, `rank=None` all."""
+        return _metrics.read(self.dir, read_record(self.dir).attempts, rank)
 
     def close(self) -> None:
         if self._metrics_file is not None:

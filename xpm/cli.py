@@ -181,7 +181,10 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
               help="A YAML list of mappings, one trial each, merged over the fixed -s.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
               help="Run N trials at once (default 1).")
-@click.option("--slurm", is_flag=True, help="Submit the trials as one Slurm job array.")
+@click.option("--slurm/--local", "slurm", default=None,
+              help="Submit the trials as one Slurm job array (default: xpm.yaml's launcher).")
+@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
+              help="Override one `slurm:` option for every trial, e.g. time=04:00:00.")
 @click.option("--dry-run", is_flag=True, help="Print the trials; make nothing.")
 @click.option("--detach", is_flag=True, help="Run the sweep in the background; print NAME@K.")
 @click.option("--resume", "resume_ref", metavar="NAME@K",
@@ -192,9 +195,9 @@ def run(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
 def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
           assignments: tuple[str, ...], seed: int | None, tags: tuple[str, ...],
           note: str | None, require_clean: bool, zip_: bool, random_n: int | None,
-          sweep_seed: int | None, trials_file: str | None, jobs: int | None, slurm: bool,
-          dry_run: bool, detach: bool, resume_ref: str | None, retry_failed: bool,
-          yes: bool) -> int:
+          sweep_seed: int | None, trials_file: str | None, jobs: int | None,
+          slurm: bool | None, slurm_opts: tuple[str, ...], dry_run: bool, detach: bool,
+          resume_ref: str | None, retry_failed: bool, yes: bool) -> int:
     """Run many trials of COMMAND, one run each, from swept -s values.
 
     \b
@@ -202,6 +205,7 @@ def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
     xpm sweep -s lr=range(1,4) -s batch=32,64,128 --zip
     xpm sweep --random 20 --sweep-seed 1 -s lr=log_interval(1e-4,1e-1)
     xpm sweep --trials trials.yaml --dry-run
+    xpm sweep --slurm -j 8 -s seed=1,2,3 -s lr=0.1,0.01   (one job array, 8 at once)
     xpm sweep --resume train@3
     """
     command = _command_after_dashes(command)
@@ -210,7 +214,8 @@ def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
             ("-s", assignments), ("-c", configs), ("-n", name), ("--seed", seed is not None),
             ("-t", tags), ("-m", note), ("--zip", zip_), ("--random", random_n is not None),
             ("--trials", trials_file), ("--sweep-seed", sweep_seed is not None),
-            ("--slurm", slurm), ("--dry-run", dry_run), ("COMMAND", command)) if on]
+            ("--slurm/--local", slurm is not None), ("--slurm-opt", slurm_opts),
+            ("--dry-run", dry_run), ("COMMAND", command)) if on]
         if given:
             raise click.UsageError(f"--resume runs a sweep as it was made; {given[0]} "
                                    "cannot change it (only -j, --retry-failed, --detach)")
@@ -222,7 +227,8 @@ def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
     from .commands.sweep import sweep as command_
 
     return command_(command, name, configs, assignments, seed, tags, note, require_clean,
-                    zip_, random_n, sweep_seed, trials_file, jobs, slurm, dry_run, detach, yes)
+                    zip_, random_n, sweep_seed, trials_file, jobs, slurm, dry_run, detach, yes,
+                    slurm_opts)
 
 
 @cli.command(cls=WithCommand, context_settings=CONTEXT)
@@ -554,8 +560,10 @@ def metrics(runs: tuple[str, ...], wanted: tuple[str, ...], as_csv: bool, as_jso
 @click.option("--by", metavar="KEY", help="Color by a field, e.g. config.optimizer or status.")
 @click.option("-o", "--output", metavar="FILE", help="Write a .png or .svg image instead "
               "(needs the extra: pip install 'xpm-runs[plot]').")
+@click.option("--rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Plot this rank's lines (those run.log(..., all_ranks=True) wrote).")
 def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, log_y: bool,
-         by: str | None, output: str | None) -> int:
+         by: str | None, output: str | None, rank: int) -> int:
     """Plot runs' curves overlaid, one line per run, in the terminal or to an image.
 
     A NAME is every run of it; a GLOB ('lr-*') every run of the names it matches. Lines
@@ -568,7 +576,7 @@ def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, lo
     """
     from .commands.plot import plot as command
 
-    return command(runs, wanted, x, smooth, log_y, by, output)
+    return command(runs, wanted, x, smooth, log_y, by, output, rank)
 
 
 @cli.command("_supervise", hidden=True, context_settings=CONTEXT)

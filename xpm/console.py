@@ -6,6 +6,7 @@ stderr, prefixed with ``xpm:``. rich is imported only by the functions that draw
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -276,26 +278,42 @@ def json_array(items: Iterable[Any], finite: Callable[[Any], bool] | None = None
     `finite` tells whether an item holds only finite numbers (False when unsure); by
     default every value is looked at.
     """
+    json_lines(json_line(item, finite or finite_checker()) for item in items)
+
+
+def finite_checker() -> Callable[[Any], bool]:
+    """Whether an item holds only finite numbers, for json_line: nested objects shared
+    by the items checked (config sections) are looked at once."""
+    memo: dict[int, tuple[Any, bool]] = {}
+
+    def finite(item: Any) -> bool:
+        return _finite(item, memo, 0)
+
+    return finite
+
+
+def json_line(item: Any, finite: Callable[[Any], bool] | None = None) -> bytes:
+    """One item of `json_array`, encoded: compact JSON, no newline."""
     import orjson
 
+    try:
+        if not (finite(item) if finite is not None else _finite(item, {}, 0)):
+            raise TypeError("a non-finite number")
+        return orjson.dumps(item)
+    except TypeError:
+        return json.dumps(standard(item), ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8", "surrogateescape")
+
+
+def json_lines(lines: Iterable[bytes]) -> None:
+    """A JSON array on stdout of items already encoded (json_line), one per line."""
     sys.stdout.flush()
     out = sys.stdout.buffer
     write = out.write
-    dumps = orjson.dumps
-    memo: dict[int, tuple[Any, bool]] = {}  # shared nested objects (config sections)
-    if finite is None:
-        def finite(item: Any) -> bool:
-            return _finite(item, memo, 0)
     separator = b"[\n"
-    for item in items:
+    for line in lines:
         write(separator)
-        try:
-            if not finite(item):
-                raise TypeError("a non-finite number")
-            write(dumps(item))
-        except TypeError:
-            write(json.dumps(standard(item), ensure_ascii=False, separators=(",", ":"),
-                             allow_nan=False).encode("utf-8", "surrogateescape"))
+        write(line)
         separator = b",\n"
     write(b"[]\n" if separator == b"[\n" else b"\n]\n")
     out.flush()
@@ -343,13 +361,23 @@ def standard(value: Any) -> Any:
     return value
 
 
+_CSV_BATCH = 4096
+
+
 def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """CSV on stdout (RFC 4180 quoting), a header line first."""
     import csv
 
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    buffer = io.StringIO()  # written a batch of rows at a time: one write per row is slow
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    source = iter(rows)
+    while batch := list(islice(source, _CSV_BATCH)):
+        writer.writerows(batch)
+        sys.stdout.write(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()
+    sys.stdout.write(buffer.getvalue())
 
 
 def fields(title: str | None, pairs: Sequence[tuple[str, str]],

@@ -148,3 +148,59 @@ def test_plot_errors(three: Path) -> None:
     assert run_xpm("plot", "zzz*").code == 1
     assert run_xpm("plot", "lr", "--by", "bogus").code == 2
     assert sys.executable
+
+
+def test_decimation_keeps_every_spike_and_the_ends() -> None:
+    xs = [float(i) for i in range(100_000)]
+    ys = [1.0] * 100_000
+    ys[31_337], ys[77_777] = 50.0, -20.0
+    dx, dy = curves.decimate(xs, ys, 500)
+    assert len(dx) <= 1002 and dx == sorted(dx)
+    assert (dx[0], dx[-1]) == (0.0, 99_999.0)
+    assert max(dy) == 50.0 and min(dy) == -20.0 and (31_337.0, 50.0) in zip(dx, dy, strict=True)
+    assert curves.decimate(xs[:100], ys[:100], 500) == (xs[:100], ys[:100])
+
+
+def test_curves_are_cached_by_the_metrics_files_identity(three: Path, tmp_path: Path) -> None:
+    cache = three / "results" / ".cache"
+    ref = resolve(three / "results", "lr/2")
+    first = curves.load(ref, cache_dir=cache)
+    kept = sorted(p.name for p in (cache / "curves" / "lr").iterdir())
+    assert kept == ["2.step.r0.bin"]
+    assert curves.load(ref, cache_dir=cache) == first  # read back from the cache
+    assert curves.load(ref, wanted=["acc"], cache_dir=cache).curves.keys() == {"acc"}
+    with open(ref.path / "metrics.jsonl", "a") as f:  # a line added: read anew
+        f.write('{"step": 500, "attempt": 1, "loss": 0.001, "acc": 1.0}\n')
+    assert curves.load(ref, cache_dir=cache).curves["loss"].xs[-1] == 500
+    assert curves.load(ref).curves["loss"].xs[-1] == 500  # the same without the cache
+    # only -m acc read: a later plot of every metric reads the file again
+    only = resolve(three / "results", "lr/3")
+    assert curves.load(only, wanted=["acc"], cache_dir=cache).curves.keys() == {"acc"}
+    assert curves.load(only, cache_dir=cache).curves.keys() == {"loss", "acc"}
+    # a damaged cache file is read past
+    (cache / "curves" / "lr" / "2.step.r0.bin").write_bytes(b"garbage")
+    assert curves.load(ref, cache_dir=cache).curves["loss"].xs[-1] == 500
+    # a copied run folder elsewhere is never cached
+    copy = tmp_path / "elsewhere" / "7"
+    shutil.copytree(ref.path, copy)
+    assert run_xpm("plot", str(copy), "-o", str(tmp_path / "copy.svg"), cwd=three).code == 0
+    assert not (cache / "curves" / "elsewhere").exists()
+
+
+def test_plot_shows_rank_0_unless_told_another(project: Path) -> None:
+    (project / "train.py").write_text(
+        "import xpm\nfrom xpm.api import Run\nfrom xpm.ranks import Rank\n"
+        "run = xpm.current_run()\n"
+        "for r in range(2):\n"
+        "    other = Run(run.dir, rank=Rank(r, r, 2))\n"
+        "    for s in range(5):\n"
+        "        other.log(step=s, all_ranks=True, grad=float(10 * r + s))\n"
+        "    other.close()\n")
+    assert run_xpm("run", "-n", "ddp", "--", sys.executable, "train.py").code == 0
+    ref = resolve(project / "results", "ddp/1")
+    assert curves.load(ref).curves["grad"].ys == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert curves.load(ref, rank=1).curves["grad"].ys == [10.0, 11.0, 12.0, 13.0, 14.0]
+    result = run_xpm("plot", "ddp/1", "--rank", "1", env={**os.environ, "COLUMNS": "60",
+                                                          "LINES": "20", "NO_COLOR": "1"})
+    assert result.code == 0 and "14" in result.out, result
+    assert run_xpm("plot", "ddp/1", "--rank", "-1").code == 2

@@ -138,6 +138,10 @@ def test_dry_run_prints_the_table_and_makes_nothing(project: Path, trial: list[s
     (("-s", "lr=interval(0,1)"), "--random N"),
     (("-s", "a=1"), "nothing to sweep"),
     (("-s", "a[x=1,2"), "a[x"),
+    (("-s", "a=1,2", "--slurm", "--detach"), "detached already"),
+    (("-s", "a=1,2", "--slurm-opt", "time=1"), "add --slurm"),
+    (("-s", "a=1,2", "--slurm", "--slurm-opt", "tme=1"), "unknown slurm option `tme`"),
+    (("-s", "a=1,2", "--slurm", "--slurm-opt", "time=soon"), "slurm `time`"),
 ])
 def test_bad_input_is_one_line_exit_2_and_makes_nothing(project: Path, trial: list[str],
                                                         args: tuple[str, ...],
@@ -248,6 +252,12 @@ def test_ls_diff_and_clean_take_a_sweep(project: Path, trial: list[str]) -> None
     as_json = json.loads(run_xpm("ls", "s@1", "--json").out)
     assert [r["id"] for r in as_json] == ["s/1", "s/2", "s/3"]
     assert [(r["sweep"], r["trial"]) for r in as_json] == [("s@1", 0), ("s@1", 1), ("s@1", 2)]
+    shown = run_xpm("show", "s@1")
+    assert shown.code == 0, shown
+    assert "3 completed" in shown.out and "3 (grid over lr)" in shown.out
+    assert "runs on   this machine" in shown.out
+    assert "s@1 (trial 2)" in run_xpm("show", "s/3").out
+    assert run_xpm("show", "s@9").code == 1
     everything = run_xpm("ls", "s").out.splitlines()
     assert "sweep" in everything[0].split()
     assert everything[1].split()[0] == "s/4" and "s@1" not in everything[1]
@@ -323,3 +333,17 @@ def test_a_secret_in_the_command_reaches_the_trials_but_no_file(project: Path,
             assert b"s3cr3t-value" not in path.read_bytes(), path
     again = run_xpm("sweep", "--resume", "s@1")
     assert again.code == 0  # nothing left: the masked command is not needed
+
+
+def test_trials_share_the_patch_of_the_state_the_sweep_began_in(repo: Path) -> None:
+    """A dirty tree: each trial records the same commit and one git.patch, asked of git
+    once and hard-linked into each trial (as environment.json is)."""
+    (repo / "train.py").write_text("print('changed')\n")
+    result = sweep("-s", "x=1,2,3", "--", sys.executable, "train.py", cwd=repo)
+    assert result.code == 0, result
+    patches = [repo / "results" / "s" / str(n) / "git.patch" for n in (1, 2, 3)]
+    assert "changed" in patches[0].read_text()
+    assert len({p.stat().st_ino for p in patches}) == 1
+    for n in (1, 2, 3):
+        git_state = record(repo, f"s/{n}")["git"]
+        assert git_state["dirty"] and git_state["patch"] == "git.patch"

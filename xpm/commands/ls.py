@@ -13,7 +13,7 @@ from .. import console, times
 from ..config import flatten
 from ..errors import UsageError, XpmError
 from ..project import load_project
-from ..reading.listing import infos
+from ..reading.listing import Listed, listed, newest, order_listed, with_path
 from ..reading.query import (
     COLUMNS,
     Condition,
@@ -24,7 +24,7 @@ from ..reading.query import (
     parse_condition,
     parse_field,
 )
-from ..runs.catalog import CORRUPT, LISTED_STATUSES, NEWER, UNREAD, parse_statuses
+from ..runs.catalog import CORRUPT, LISTED_STATUSES, NEWER, parse_statuses
 from ..runs.tree import run_names
 
 DEFAULT_LIMIT = 30
@@ -71,37 +71,54 @@ def ls(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        total = 0
-        selected: list[RunInfo] = []
-        for info in infos(results, names):
-            if sweep is not None and info.id not in sweep.trials:
-                continue
-            total += 1
-            if keep(info):
-                selected.append(info)
-        if sweep is not None and sort_field is None:  # in trial order
-            shown = sorted(selected, key=lambda i: sweep.trials[i.id], reverse=reverse)
+        plain = not (wanted or tags or since is not None or wheres)  # every run kept
+        # `--json` prints what the cache rendered; other outputs and filters need fields.
+        fields = not (as_json and plain and sort_field is None and sweep is None)
+        fast = None
+        if plain and sort_field is None and sweep is None and not reverse and not show_all:
+            fast = newest(results, names, limit or DEFAULT_LIMIT, fields, as_json)
+        if fast is not None:  # the newest runs, picked through the cache's indexes
+            shown, total = fast
+            count = total
         else:
-            shown = order(selected, sort_field, reverse)
-        del selected
-        count = len(shown)
+            total = 0
+            selected: list[Listed] = []
+            for item in listed(results, names, fields, as_json):
+                if sweep is not None and item.id not in sweep.trials:
+                    continue
+                total += 1
+                if plain or keep(item.run()):
+                    selected.append(item)
+            if sort_field is None and sweep is None:
+                shown = order_listed(selected, reverse)
+            elif sort_field is None:  # a sweep's trials, in trial order
+                assert sweep is not None
+                trials = sweep.trials
+                shown = sorted(selected, key=lambda i: trials[i.id], reverse=reverse)
+            else:
+                by_info = {id(item.run()): item for item in selected}
+                shown = [by_info[id(i)] for i in
+                         order([i.run() for i in selected], sort_field, reverse)]
+                del by_info
+            del selected
+            count = len(shown)
         if not show_all:
             del shown[limit or DEFAULT_LIMIT:]
-        listed = len(shown)
-        corrupt = [i for i in shown if i.status in UNREAD]
-        footer = _footer(listed, count)
+        listed_count = len(shown)
+        corrupt = [i.run() for i in shown if i.unread]
+        footer = _footer(listed_count, count)
         # The outputs take the runs out of `shown` as they go, so that what they build
         # (table cells, JSON text) reuses the memory of the runs already written.
         if as_json:
-            console.json_array((i.to_json() for i in _drain(shown)), _FiniteRuns())
+            console.json_lines(_json_lines(_drain(shown)))
         elif as_csv:
-            _csv(shown, column_fields)
+            _csv(_infos(shown), column_fields)
         elif shown:
-            _table(shown, column_fields, footer, sweep)
+            _table(_infos(shown), column_fields, footer, sweep)
     finally:
         if collecting:
             gc.enable()
-    if not listed:
+    if not listed_count:
         _explain_empty(results, total, patterns)
     elif (as_json or as_csv) and footer:
         console.info(footer)
@@ -118,6 +135,8 @@ class SweepListing(NamedTuple):
 
 
 def _sweep_listing(results: Path, patterns: tuple[str, ...]) -> SweepListing | None:
+    if not any("@" in p for p in patterns):  # no sweep named: sweeps.py not even loaded
+        return None
     from ..runs import sweeps
 
     refs = [p for p in patterns if sweeps.is_ref(p)]
@@ -198,11 +217,27 @@ def _all_finite(value: Any) -> bool:
     return True
 
 
-def _drain(runs: list[RunInfo]) -> Iterator[RunInfo]:
+def _drain(runs: list[Any]) -> Iterator[Any]:
     """The runs in order, each dropped from the list as it is given."""
     runs.reverse()
     while runs:
         yield runs.pop()
+
+
+def _infos(items: list[Listed]) -> list[RunInfo]:
+    """The runs' fields, `items` emptied on the way (memory: see `ls`)."""
+    return [item.run() for item in _drain(items)]
+
+
+def _json_lines(items: Iterator[Listed]) -> Iterator[bytes]:
+    """Each run's `--json` object, encoded: as the cache rendered it (with its path), or
+    made from its fields."""
+    finite = _FiniteRuns()
+    for item in items:
+        if item.out is not None:
+            yield with_path(item.out, item.path)
+        else:
+            yield console.json_line(item.run().to_json(), finite)
 
 
 # ------------------------------------------------------------------------- options

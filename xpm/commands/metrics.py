@@ -4,7 +4,6 @@ one row per step, for pandas and spreadsheets."""
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Any
 
@@ -12,7 +11,7 @@ from .. import console
 from ..project import load_project
 from ..reading import history
 from ..reading.picking import pick
-from ..runs.metrics import non_finite_name
+from ..runs.metrics import RANK
 
 
 def metrics(runs: tuple[str, ...], wanted: tuple[str, ...], as_json: bool) -> int:
@@ -33,15 +32,17 @@ def metrics(runs: tuple[str, ...], wanted: tuple[str, ...], as_json: bool) -> in
                 except ValueError:  # a non-finite number: the names --json uses elsewhere
                     write(encode(console.standard(row)) + "\n")
     else:
-        names = list(wanted)
-        if not names:  # one pass to learn the metrics, one to write them
-            seen: dict[str, None] = {}
-            for ref in refs:
-                seen.update(dict.fromkeys(history.names(history.reader(ref))))
-            names = list(seen)
-        header = (["run"] if several else []) + [*history.COLUMNS, *names]
+        names, ranked = list(wanted), False
+        seen: dict[str, None] = {}
+        for ref in refs:  # a quick pass for the columns (the header comes first)
+            found, has_rank = history.names(history.reader(ref))
+            seen.update(dict.fromkeys(found))
+            ranked = ranked or has_rank
+        names = names or list(seen)
+        columns = [*history.COLUMNS, *([RANK] if ranked else []), *names]
+        header = (["run"] if several else []) + columns
         console.csv_rows(header, (
-            ([ref.id] if several else []) + [_cell(row.get(k)) for k in header[several:]]
+            ([ref.id] if several else []) + _cells(row, columns)
             for ref, source in zip(refs, readers, strict=True)
             for row in history.rows(source, wanted)))
     for ref, source in zip(refs, readers, strict=True):
@@ -50,11 +51,12 @@ def metrics(runs: tuple[str, ...], wanted: tuple[str, ...], as_json: bool) -> in
     return 0
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float) and not math.isfinite(value):
-        return non_finite_name(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+def _cells(row: dict[str, Any], columns: list[str]) -> list[Any]:
+    """A row's CSV cells: none as empty, nan, inf and -inf as such (what csv writes for a
+    float), a list or mapping as JSON."""
+    cells = list(map(row.get, columns))
+    kinds = set(map(type, cells))
+    if dict in kinds or list in kinds:
+        cells = [json.dumps(c, ensure_ascii=False) if isinstance(c, dict | list) else c
+                 for c in cells]
+    return cells

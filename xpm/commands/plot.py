@@ -10,15 +10,24 @@ from .. import console
 from ..errors import UsageError, XpmError
 from ..project import load_project
 from ..reading import curves as reading
+from ..reading.listing import CACHE_DIR
 from ..reading.picking import pick
-from ..reading.plots import IMAGE_SUFFIXES, LEGEND_MAX, Line, Panel, image, terminal
+from ..reading.plots import (
+    IMAGE_COLUMNS,
+    IMAGE_SUFFIXES,
+    LEGEND_MAX,
+    Line,
+    Panel,
+    image,
+    terminal,
+)
 from ..reading.query import as_text, parse_field
 
 PANEL_ROWS = 12  # the fewest terminal rows a panel gets
 
 
 def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, log_y: bool,
-         by: str | None, output: str | None) -> int:
+         by: str | None, output: str | None, rank: int = 0) -> int:
     if smooth < 1:
         raise UsageError(f"--smooth {smooth}: give a number of points, 1 or more")
     if output is not None and Path(output).suffix.lower() not in IMAGE_SUFFIXES:
@@ -26,7 +35,8 @@ def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, lo
     field = parse_field(by, f"--by `{by}`") if by else None
     project = load_project()
     refs = pick(project.results_dir, runs)
-    loaded = [reading.load(ref, x, wanted) for ref in refs]
+    cache_dir = project.results_dir / CACHE_DIR
+    loaded = [reading.load(ref, x, wanted, rank, cache_dir) for ref in refs]
     for run in loaded:
         if run.problem:
             console.warn(run.problem)
@@ -52,6 +62,9 @@ def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, lo
     if x == "time":
         largest = max((c.xs[-1] for r in loaded for c in r.curves.values()), default=0.0)
         unit, scale = reading.time_unit(largest)
+    size = shutil.get_terminal_size((100, 30))
+    # A stretch of x a pixel (image) or two cells (terminal: plotext's cost is per point)
+    columns = IMAGE_COLUMNS if output is not None else max(size.columns // 2, 20)
     panels = []
     for metric in metrics:
         lines: list[Line] = []
@@ -61,10 +74,12 @@ def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, lo
             if curve is None:
                 continue
             xs, ys = curve.xs, reading.smooth(curve.ys, smooth)
-            if scale != 1.0:
-                xs = [v / scale for v in xs]
             if log_y:
                 xs, ys = _positive(xs, ys)
+            # Each stretch of x as its lowest and highest points: what the plot can show
+            xs, ys = reading.decimate(xs, ys, columns)
+            if scale != 1.0:
+                xs = [v / scale for v in xs]
             shown = label if label not in named and len(named) < LEGEND_MAX else None
             named.add(label)
             lines.append(Line(shown, color, xs, ys, f"run {run.id}"))
@@ -76,7 +91,6 @@ def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, lo
         console.info(f"wrote {output}: {console.plural(len(loaded), 'run')}, "
                      f"{', '.join(metrics)}")
         return 0
-    size = shutil.get_terminal_size((100, 30))
     height = max(size.lines - 2, PANEL_ROWS * len(panels))
     console.out(terminal(panels, xlabel, log_y, size.columns, height,
                          console.stdout_in_color()).rstrip("\n"))

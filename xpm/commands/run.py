@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError, stop_on_termination
-from ..launch import lifecycle
+from ..launch.handover import handed_over_command
+from ..launch.handover import handover as command_handover
 from ..launch.preparation import create_run, plan_run
 from ..project import Project, find_root, load_project
 from ..runs.lock import RunLock
@@ -53,10 +54,12 @@ def run(
     ref, record, lock = create_run(plan, tags, note, detach=detach)
     if options is not None:
         return _submit(project, ref, record, lock, options,
-                       lifecycle.handover(plan.command, record.command))
+                       command_handover(plan.command, record.command))
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
-        return _detach(project, ref, lifecycle.handover(plan.command, record.command))
+        return _detach(project, ref, command_handover(plan.command, record.command))
+    from ..launch import lifecycle  # the supervisor: not imported to submit a Slurm job
+
     return lifecycle.start(project, ref.path, record, lock, argv=plan.command, echo=True)
 
 
@@ -83,8 +86,8 @@ def _detach(project: Project, ref: RunRef, handover: dict[str, str]) -> int:
 def supervise_detached(run_dir: Path) -> int:
     """The hidden `xpm _supervise RUN_DIR`: run a prepared run with output to files only."""
     stop_on_termination()
-    from ..launch import background
+    from ..launch import background, lifecycle
 
     return lifecycle.take_prepared(run_dir, purpose="xpm run --detach", echo=False,
                                    on_running=background.ready_signal(),
-                                   argv=lifecycle.handed_over_command())
+                                   argv=handed_over_command())

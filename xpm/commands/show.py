@@ -11,7 +11,7 @@ from .. import console, times
 from ..config import flatten
 from ..project import load_project
 from ..reading.query import as_text
-from ..runs import disk, metrics
+from ..runs import disk, metrics, sweeps
 from ..runs.catalog import CORRUPT, NEWER, load_entry
 from ..runs.checkpoints import find
 from ..runs.logfile import last_lines, size_of
@@ -24,13 +24,15 @@ from ..runs.record import (
     RunRecord,
     read_environment,
 )
-from ..runs.tree import copy_of, resolve
+from ..runs.tree import RunRef, copy_of, resolve
 
 LAST_LINES = 10
 
 
 def show(run: str, as_json: bool) -> int:
     project = load_project()
+    if sweeps.is_ref(run) and not Path(run).exists():
+        return _show_sweep(project.results_dir, run, as_json)
     ref = resolve(project.results_dir, run)
     entry = load_entry(ref)
     record = entry.record
@@ -150,6 +152,8 @@ def _print(facts: dict[str, Any], record: RunRecord | None) -> None:
     if facts["rerun_of"]:
         exact = " (exact: in its recorded code)" if record is not None and record.exact else ""
         head.append(("rerun of", facts["rerun_of"] + exact))
+    if record is not None and record.sweep:
+        head.append(("sweep", f"{record.sweep} (trial {record.trial})"))
     if facts["problem"]:
         head.append(("problem", facts["problem"]))
     if record is not None:
@@ -262,3 +266,55 @@ def _attempt(a: Attempt) -> str:
     if a.reason:
         text += f"; {a.reason}"
     return text
+
+
+# ------------------------------------------------------------------------- a sweep
+
+def _show_sweep(results: Path, text: str, as_json: bool) -> int:
+    """`xpm show NAME@K`: the sweep's manifest, with the status of each trial's run as its
+    run folder says (never Slurm)."""
+    manifest = sweeps.resolve(results, text)
+    statuses: dict[str, str] = {}
+    for trial in manifest.trials:
+        if trial.run is None:
+            continue
+        name, _, number = trial.run.partition("/")
+        path = results / name / number
+        statuses[trial.run] = (load_entry(RunRef(name, int(number), path)).status
+                               if path.is_dir() else "removed")
+    counts: dict[str, int] = {}
+    for trial in manifest.trials:
+        status = statuses.get(trial.run, "not started") if trial.run else "not started"
+        counts[status] = counts.get(status, 0) + 1
+    if as_json:
+        console.json_document({**manifest.to_json(), "path": str(manifest.path(results)),
+                               "statuses": statuses, "counts": counts})
+        return 0
+    section = manifest.slurm or {}
+    where = "this machine"
+    if manifest.launcher == "slurm":
+        where = (f"Slurm, job array {section.get('job_id') or '(not submitted)'}"
+                 + (f", at most {manifest.jobs} at once" if manifest.jobs else ""))
+    elif manifest.jobs > 1:
+        where += f", {manifest.jobs} at once"
+    runner = manifest.runner or {}
+    pairs = [
+        ("trials", f"{len(manifest.trials)} ({manifest.mode}"
+         + (f" over {', '.join(manifest.keys)}" if manifest.keys else "") + ")"),
+        ("status", ", ".join(f"{n} {s}" for s, n in sorted(counts.items(),
+                                                            key=lambda i: -i[1]))),
+        ("runs on", where),
+        ("runner", f"pid {runner.get('pid')} on {runner.get('host')}" if runner else ""),
+        ("command", shlex.join(manifest.command)),
+        ("created", _when(manifest.created)),
+        ("sweep seed", "" if manifest.sweep_seed is None else str(manifest.sweep_seed)),
+        ("manifest", console.path(manifest.path(results))),
+    ]
+    console.fields(manifest.id, [(k, v) for k, v in pairs if v])
+    submissions = section.get("submissions") or []
+    if submissions:
+        console.fields("slurm", [(str(s.get("job_id")), f"{_when(s.get('submitted'))}, "
+                                  f"{console.plural(len(s.get('trials') or ()), 'trial')}")
+                                 for s in submissions])
+    console.info(f"`xpm ls {manifest.id}` lists its trials")
+    return 0

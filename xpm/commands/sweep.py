@@ -8,14 +8,14 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import console, times
 from ..errors import EXIT_ERROR, UsageError, XpmError, stop_on_termination
 from ..launch import lifecycle
 from ..launch.sweeps.grammar import parse_override
 from ..launch.sweeps.local import LocalSweep, take
-from ..launch.sweeps.remaining import remaining
+from ..launch.sweeps.remaining import Remaining, remaining
 from ..launch.sweeps.template import RunTemplate
 from ..launch.sweeps.trials import FILE, GRID, RANDOM, ZIP, check, expand, read_trials_file
 from ..masking import is_masked, mask_argv
@@ -24,20 +24,21 @@ from ..runs import sweeps
 from ..runs.record import COMPLETED
 from ..runs.sweeps import Manifest, TrialEntry
 
+if TYPE_CHECKING:
+    from ..launch.slurm import SlurmOptions
+
 
 def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
           assignments: tuple[str, ...], seed: int | None, tags: tuple[str, ...],
           note: str | None, require_clean: bool, zip_: bool, random_n: int | None,
-          sweep_seed: int | None, trials_file: str | None, jobs: int | None, slurm: bool,
-          dry_run: bool, detach: bool, yes: bool) -> int:
+          sweep_seed: int | None, trials_file: str | None, jobs: int | None,
+          slurm: bool | None, dry_run: bool, detach: bool, yes: bool,
+          slurm_opts: tuple[str, ...] = ()) -> int:
     stop_on_termination()
     mode = _mode(zip_, random_n, trials_file, sweep_seed)
     if detach and dry_run:
         raise UsageError("--dry-run makes nothing, so there is nothing to --detach; "
                          "drop one of them")
-    if slurm:
-        raise XpmError("--slurm sweeps are not available yet in this xpm; run the sweep "
-                       "here (-j N), or submit its trials with `xpm run --slurm`")
     overrides = [parse_override(a) for a in assignments]
     rows = read_trials_file(Path(trials_file)) if trials_file else None
     check(overrides, mode, random_n, yes, len(rows) if rows is not None else None)
@@ -45,6 +46,7 @@ def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
         sweep_seed = int.from_bytes(os.urandom(4), "big") >> 1
     trials = expand(overrides, mode, random_n, sweep_seed or 0, rows)
     project = load_project()
+    options = _slurm_options(project, slurm, slurm_opts, detach)
     template = RunTemplate.build(project, command, name, configs, seed, require_clean,
                                  tags, note)
     template.check(trials)
@@ -59,14 +61,69 @@ def sweep(command: tuple[str, ...], name: str | None, configs: tuple[str, ...],
         name=template.name, number=0, created=times.now_iso(), mode=mode, keys=tuple(keys),
         command=mask_argv(template.plan.command),  # a record: never a secret
         options={**template.options(), "require_clean": require_clean},
-        trials=tuple(trials), jobs=jobs or 1, sweep_seed=sweep_seed,
+        trials=tuple(trials), sweep_seed=sweep_seed,
+        **({"launcher": "slurm", "jobs": jobs or 0} if options else {"jobs": jobs or 1}),
     ))
+    handover = lifecycle.handover(template.plan.command, manifest.command)
+    if options is not None:
+        return run_slurm(project, manifest, template, options, retry_failed=False,
+                         env=handover)
     console.info(f"sweep {manifest.id}: {console.plural(len(trials), 'trial')}"
                  + (f", {jobs} at once" if (jobs or 1) > 1 else ""))
     if detach:
-        return _detach(project, manifest,
-                       handover=lifecycle.handover(template.plan.command, manifest.command))
+        return _detach(project, manifest, handover=handover)
     return run_local(project, manifest, template, jobs or 1, retry_failed=False)
+
+
+def _slurm_options(project: Project, slurm: bool | None, slurm_opts: tuple[str, ...],
+                   detach: bool) -> SlurmOptions | None:
+    """The Slurm options of a sweep submitted as a job array, None for a sweep run here."""
+    use_slurm = slurm if slurm is not None else project.settings.launcher == "slurm"
+    if not use_slurm:
+        if slurm_opts:
+            raise UsageError("--slurm-opt only applies to a Slurm sweep; add --slurm (or set "
+                             "`launcher: slurm` in xpm.yaml)")
+        return None
+    if detach:
+        raise UsageError("--detach and --slurm do not go together: a Slurm sweep is "
+                         "detached already (drop --detach)")
+    from ..launch.slurm import parse_options
+
+    return parse_options(project.settings.slurm, slurm_opts)
+
+
+def run_slurm(project: Project, manifest: Manifest, template: RunTemplate,
+              options: SlurmOptions, retry_failed: bool,
+              env: dict[str, str] | None = None) -> int:
+    """Submit what is left of the sweep as one Slurm job array; print `NAME@K JOB`."""
+    from ..launch.sweeps import array
+
+    results_dir = project.results_dir
+    manifest, release = take(results_dir, manifest)
+    try:
+        left = array.held_by_slurm(results_dir, manifest,
+                                   remaining(results_dir, manifest, retry_failed))
+        if not left.steps:
+            return _nothing_left(manifest, left)
+        again = bool(manifest.slurm)
+        if again:
+            _say_left(manifest, left)
+        try:
+            manifest = array.submit(project, manifest, template, left.steps, options,
+                                    manifest.jobs or None, env)
+        except XpmError as exc:  # sbatch refused: the runs say so too
+            raise XpmError(f"sweep {manifest.id} was not submitted: {exc}; once that is "
+                           f"fixed, `xpm sweep --resume {manifest.id}` submits it") from None
+    finally:
+        release()
+    section = manifest.slurm or {}
+    count, limit = len(left.steps), manifest.jobs
+    console.info(f"sweep {manifest.id}: {console.plural(count, 'trial')} "
+                 f"{'resubmitted' if again else 'submitted'} to Slurm as job array "
+                 f"{section.get('job_id')}" + (f", {limit} at once" if limit else "")
+                 + f"; `xpm ls {manifest.id}` shows them, `xpm sync` asks Slurm how they go")
+    console.out(f"{manifest.id} {section.get('job_id')}")
+    return 0
 
 
 def _mode(zip_: bool, random_n: int | None, trials_file: str | None,
@@ -169,32 +226,53 @@ def resume(ref: str, jobs: int | None, retry_failed: bool, detach: bool) -> int:
     manifest = sweeps.reconcile(project.results_dir, given)
     if manifest != given:  # runs it had not written down: the runs are the truth
         sweeps.write(project.results_dir, manifest)
-    if manifest.launcher != "local":
-        raise XpmError(f"sweep {manifest.id} ran on {manifest.launcher}; resuming it there is "
-                       "not available yet")
+    if manifest.launcher not in ("local", "slurm"):
+        raise XpmError(f"sweep {manifest.id} ran on {manifest.launcher}, which this xpm does "
+                       "not know; upgrade xpm-runs")
+    if manifest.launcher == "slurm" and detach:
+        raise UsageError("--detach and a Slurm sweep do not go together: its trials are "
+                         "resubmitted to Slurm, detached already (drop --detach)")
     if jobs is not None and jobs != manifest.jobs:
         manifest = replace(manifest, jobs=jobs)
         sweeps.write(project.results_dir, manifest)
+    if manifest.launcher == "slurm":
+        template = _template_of(project, manifest)
+        return run_slurm(project, manifest, template, _array_options(manifest), retry_failed)
     left = remaining(project.results_dir, manifest, retry_failed)
     if not left.steps:
-        if left.failed:
-            console.info(f"sweep {manifest.id}: nothing to resume; "
-                         f"{console.plural(len(left.failed), 'trial')} failed "
-                         f"({', '.join(left.failed[:3])}); --retry-failed runs them again")
-            return EXIT_ERROR
-        if left.running:
-            console.info(f"sweep {manifest.id}: nothing to resume; the trials left are "
-                         f"running ({', '.join(left.running[:3])})")
-            return 0
-        console.info(f"sweep {manifest.id}: all {len(manifest.trials)} trials completed; "
-                     "nothing to resume")
-        return 0
-    console.info(f"sweep {manifest.id}: {console.plural(len(left.steps), 'trial')} to run "
-                 f"of {len(manifest.trials)}")
+        return _nothing_left(manifest, left)
+    _say_left(manifest, left)
     template = _template_of(project, manifest)  # refuses a masked command before detaching
     if detach:
         return _detach(project, manifest, retry_failed)
     return run_local(project, manifest, template, manifest.jobs, retry_failed)
+
+
+def _array_options(manifest: Manifest) -> SlurmOptions:
+    from ..launch.sweeps.array import options_of
+
+    return options_of(manifest)
+
+
+def _say_left(manifest: Manifest, left: Remaining) -> None:
+    console.info(f"sweep {manifest.id}: {console.plural(len(left.steps), 'trial')} to run "
+                 f"of {len(manifest.trials)}")
+
+
+def _nothing_left(manifest: Manifest, left: Remaining) -> int:
+    """Say why a resume has nothing to run; the exit code."""
+    if left.failed:
+        console.info(f"sweep {manifest.id}: nothing to resume; "
+                     f"{console.plural(len(left.failed), 'trial')} failed "
+                     f"({', '.join(left.failed[:3])}); --retry-failed runs them again")
+        return EXIT_ERROR
+    if left.running:
+        console.info(f"sweep {manifest.id}: nothing to resume; the trials left are "
+                     f"running or queued ({', '.join(left.running[:3])})")
+        return 0
+    console.info(f"sweep {manifest.id}: all {len(manifest.trials)} trials completed; "
+                 "nothing to resume")
+    return 0
 
 
 def _detach(project: Project, manifest: Manifest, retry_failed: bool = False,

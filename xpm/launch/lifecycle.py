@@ -20,7 +20,6 @@ ended to the attempt's and the run's final status (`ending`).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import signal
@@ -52,6 +51,9 @@ from ..runs.record import (
 )
 from ..runs.tree import RunRef
 from ..runs.update import update_record
+from .handover import COMMAND_VARIABLE as COMMAND_VARIABLE
+from .handover import handed_over_command as handed_over_command
+from .handover import handover as handover
 from .interpreter import BackgroundProbe
 from .supervisor import INTERRUPTS, CommandNotFound, Outcome, Supervisor
 
@@ -126,32 +128,6 @@ def ending(outcome: Outcome, scheduler: Scheduler | None = None,
 
 
 # ------------------------------------------------------------------ entry points
-
-COMMAND_VARIABLE = "XPM_COMMAND"  # the command as given, for a background supervisor
-
-
-def handover(given: tuple[str, ...], recorded: tuple[str, ...]) -> dict[str, str]:
-    """Variables that give a background supervisor (`xpm _supervise`) the command as
-    given, when the record holds it with secrets masked; none when they are the same."""
-    if tuple(given) == tuple(recorded):
-        return {}
-    return {COMMAND_VARIABLE: json.dumps(list(given))}
-
-
-def handed_over_command() -> tuple[str, ...] | None:
-    """The command a background supervisor was given (and no longer in its environment,
-    so the command does not see it)."""
-    text = os.environ.pop(COMMAND_VARIABLE, None)
-    if text is None:
-        return None
-    try:
-        argv = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-        return None
-    return tuple(argv)
-
 
 def start(project: Project, run_dir: Path, record: RunRecord, lock: RunLock, *,
           argv: tuple[str, ...] | None = None, echo: bool = True,

@@ -21,6 +21,7 @@ from ..runs.record import (
     CONFIG_FILE,
     CONFIGS_DIR,
     ENVIRONMENT_FILE,
+    PATCH_FILE,
     QUEUED,
     GitState,
     RunRecord,
@@ -213,21 +214,29 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
 
 def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
                host: dict[str, Any] | None = None, mark: bool = True,
-               host_file: Path | None = None, detach: bool = False
-               ) -> tuple[RunRef, RunRecord, RunLock]:
+               host_file: Path | None = None, detach: bool = False,
+               patch_file: Path | None = None) -> tuple[RunRef, RunRecord, RunLock]:
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it. `host`: the environment already
-captured (a sweep captures it once for all its trials), and `host_file` an
-environment.json already holding it, hard-linked rather than written again (a sweep's
-trials share one: 20 kB and a JSON encoding each saved). `mark` is kept for callers
-(the high-water mark is always raised here)."""
-    ref, lock = allocate_locked(plan.project.results_dir, plan.name)
+    captured (a sweep captures it once for all its trials), and `host_file` an
+    environment.json already holding it, hard-linked rather than written again (a sweep's
+    trials share one: 20 kB and a JSON encoding each saved). Without `mark` the name's
+    high-water mark is left to the caller, who raises it once for many runs made at once
+    (`tree.record_highest`). `patch_file`: the git.patch of an earlier run of the same
+    plan's git state, hard-linked rather than asked of git again (a sweep's trials share
+    the state captured when the sweep began)."""
+    ref, lock = allocate_locked(plan.project.results_dir, plan.name, mark)
     try:
         lock.say("xpm run")
         copied = _copy_configs(plan.config_files, ref.path)
         write_atomic(ref.path / CONFIG_FILE, dump_yaml(plan.config).encode("utf-8"))
-        git = gitinfo.save_patch(plan.git, ref.path) if plan.git is not None else None
+        git = plan.git
+        if git is not None and patch_file is not None \
+                and _linked(patch_file, ref.path / PATCH_FILE):
+            git = replace(git, patch=PATCH_FILE)
+        elif git is not None:
+            git = gitinfo.save_patch(git, ref.path)
         if git is not None and plan.untracked is not None:
             git = replace(git, untracked_archive=untracked_files.store(plan.untracked,
                                                                        ref.path))

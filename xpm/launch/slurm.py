@@ -348,11 +348,12 @@ def submit(script: Path, env: dict[str, str] | None = None) -> str:
     return job
 
 
-def submit_array(script: Path, run_dirs: list[Path], options: SlurmOptions) -> str:
-    """Submit a script from `write_array_script` and record each run's job id (JOB_K),
-    holding every run's lock meanwhile (a task that starts at once waits for it); the job
-    id. On a refusal each run is recorded `failed` with Slurm's reason, and SlurmError
-    raised."""
+def submit_array(script: Path, run_dirs: list[Path], options: SlurmOptions,
+                 env: dict[str, str] | None = None) -> str:
+    """Submit a script from `write_array_script` (with `env` added to the environment the
+    tasks inherit) and record each run's job id (JOB_K) and status `queued`, holding every
+    run's lock meanwhile (a task that starts at once waits for it); the job id. On a
+    refusal each run is recorded `failed` with Slurm's reason, and SlurmError raised."""
     from ..runs.lock import RunLock
     from ..runs.record import FAILED
     from ..runs.update import update_record
@@ -364,13 +365,14 @@ def submit_array(script: Path, run_dirs: list[Path], options: SlurmOptions) -> s
             lock.acquire(f"{run_dir.parent.name}/{run_dir.name}", purpose="Slurm submission")
             locks.append(lock)
         try:
-            job_id = submit(script)
+            job_id = submit(script, env)
         except SlurmError as exc:
             now, failure = times.now_iso(), {"options": options.to_json(),
                                              "script": str(script), "error": str(exc)}
             for run_dir in run_dirs:
                 update_record(run_dir, lambda r: replace(r, status=FAILED, ended=now,
-                                                         exit_code=1, slurm=failure))
+                                                         exit_code=1,
+                                                         slurm={**(r.slurm or {}), **failure}))
             raise
         record_submission(run_dirs, job_id, options, script, array=True)
     finally:
@@ -381,14 +383,21 @@ def submit_array(script: Path, run_dirs: list[Path], options: SlurmOptions) -> s
 
 def record_submission(run_dirs: list[Path], job_id: str, options: SlurmOptions,
                       script: Path, array: bool = False) -> None:
-    """Write the job id into each run's record (task K of an array is JOB_K)."""
+    """Write the job id into each run's record (task K of an array is JOB_K), its status
+    `queued`: a run submitted again (a sweep's --resume) keeps its earlier jobs, and one
+    left `running` by a job that died (the caller holds its lock) is first marked lost."""
+    from ..runs.lock import mark_lost
+    from ..runs.record import QUEUED, RUNNING
     from ..runs.update import update_record
 
     for index, run_dir in enumerate(run_dirs):
-        section = submission(options, f"{job_id}_{index}" if array else job_id, script)
+        job = f"{job_id}_{index}" if array else job_id
 
-        def change(record: Any, section: dict[str, Any] = section) -> Any:
-            return replace(record, slurm=section)
+        def change(record: Any, job: str = job, run_dir: Path = run_dir) -> Any:
+            if record.status == RUNNING:
+                record = mark_lost(run_dir, record)
+            return replace(record, status=QUEUED, ended=None, exit_code=None, signal=None,
+                           slurm=submission(options, job, script, record.slurm))
 
         update_record(run_dir, change)
 

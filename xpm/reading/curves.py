@@ -4,14 +4,28 @@ stretches left out), labelled by the config keys that vary between the runs."""
 from __future__ import annotations
 
 import math
+import operator
+from bisect import bisect_left
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import islice
+from operator import itemgetter
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..runs.catalog import load_raw
-from ..runs.metrics import NUMBER_TYPES, RESERVED_NAMES, STEP, TIME, Reader, direction, shapes
-from ..runs.record import RunRecord
+from ..runs.metrics import (
+    NUMBER_TYPES,
+    RESERVED_NAMES,
+    STEP,
+    TIME,
+    Reader,
+    direction,
+    shapes,
+    signature,
+)
+from ..runs.record import Attempt, RunRecord
 from ..runs.tree import RunRef
+from . import curvecache
 from .query import RunInfo, as_text, info_of
 
 X_AXES = ("step", "time")
@@ -36,9 +50,12 @@ class RunCurves(NamedTuple):
         return self.ref.id
 
 
-def load(ref: RunRef, x: str = "step", wanted: Sequence[str] = ()) -> RunCurves:
+def load(ref: RunRef, x: str = "step", wanted: Sequence[str] = (), rank: int = 0,
+         cache_dir: Path | None = None) -> RunCurves:
     """The curves of one run, against its steps (a line without a step counts as the next
-    point of its metric) or the seconds since its first line (`x="time"`)."""
+    point of its metric) or the seconds since its first line (`x="time"`): rank 0's
+    lines (and those without a rank), or another rank's. With `cache_dir` (the results
+    tree's .cache), through the curve cache (see curvecache)."""
     raw = load_raw(ref)
     record = None
     if raw.data is not None:
@@ -46,26 +63,35 @@ def load(ref: RunRef, x: str = "step", wanted: Sequence[str] = ()) -> RunCurves:
             record = RunRecord.from_json(raw.data)
         except (KeyError, TypeError, ValueError):
             record = None
-    reader = Reader(ref.path, record.attempts if record else ())
+    attempts = record.attempts if record else ()
+    only = set(wanted)
+    where = curvecache.path_of(cache_dir, ref, x, rank) if cache_dir is not None else None
+    key = curvecache.key_of(ref, signature(attempts)) if where is not None else None
+    stored = curvecache.load(where, key, only) if where is not None and key else None
+    if stored is None:
+        stored = _read(ref, attempts, x, only, rank)
+        if where is not None and key is not None:
+            curvecache.store(where, key, only, stored)
+    curves = {k: Curve(xs, ys) for k, (xs, ys) in stored.curves.items()}
+    return RunCurves(ref, info_of(raw), record, curves, stored.problem)
+
+
+def _read(ref: RunRef, attempts: Sequence[Attempt], x: str, only: set[str], rank: int
+          ) -> curvecache.Stored:
+    reader = Reader(ref.path, attempts, rank=rank)
     xs_of: dict[str, list[Any]] = {}
     ys_of: dict[str, list[Any]] = {}
-    only = set(wanted)
     axis = STEP if x == "step" else TIME
     for block in reader.blocks():
-        groups = shapes(block)
-        for keys, _group in sorted(groups, key=lambda g: block.index(g[1][0])):
-            for key in keys:  # metrics in the order first logged
-                if key not in RESERVED_NAMES and (not only or key in only):
-                    xs_of.setdefault(key, [])
-                    ys_of.setdefault(key, [])
-        for keys, group in groups:
+        for keys, group in shapes(block, by_first=True):  # metrics in the order first logged
             xcol: list[Any] | None = None
             for key in keys:
                 if key in RESERVED_NAMES or (only and key not in only):
                     continue
                 if xcol is None:
-                    xcol = [row.get(axis) for row in group]
-                column = [row[key] for row in group]
+                    xcol = [row.get(axis) for row in group] if axis not in keys else \
+                        list(map(itemgetter(axis), group))
+                column = list(map(itemgetter(key), group))
                 xs, ys = xs_of.setdefault(key, []), ys_of.setdefault(key, [])
                 if (set(map(type, column)) in NUMBER_TYPES and math.isfinite(math.fsum(column))
                         and set(map(type, xcol)) in NUMBER_TYPES):
@@ -89,11 +115,39 @@ def load(ref: RunRef, x: str = "step", wanted: Sequence[str] = ()) -> RunCurves:
         ys = ys_of[key]
         if not xs:
             continue
-        if any(a > b for a, b in pairwise(xs)):
+        if not all(map(operator.le, xs, islice(xs, 1, None))):  # not in x order
             order = sorted(range(len(xs)), key=xs.__getitem__)
             xs, ys = [xs[i] for i in order], [ys[i] for i in order]
-        curves[key] = Curve([float(v) for v in xs], [float(v) for v in ys])
-    return RunCurves(ref, info_of(raw), record, curves, reader.problem(ref.id))
+        curves[key] = (list(map(float, xs)), list(map(float, ys)))
+    return curvecache.Stored(curves, reader.problem(ref.id))
+
+
+def decimate(xs: list[float], ys: list[float], buckets: int
+             ) -> tuple[list[float], list[float]]:
+    """The curve (in x order) cut into `buckets` equal stretches of x, one per pixel
+    column, each kept as its lowest and highest point (in their order), with the first
+    and last points: what a plot `buckets` wide shows of it, spikes included, in a few
+    points per column instead of thousands."""
+    count = len(xs)
+    if count <= 2 * buckets + 2 or buckets < 1:
+        return xs, ys
+    low, width = xs[0], (xs[-1] - xs[0]) / buckets
+    if not width > 0:
+        return xs, ys
+    keep = [0]
+    start = 1
+    for bucket in range(1, buckets + 1):
+        end = bisect_left(xs, low + bucket * width, start, count - 1) if bucket < buckets \
+            else count - 1
+        if end > start:
+            stretch = ys[start:end]
+            least = start + stretch.index(min(stretch))
+            most = start + stretch.index(max(stretch))
+            keep.extend((least,) if least == most else
+                        (least, most) if least < most else (most, least))
+            start = end
+    keep.append(count - 1)
+    return [xs[i] for i in keep], [ys[i] for i in keep]
 
 
 def default_metrics(runs: Sequence[RunCurves]) -> list[str]:

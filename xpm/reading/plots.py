@@ -5,7 +5,6 @@ xpm pays for them; matplotlib is the optional extra `xpm-runs[plot]`."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -13,7 +12,10 @@ from typing import Any, NamedTuple
 from ..errors import XpmError
 
 IMAGE_SUFFIXES = (".png", ".svg")
+IMAGE_WIDTH, DPI = 9, 110  # inches, dots per inch
+IMAGE_COLUMNS = IMAGE_WIDTH * DPI  # pixel columns, that curves are decimated to
 LEGEND_MAX = 12  # labelled lines in one panel; the others are drawn unlabelled
+BEST_LEGEND_POINTS = 20_000  # beyond, the legend goes top right (see image)
 TERMINAL_COLORS = ("blue+", "orange+", "green+", "red+", "magenta+", "cyan+", "yellow+",
                    "blue", "orange", "green", "red", "magenta", "cyan", "yellow")
 
@@ -41,8 +43,7 @@ def terminal(panels: Sequence[Panel], xlabel: str, log_y: bool, width: int, heig
     for index, panel in enumerate(panels, start=1):
         plt.subplot(index, 1)
         for line in panel.lines:
-            xs, ys = _thin(line.xs, line.ys, 2 * width)
-            plt.plot(xs, ys, label=line.label or "",
+            plt.plot(line.xs, line.ys, label=line.label or "",
                      color=TERMINAL_COLORS[line.color % len(TERMINAL_COLORS)])
         plt.title(panel.metric)
         plt.xlabel(xlabel)
@@ -52,14 +53,6 @@ def terminal(panels: Sequence[Panel], xlabel: str, log_y: bool, width: int, heig
     plt.theme("clear")
     text: str = plt.main().build()
     return text if color else str(plt.uncolorize(text))
-
-
-def _thin(xs: list[float], ys: list[float], most: int) -> tuple[list[float], list[float]]:
-    """At most about `most` points (every k-th, and the last): a terminal shows no more."""
-    if len(xs) <= most:
-        return xs, ys
-    k = math.ceil(len(xs) / most)
-    return xs[::k] + xs[-1:], ys[::k] + ys[-1:]
 
 
 def image(panels: Sequence[Panel], xlabel: str, log_y: bool, path: Path) -> None:
@@ -72,7 +65,7 @@ def image(panels: Sequence[Panel], xlabel: str, log_y: bool, path: Path) -> None
     from matplotlib import colormaps
 
     palette: Any = colormaps["tab10" if _colors(panels) <= 10 else "tab20"]
-    figure = Figure(figsize=(9, 3.2 * len(panels) + 0.6), layout="constrained")
+    figure = Figure(figsize=(IMAGE_WIDTH, 3.2 * len(panels) + 0.6), layout="constrained")
     axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, panel in zip(axes, panels, strict=True):
         for line in panel.lines:
@@ -85,8 +78,11 @@ def image(panels: Sequence[Panel], xlabel: str, log_y: bool, path: Path) -> None
         if log_y:
             ax.set_yscale("log")
         if any(line.label for line in panel.lines):
-            ax.legend(fontsize="small", loc="best")
-    figure.savefig(path, dpi=110)
+            # "best" tries each place against every point: seconds for a hundred runs
+            points = sum(len(line.xs) for line in panel.lines)
+            ax.legend(fontsize="small", loc="best" if points <= BEST_LEGEND_POINTS else
+                      "upper right")
+    figure.savefig(path, dpi=DPI)
 
 
 def _colors(panels: Sequence[Panel]) -> int:

@@ -468,7 +468,7 @@ def order(infos: list[RunInfo], field: Field | None, reverse: bool) -> list[RunI
     """
     # By time, then number: runs started at the same moment (or never: corrupt ones) keep
     # the newest number first.
-    newest_first = sorted(infos, key=lambda i: (_time_key(i), i.number),
+    newest_first = sorted(infos, key=lambda i: (time_key(i), i.number),
                           reverse=not reverse if field is None else True)
     if field is None:
         return newest_first
@@ -482,7 +482,9 @@ def _missing(value: Any) -> bool:
     return value is None or (type(value) is float and value != value)  # None or nan
 
 
-def _time_key(info: RunInfo) -> float:
+def time_key(info: RunInfo) -> float:
+    """What listing orders runs by (newest first): when the run started, or was created
+    when it has not started, as a timestamp; -inf for a run without either."""
     when = info.when
     moment = parse_time(when) if when else None
     return moment.timestamp() if moment else float("-inf")

@@ -13,8 +13,13 @@ reader (`ls`, `show`, `diff`, `metrics`, `plot`, `Run.metrics()`) leaves those l
 so a resumed run has one curve. Lines without an attempt (older files, lines a program
 wrote itself) are never superseded.
 
-Reading streams: the file is parsed in blocks of lines (one `json.loads` per block, line
-by line only in a block that holds a bad line), so memory stays bounded by the block
+Ranks: `run.log(..., all_ranks=True)` lines carry the writer's `rank`. A run's curve is
+rank 0's (and the lines without a rank); readers leave the other ranks' lines out unless
+asked for one of them (`rank=N`) or for all (`rank=None`, as `xpm metrics` does).
+
+Reading streams: the file is parsed in blocks of lines (one orjson parse per block, as a
+JSON array; the standard library's json where orjson cannot be trusted with the block, and
+line by line only in a block that holds a bad line), so memory stays bounded by the block
 whatever the file's size. A line that is not a JSON object is skipped and counted (its
 line number kept for one warning); an unfinished last line (a write in progress) is not.
 """
@@ -26,6 +31,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,6 +51,11 @@ _NUMERIC = b"0123456789.+-"
 BLOCK_BYTES = 1 << 20
 # Bad line numbers kept for the warning (the count goes on).
 _KEPT_BAD = 3
+# orjson (3.8) has no nesting limit and overflows the stack on objects nested about
+# 100,000 deep: it parses a block only when no line in it can nest deeper than this.
+_FAST_DEPTH = 512
+_RANK_KEY = b'"rank"'
+_NOT_OPENERS = bytes(sorted(set(range(256)) - set(b"\n{[")))
 
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
@@ -134,6 +145,11 @@ def cutoffs(attempts: Sequence[Attempt]) -> dict[int, float]:
     return out
 
 
+def signature(attempts: Sequence[Attempt]) -> str:
+    """The superseding that attempts make, as text (which caches are read under)."""
+    return ";".join(f"{a}:{s}" for a, s in sorted(cutoffs(attempts).items()))
+
+
 # ---- reading --------------------------------------------------------------------------
 
 class Reader:
@@ -142,14 +158,16 @@ class Reader:
     say what was skipped, and `end` is the offset after the last complete line."""
 
     def __init__(self, run_dir: Path | str, attempts: Sequence[Attempt] = (),
-                 start: int = 0, first_line: int = 1) -> None:
+                 start: int = 0, first_line: int = 1, rank: int | None = 0) -> None:
         self.path = os.path.join(run_dir, METRICS_FILE)
         self.cutoffs = cutoffs(attempts)
+        self.rank = rank  # the rank whose lines stand (0: the run's curve); None: all
         self.start = start
         self.first_line = first_line
         self.bad = 0
         self.bad_lines: list[int] = []
         self.superseded = 0
+        self.other_ranks = 0  # lines of ranks other than `rank`, left out
         self.lines = 0  # complete lines read
         self.end = start
 
@@ -159,6 +177,13 @@ class Reader:
 
     def blocks(self) -> Iterator[list[dict[str, Any]]]:
         """The rows that stand, a block of lines at a time."""
+        for body, first, count in self.bodies():
+            yield self.rows_of(body, first, count)
+
+    def bodies(self) -> Iterator[tuple[bytes, int, int]]:
+        """The file's complete lines a block at a time, unparsed: (lines without the last
+        newline, the first one's line number, how many); last, a final line without its
+        newline (whole, or being written), with 0."""
         try:
             f = os.fdopen(open_regular(self.path), "rb")  # closed below (a generator)
         except OSError:  # none, or not a file one can read (a folder, a FIFO)
@@ -180,25 +205,28 @@ class Reader:
                 rest = block[cut + 1:]
                 body = block[:cut]
                 first = self.first_line + self.lines
-                self.lines += body.count(b"\n") + 1
+                count = body.count(b"\n") + 1
+                self.lines += count
                 self.end += cut + 1
-                yield self._stand(self._parse(body, first), b'"nonfinite"' in body)
-            if rest.strip():  # a last line without its newline: whole, or being written
-                row = _parse(rest)
-                if row:
-                    yield self._stand([row], NONFINITE in row)
+                yield body, first, count
+            if rest.strip():
+                yield rest, self.first_line + self.lines, 0
 
-    def _parse(self, body: bytes, first: int) -> list[dict[str, Any]]:
+    def rows_of(self, body: bytes, first: int, count: int) -> list[dict[str, Any]]:
+        """The rows that stand of a body from `bodies()`."""
+        if not count:  # a last line without its newline: read when whole, else left
+            row = _parse(body)
+            return self._stand([row], NONFINITE in row, _RANK_KEY in body) if row else []
+        return self._stand(self._parse(body, first, count), b'"nonfinite"' in body,
+                           _RANK_KEY in body)
+
+    def _parse(self, body: bytes, first: int, count: int) -> list[dict[str, Any]]:
         """The objects of complete lines `body` (the first is line `first`): the whole block
         parsed as one JSON array, line by line only when that fails."""
-        count = self.lines - first + self.first_line
         if b"\n\n" not in body and body[:1] != b"\n":
-            try:
-                rows = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
-                if len(rows) == count and set(map(type, rows)) <= {dict}:
-                    return rows  # type: ignore[no-any-return]
-            except ValueError:
-                pass
+            rows = _loads_lines(body, count)
+            if rows is not None:
+                return rows
         rows = []
         for index, line in enumerate(body.split(b"\n")):
             if not line.strip():
@@ -212,12 +240,18 @@ class Reader:
                 rows.append(row)
         return rows
 
-    def _stand(self, rows: list[dict[str, Any]], marked: bool) -> list[dict[str, Any]]:
-        """The rows decoded, those superseded left out."""
+    def _stand(self, rows: list[dict[str, Any]], marked: bool, ranked: bool = False
+               ) -> list[dict[str, Any]]:
+        """The rows decoded, those superseded and those of other ranks left out."""
         if marked:
             for row in rows:
                 if NONFINITE in row:
                     decode(row)
+        if self.rank is not None and (ranked or self.rank != 0):
+            wanted, count = self.rank, len(rows)
+            rows = [row for row in rows
+                    if (r if type(r := row.get(RANK, 0)) is int else 0) == wanted]
+            self.other_ranks += count - len(rows)
         limits = self.cutoffs
         if not limits:
             return rows
@@ -287,43 +321,24 @@ def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
     except OSError:
         return None
     limits = cutoffs(attempts)
-    signature = ";".join(f"{a}:{s}" for a, s in sorted(limits.items()))
+    signed = signature(attempts)
     start = previous if previous is not None and previous.inode == st.st_ino and \
-        previous.attempts == signature and previous.offset <= st.st_size and \
+        previous.attempts == signed and previous.offset <= st.st_size and \
         _seal(path, previous.offset) == previous.seal else None
     if start is not None and start.offset == st.st_size:
         return start
     offset, lines = (start.offset, start.lines) if start else (0, 0)
     last = dict(start.last) if start else {}
-    if limits:  # superseded lines: every line parsed, to know which stand
-        reader = Reader(run_dir, attempts, offset, lines + 1)
-        for block in reader.blocks():
-            for keys, group in shapes(block):
+    reader = Reader(run_dir, attempts, offset, lines + 1)
+    for body, first, count in reader.bodies():
+        if limits:  # superseded lines: every line parsed, to know which stand
+            for keys, group in shapes(reader.rows_of(body, first, count)):
                 final = group[-1]
-                for key in keys:
-                    if key not in RESERVED_NAMES:
-                        last[key] = final[key]
-        offset, lines = reader.end, lines + reader.lines
-    else:  # only the newest line of each shape in each block parsed
-        try:
-            with os.fdopen(open_regular(path), "rb") as f:
-                f.seek(offset)
-                rest = b""
-                while data := f.read(BLOCK_BYTES):
-                    data = rest + data
-                    cut = data.rfind(b"\n")
-                    if cut < 0:
-                        rest = data
-                        continue
-                    rest = data[cut + 1:]
-                    last.update(block_values(data[:cut]))
-                    offset += cut + 1
-                    lines += data.count(b"\n", 0, cut) + 1
-                if rest.strip():  # a last line without its newline, when it is whole
-                    last.update(block_values(rest))
-        except OSError:
-            pass
-    return Tally(st.st_ino, offset, lines, signature, _seal(path, offset), last)
+                last.update((k, final[k]) for k in keys if k not in RESERVED_NAMES)
+        else:  # only the newest line of each shape parsed (see block_values)
+            last.update(block_values(body, count))
+    offset, lines = reader.end, lines + reader.lines
+    return Tally(st.st_ino, offset, lines, signed, _seal(path, offset), last)
 
 
 def _seal(path: str, offset: int) -> str:
@@ -335,10 +350,11 @@ def _seal(path: str, offset: int) -> str:
         return ""
 
 
-def read(run_dir: Path | str, attempts: Sequence[Attempt] = ()) -> list[dict[str, Any]]:
-    """Every row that stands, in order (decoded; superseded, torn and malformed lines
-    left out)."""
-    return list(Reader(run_dir, attempts))
+def read(run_dir: Path | str, attempts: Sequence[Attempt] = (), rank: int | None = 0
+         ) -> list[dict[str, Any]]:
+    """Every row that stands, in order (decoded; superseded, torn and malformed lines and
+    those of other ranks left out)."""
+    return list(Reader(run_dir, attempts, rank=rank))
 
 
 def number(value: Any, non_finite: bool = False) -> float | None:
@@ -418,15 +434,46 @@ def tail_values(run_dir: Path | str, window: int = TAIL_BYTES) -> dict[str, Any]
     return block_values(chunk)
 
 
-def block_values(chunk: bytes) -> dict[str, Any]:
-    """The last value of each metric in `chunk`, whole lines of metrics.jsonl, parsing
-    only the newest line of each shape (see tail_values)."""
+def block_values(chunk: bytes, count: int = 0) -> dict[str, Any]:
+    """The last value of each metric in `chunk`, whole lines of metrics.jsonl (`count` of
+    them, when known), parsing only the newest line of each shape (see tail_values);
+    every line's, rank 0's, where lines carry a rank (`all_ranks=True`)."""
+    count = count or chunk.count(b"\n") + 1
+    values = _block_values(chunk, count)
+    if values is None:
+        reader = Reader("")
+        values = {}
+        for keys, group in shapes(reader.rows_of(chunk, 1, count)):
+            values.update((k, group[-1][k]) for k in keys if k not in RESERVED_NAMES)
+    return values
+
+
+def _block_values(chunk: bytes, count: int) -> dict[str, Any] | None:
+    """block_values when no line carries a rank; None when one may (every line must be
+    parsed then, to leave out the other ranks)."""
+    translated = chunk.translate(None, _NUMERIC)
+    final = translated[translated.rfind(b"\n") + 1:]
+    if _RANK_KEY in final:
+        return None
+    if len(translated) + 1 == (len(final) + 1) * count and \
+            translated + b"\n" == (final + b"\n") * count:
+        # Lines of one shape (one run.log call at every step): the last line says all.
+        row = _parse(chunk[chunk.rfind(b"\n") + 1:])
+        if row is not None and not any(map(_has_numeric, row)):
+            decode(row)
+            for key in RESERVED:
+                row.pop(key, None)
+            return row
     lines = chunk.split(b"\n")
-    shapes: list[Any] = chunk.translate(None, _NUMERIC).split(b"\n")
-    rows = _newest_of_each_shape(lines, shapes)
+    shapes: list[Any] = translated.split(b"\n")
+    newest = dict(zip(shapes, range(len(shapes)), strict=True))
+    if any(_RANK_KEY in shape for shape in newest):
+        return None
+    rows = {index: _parse(lines[index]) for index in newest.values()}
     if any(row is None or any(map(_has_numeric, row)) for row in rows.values()):
         # A torn or malformed line (the one before it of its shape counts), or metric
         # names with digits: tell the lines apart by their strings (names) instead.
+        lines = lines or chunk.split(b"\n")
         shapes = [tuple(line.split(b'"')[1::2]) for line in lines]
         rows = _newest_of_each_shape(lines, shapes)
         if None in rows.values():
@@ -444,6 +491,28 @@ def block_values(chunk: bytes) -> dict[str, Any]:
     return last
 
 
+def line_names(chunk: bytes) -> list[str]:
+    """The names in the lines of `chunk` (whole lines of metrics.jsonl; reserved ones
+    too), in the order first seen, parsing only the first line of each shape (see
+    tail_values); every line where a name holds a digit, sign or point or a line does not
+    parse (lines of one shape could then hold other names)."""
+    shapes = chunk.translate(None, _NUMERIC).split(b"\n")
+    lines = chunk.split(b"\n")
+    names: dict[str, None] = {}
+    for shape in dict.fromkeys(shapes):
+        row = _parse(lines[shapes.index(shape)])
+        if row is None or any(map(_has_numeric, row)):
+            break
+        names.update(dict.fromkeys(row))
+    else:
+        return list(names)
+    rows = _loads_lines(chunk, len(lines)) if b"\n\n" not in chunk else None
+    for row in rows if rows is not None else map(_parse, lines):
+        if row:
+            names.update(dict.fromkeys(row))
+    return list(names)
+
+
 def _newest_of_each_shape(lines: list[bytes], shapes: list[Any]
                           ) -> dict[int, dict[str, Any] | None]:
     """Line index → parsed line (None when it does not parse), for the newest of each shape."""
@@ -458,11 +527,38 @@ def _has_numeric(name: str) -> bool:
 def _parse(line: bytes) -> dict[str, Any] | None:
     if not line.strip():
         return {}
-    try:
-        row = json.loads(line)
-    except ValueError:
-        return None
-    return row if isinstance(row, dict) else None
+    rows = _loads_lines(line, 1)
+    return rows[0] if rows is not None else None
+
+
+def _loads_lines(body: bytes, count: int) -> list[dict[str, Any]] | None:
+    """The `count` lines of `body` (no empty ones) parsed as one JSON array, when each is
+    an object; None when one is not, or is not JSON (the caller then reads line by line).
+
+    orjson parses the block when it is safe: when no line can nest deeper than
+    _FAST_DEPTH. A line nests at most as deep as it has openers (`{`, `[`), so the
+    openers beyond the first of each line that has one bound the depth of every line.
+    Else (nested values in many lines, or NaN that orjson refuses) json, whose recursion
+    limit turns a line nested too deep into an error."""
+    text = b"[" + body.replace(b"\n", b",") + b"]"
+    marks = body.translate(None, _NOT_OPENERS)  # the newlines and openers only
+    holding = marks.count(b"\n{") + (marks[:1] == b"{")  # lines with an opener
+    rows: Any = None
+    if len(marks) - (count - 1) - holding < _FAST_DEPTH:
+        import orjson
+
+        try:
+            rows = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            rows = None
+    if rows is None:
+        try:
+            rows = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+    if len(rows) == count and set(map(type, rows)) <= {dict}:
+        return rows  # type: ignore[no-any-return]
+    return None
 
 
 def summarize(rows: Iterable[dict[str, Any]] | Reader, non_finite: bool = False
@@ -496,20 +592,22 @@ def columns(rows: Iterable[dict[str, Any]] | Reader
                 yield key, list(map(itemgetter(key), group)), steps
 
 
-def shapes(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+def shapes(rows: list[dict[str, Any]], by_first: bool = False
+           ) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
     """The rows grouped by their keys, the group holding the last row last (so that a
-    metric's last value is the last group's)."""
+    metric's last value is the last group's); with `by_first`, in the order each shape
+    first appears."""
     keys = list(map(tuple, rows))
     if not keys:
         return []
-    if keys.count(keys[0]) == len(keys):
+    distinct = dict.fromkeys(keys)  # in the order first seen
+    if len(distinct) == 1:
         return [(keys[0], rows)]
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    last: dict[tuple[str, ...], int] = {}
-    for index, (shape, row) in enumerate(zip(keys, rows, strict=True)):
-        groups.setdefault(shape, []).append(row)
-        last[shape] = index
-    return [(shape, groups[shape]) for shape in sorted(groups, key=last.__getitem__)]
+    groups = [(shape, list(compress(rows, map(shape.__eq__, keys)))) for shape in distinct]
+    if by_first:
+        return groups
+    backwards = keys[::-1]
+    return sorted(groups, key=lambda group: -backwards.index(group[0]))
 
 
 NUMBER_TYPES = ({float}, {int}, {float, int})  # a column of numbers (no booleans)

@@ -56,8 +56,8 @@ class Manifest:
     command: tuple[str, ...]
     options: dict[str, Any]  # the run options every trial shares, as given
     trials: tuple[TrialEntry, ...]
-    launcher: str = "local"
-    jobs: int = 1
+    launcher: str = "local"  # or "slurm": one job array (see `slurm`)
+    jobs: int = 1  # trials at once; 0: no limit (a Slurm array without -j)
     sweep_seed: int | None = None
     runner: dict[str, Any] | None = None  # pid and host of the process working on it
     slurm: dict[str, Any] | None = None
@@ -97,7 +97,8 @@ class Manifest:
             mode=str(data.get("mode", "grid")), keys=tuple(data.get("keys") or ()),
             command=tuple(data.get("command") or ()), options=dict(data.get("options") or {}),
             trials=tuple(TrialEntry.from_json(t) for t in data.get("trials") or ()),
-            launcher=str(data.get("launcher", "local")), jobs=int(data.get("jobs") or 1),
+            launcher=str(data.get("launcher", "local")),
+            jobs=int(data["jobs"]) if data.get("jobs") is not None else 1,
             sweep_seed=data.get("sweep_seed"), runner=data.get("runner"),
             slurm=data.get("slurm"),
             extra={k: v for k, v in data.items() if k not in known},

@@ -125,14 +125,15 @@ def allocate(results_dir: Path, name: str, mark: bool = True) -> RunRef:
         return RunRef(name, number, path)
 
 
-def allocate_locked(results_dir: Path, name: str) -> tuple[RunRef, RunLock]:
+def allocate_locked(results_dir: Path, name: str, mark: bool = True
+                    ) -> tuple[RunRef, RunLock]:
     """Like `allocate`, but the folder appears with its lock held and a `.preparing`
     marker inside, from its first instant: it is made under a hidden name, locked, marked,
     then renamed to results_dir/NAME/N (a rename never lands on a folder with files in
     it, so a number taken meanwhile is skipped as with mkdir). A folder whose preparation
     died (marker, lock free) is then known to be abandoned, never mistaken for a corrupt
     run. The caller removes the marker once run.json is written (`prepared`), and
-    releases the lock."""
+    releases the lock. `mark`: as for `allocate`."""
     name_dir = _name_folder(results_dir, name)
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=name_dir))
@@ -160,7 +161,8 @@ def allocate_locked(results_dir: Path, name: str) -> tuple[RunRef, RunLock]:
             path = target
             break
         lock.moved_to(path)
-        record_highest(name_dir, number)
+        if mark:
+            record_highest(name_dir, number)
     except BaseException as exc:
         shutil.rmtree(path, ignore_errors=True)
         lock.release()
@@ -184,7 +186,14 @@ def _umask() -> int:
 
 
 def run_numbers(results_dir: Path, name: str) -> list[int]:
-    return sorted(_numbers(results_dir / name))
+    """The numbers of NAME's run folders, ascending (what _numbers gives, in one list:
+    listing calls it for every name of 100,000 runs)."""
+    try:
+        with os.scandir(results_dir / name) as entries:
+            return sorted([int(e.name) for e in entries
+                           if e.name.isdigit() and e.is_dir(follow_symlinks=False)])
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def run_names(results_dir: Path, follow_links: bool = False) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ...runs.catalog import CORRUPT, load_entry
-from ...runs.record import COMPLETED, FAILED, QUEUED, RUNNING, RunRecord
+from ...runs.record import COMPLETED, FAILED, RUNNING, RunRecord
 from ...runs.sweeps import Manifest
 from ...runs.tree import RunRef
 
@@ -52,8 +52,8 @@ def remaining(results_dir: Path, manifest: Manifest, retry_failed: bool) -> Rema
             completed += 1
         elif entry.status == RUNNING:
             running.append(trial.run)
-        elif entry.status == QUEUED and record is not None and not record.attempts:
-            steps.append(Step(trial.index, START))
+        elif record is not None and not record.attempts:  # its command never started
+            steps.append(Step(trial.index, START))  # (queued; or sbatch refused, cancelled)
         elif record is not None and _requeues_exhausted(record):
             steps.append(Step(trial.index, RESUME))  # a scheduler's limit, not the code's
         elif entry.status in RETRIED or entry.status == CORRUPT:

@@ -24,6 +24,7 @@ class RunTemplate:
     note: str | None
     _host: dict[str, Any] | None = field(default=None, repr=False)
     _host_file: Path | None = field(default=None, repr=False)  # a trial's environment.json
+    _patch_file: Path | None = field(default=None, repr=False)  # a trial's git.patch
 
     @classmethod
     def build(cls, project: Project, command: tuple[str, ...], name: str | None,
@@ -55,14 +56,17 @@ class RunTemplate:
     def make(self, trial: Trial, sweep: str, mark: bool = True
              ) -> tuple[RunRef, RunRecord, RunLock]:
         """The trial's run folder, `queued`, its lock held (the caller releases it);
-        `mark`: see tree.allocate."""
+        `mark`: see tree.allocate. The trials share one environment.json and one
+        git.patch (hard links), as they share the git state captured once."""
         if self._host is None:
             from .. import environment
 
             self._host = environment.capture(self.plan.project.settings.env,
                                              self.plan.command, self.plan.project.root)
         made = create_run(self.trial_plan(trial, sweep), self.tags, self.note, self._host,
-                          mark, self._host_file)
+                          mark, self._host_file, patch_file=self._patch_file)
         if self._host_file is None:
             self._host_file = made[0].path / ENVIRONMENT_FILE
+        if self._patch_file is None and made[1].git is not None and made[1].git.patch:
+            self._patch_file = made[0].path / made[1].git.patch
         return made
