@@ -73,6 +73,9 @@ def test_a_record_that_cannot_rebuild_its_config_reruns_its_frozen_config(projec
     assert second["config"] == {**data["config"], "model": {"width": 8, "depth": 2}}
     assert second["config"]["lr"] == 0.5
     assert second["assignments"] == ["model.width=8"]
+    (project / "results" / "m" / "1" / "configs" / "base.yaml").unlink()  # by hand
+    rerun("m/1")
+    assert record(project, "m/3")["config"] == data["config"]
 
 
 def test_rerun_detach_runs_in_the_background(project: Path) -> None:

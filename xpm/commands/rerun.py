@@ -136,7 +136,8 @@ def _plan(project: Project, ref: RunRef, old: RunRecord, assignments: tuple[str,
                        assignments=given, sources=old.config_sources)
     config, seed_used = configure(merged_files((frozen,)), assignments,
                                   seed if seed is not None else old.seed)
-    return replace(plan, config=config, seed=seed_used, config_files=copies,
+    kept = tuple(c for c in copies if c.is_file())  # a copy removed by hand is not copied
+    return replace(plan, config=config, seed=seed_used, config_files=kept,
                    assignments=tuple(assignments), sources=old.config_sources)
 
 
