@@ -165,8 +165,11 @@ def test_every_block_is_checked() -> None:
 
 TOY = '''\
 """A stand-in for a training script: logs loss and acc, saves a checkpoint every 10
-steps, resumes from the one it is handed, and diverges (fails) when lr >= 0.5."""
+steps, resumes from the one it is handed, and diverges (fails) when lr >= 0.5. In a Slurm
+job it takes a minute, as training does, so that there is something left to cancel."""
+import os
 import sys
+import time
 
 import xpm
 
@@ -175,6 +178,8 @@ cfg = run.config
 steps = cfg["steps"] if "steps" in cfg else 30
 lr = cfg.model.lr if "model" in cfg and isinstance(cfg["model"], dict) else 0.01
 start = int(run.checkpoint.read_text()) if run.checkpoint is not None else 0
+if "SLURM_JOB_ID" in os.environ:
+    time.sleep(60)
 for step in range(start + 1, steps + 1):
     run.log(step=step, loss=1 / (step * lr * 100 + 1), acc=1 - 1 / (step + 1))
     if step % 10 == 0:
