@@ -100,9 +100,10 @@ def spawn_xpm(*args: str, cwd: Path | None = None, env: dict[str, str] | None = 
 
 
 def run_in_pty(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-               stderr: int | None = None) -> tuple[int, bytes]:
+               stderr: int | None = None, answer: bytes | None = None) -> tuple[int, bytes]:
     """Run a command whose stdin and stdout (and stderr, unless given) are a terminal: a
-    real pseudo-terminal. Returns its exit code and everything it showed."""
+    real pseudo-terminal. Returns its exit code and everything it showed. With `answer`,
+    it is typed after each `[y/N]` question the command asks."""
     import pty
 
     master, slave = pty.openpty()
@@ -110,6 +111,7 @@ def run_in_pty(args: list[str], cwd: Path | None = None, env: dict[str, str] | N
                             stderr=slave if stderr is None else stderr, start_new_session=True)
     os.close(slave)
     chunks = []
+    answered = 0
     while True:
         try:
             data = os.read(master, 65536)
@@ -118,6 +120,9 @@ def run_in_pty(args: list[str], cwd: Path | None = None, env: dict[str, str] | N
         if not data:
             break
         chunks.append(data)
+        if answer is not None and b"".join(chunks).count(b"[y/N]") > answered:
+            answered += 1
+            os.write(master, answer)
     os.close(master)
     return proc.wait(timeout=60), b"".join(chunks)
 

@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import wait_for
+from tests.conftest import run_in_pty, wait_for
 from xpm.launch.slurm import parse_options
 from xpm.project import parse_settings
 
@@ -382,34 +379,9 @@ def test_commands_run(block: Block, made: dict[str, Path], tmp_path: Path) -> No
 
 def in_terminal(script: str, cwd: Path, env: dict[str, str]) -> None:
     """Run the script in a terminal of its own, answering `y` to each question."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(["bash", "-c", "set -e\n" + script], cwd=cwd, env=env,
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    os.close(slave)
-    out, answered = b"", 0
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # the terminal closed: every process of the script ended
-                    proc.wait(timeout=30)
-                    break
-                out += chunk
-                if out.count(b"[y/N]") > answered:
-                    answered += 1
-                    os.write(master, b"y\n")
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        os.close(master)
-    assert proc.wait(timeout=10) == 0, out.decode(errors="replace")
-    assert answered, "the example never asked"
+    code, out = run_in_pty(["bash", "-c", "set -e\n" + script], cwd=cwd, env=env, answer=b"y\n")
+    assert code == 0, out.decode(errors="replace")
+    assert b"[y/N]" in out, "the example never asked"
 
 
 def interrupt(line: str, where: Place) -> None:
@@ -516,7 +488,7 @@ def test_a_folder_picture_names_every_file_xpm_makes(block: Block, made: dict[st
     named = set(re.findall(r"[\w.-]+(?:/[\w.-]+)*/?", block.text))
     names = {part.rstrip("/") for entry in named for part in entry.split("/")}
     if ".sweeps" in block.text:
-        must("xpm sweep -s lr=0.1,0.01 --detach -- python train.py && sleep 0.2",
+        must("xpm sweep -s lr=0.1,0.01 --detach -- python train.py",
              where.root, where.env)
         settle(where)
         made_here = [p.name for p in (where.root / "results" / "train" / ".sweeps").iterdir()]

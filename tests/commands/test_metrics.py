@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import xpm
+from benchmarks.common import MEASURED
 from tests.conftest import run_xpm
 
 TRAIN = """\
@@ -142,21 +143,6 @@ def test_huge_file_streams_in_bounded_memory(project: Path) -> None:
         assert peak < 200, f"xpm {args[0]} used {peak:.0f} MB"
         if args[0] == "show":
             assert json.loads(out)["metrics"]["loss"]["samples"] == 1_499_999
-
-
-# Runs xpm in this interpreter and writes its peak memory (VmHWM: the high-water mark of
-# this process's own memory, which ru_maxrss is not: that counts the forking parent's too).
-MEASURED = """\
-import atexit, os, sys
-def peak():
-    with open("/proc/self/status") as f:
-        kb = [line.split()[1] for line in f if line.startswith("VmHWM:")][0]
-    with open(os.environ["PEAK_FILE"], "w") as out:
-        out.write(kb)
-atexit.register(peak)
-from xpm.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def _run_measured(project: Path, args: list[str]) -> tuple[str, str, float]:

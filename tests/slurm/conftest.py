@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import read_json, wait_for
+from tests.conftest import read_json, run_xpm, wait_for
 
 
 def _cluster_problem() -> str | None:
@@ -41,6 +42,17 @@ def cluster() -> None:
     if shutil.which("sbatch") is None and not os.environ.get("CI"):
         pytest.skip(problem)
     pytest.fail(problem)
+
+
+def demo_project(tmp_path: Path, *, launcher: str) -> Path:
+    """The example project of `xpm init`, its runs sent to Slurm with a short grace and two
+    requeues at most (`launcher: slurm`), or run here unless --slurm says otherwise."""
+    assert run_xpm("init", "demo", cwd=tmp_path).code == 0
+    root = tmp_path / "demo"
+    with open(root / "xpm.yaml", "a") as f:
+        f.write(f"command: [{sys.executable!r}, train.py]\nlauncher: {launcher}\n"
+                "slurm:\n  grace: 9\n  max_requeues: 2\n")
+    return root
 
 
 @pytest.fixture

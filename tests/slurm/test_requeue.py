@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_xpm, wait_for
-from tests.slurm.conftest import rec, slurm_out, wait_status
+from tests.slurm.conftest import demo_project, rec, slurm_out, wait_status
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +22,7 @@ STEPS = ["-s", "train.steps=150", "-s", "train.checkpoint_every=40", "-s", "trai
 
 @pytest.fixture
 def demo(cluster: None, tmp_path: Path) -> Path:
-    assert run_xpm("init", "demo", cwd=tmp_path).code == 0
-    root = tmp_path / "demo"
-    with open(root / "xpm.yaml", "a") as f:
-        f.write(f"command: [{sys.executable!r}, train.py]\nlauncher: slurm\n"
-                "slurm:\n  grace: 9\n  max_requeues: 2\n")
-    return root
+    return demo_project(tmp_path, launcher="slurm")
 
 
 def final_model(root: Path, run_id: str) -> dict[str, object]:

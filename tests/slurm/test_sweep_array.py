@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import read_json, run_xpm, wait_for
-from tests.slurm.conftest import job_state, rec, slurm_out, wait_status
+from tests.slurm.conftest import demo_project, job_state, rec, slurm_out, wait_status
 from tests.slurm.test_requeue import STEPS, a_checkpoint, final_model
 
 
@@ -93,12 +92,7 @@ def test_cancel_of_a_local_sweep_says_how_to_stop_it(project: Path) -> None:
 
 @pytest.fixture
 def demo(cluster: None, tmp_path: Path) -> Path:
-    assert run_xpm("init", "demo", cwd=tmp_path).code == 0
-    root = tmp_path / "demo"
-    with open(root / "xpm.yaml", "a") as f:
-        f.write(f"command: [{sys.executable!r}, train.py]\n"
-                "slurm:\n  grace: 9\n  max_requeues: 2\n")
-    return root
+    return demo_project(tmp_path, launcher="local")
 
 
 @pytest.mark.slow
