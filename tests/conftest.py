@@ -123,8 +123,9 @@ def run_in_pty(args: list[str], cwd: Path | None = None, env: dict[str, str] | N
         if answer is not None and b"".join(chunks).count(b"[y/N]") > answered:
             answered += 1
             os.write(master, answer)
+    code = proc.wait(timeout=60)  # before closing the terminal, whose close hangs it up
     os.close(master)
-    return proc.wait(timeout=60), b"".join(chunks)
+    return code, b"".join(chunks)
 
 
 def child(*actions: str) -> list[str]:
