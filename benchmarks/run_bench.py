@@ -11,8 +11,10 @@ byte-exact, peak memory flat.
 Python's own start-up is part of both: `python -c pass` is printed beside `python -S -c
 pass` (no site module: no site-packages, no .pth file run), whose difference is what the
 interpreter's site-packages cost every Python program on this machine before xpm runs a
-line. `XPM_BENCH_CHECKOUT=OLD` measures another checkout (a "before" in the same sitting).
-"""
+line; the run overhead is printed twice, the second time with every Python (the baseline,
+xpm, the command) started with -S and site-packages on PYTHONPATH, as on a machine whose
+site-packages run no start-up hooks. `XPM_BENCH_CHECKOUT=OLD` measures another checkout
+(a "before" in the same sitting)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
+    CONSOLE_SCRIPT,
     cpu_times,
     ms,
     quiet_env,
@@ -89,24 +92,42 @@ def make_repo(root: Path, files: int) -> None:
 
 
 def overhead(runs: int) -> None:
+    """`xpm run -- python -c pass` and `python -c pass` in a repository of 1,000 files with
+    one modified, taken in turns; then the same with every Python started without its site
+    module (`-S`, site-packages on PYTHONPATH: no .pth file runs), as on a machine whose
+    site-packages hold no start-up hooks."""
+    import site
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_repo(root, 1000)
-        env = quiet_env()
-        xpm = xpm_command()
-        bare = time_command([sys.executable, "-c", "pass"], runs, cwd=root, env=env)
-        wrapped = time_command([*xpm, "run", "-n", "bench", "--", sys.executable, "-c", "pass"],
-                               runs, cwd=root, env=env)
-        median = statistics.median(wrapped) - statistics.median(bare)
-        cpu_bare = cpu_times([sys.executable, "-c", "pass"], runs, cwd=root, env=env)
-        cpu_wrapped = cpu_times([*xpm, "run", "-n", "bench", "--", sys.executable, "-c",
-                                 "pass"], runs, cwd=root, env=env)
-        cpu = statistics.median(cpu_wrapped) - statistics.median(cpu_bare)
-        print(f"overhead ({load()})")
-        print(f"         python -c pass:         {summary(bare)}")
-        print(f"         xpm run -- python -c pass: {summary(wrapped)}")
-        print(f"         run overhead (median difference): {ms(median)} wall, "
-              f"{ms(cpu)} CPU (user+system, xpm and git)")
+        for no_site in (False, True):
+            env = quiet_env()
+            python = [sys.executable]
+            if no_site:
+                python.append("-S")
+                env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"],
+                                                     *site.getsitepackages()])
+            bare = [*python, "-c", "pass"]
+            wrapped = [*python, "-c", CONSOLE_SCRIPT, "run", "-n", "bench", "--", *bare]
+            for argv in (bare, wrapped):  # warm-up
+                subprocess.run(argv, cwd=root, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, check=True)
+            wall: tuple[list[float], list[float]] = ([], [])
+            cpu: tuple[list[float], list[float]] = ([], [])
+            for _ in range(runs):
+                for i, argv in enumerate((bare, wrapped)):
+                    wall[i].extend(time_command(argv, 1, cwd=root, env=env, warm_up=False))
+                    cpu[i].extend(cpu_times(argv, 1, cwd=root, env=env))
+            wall_diff = statistics.median(wall[1]) - statistics.median(wall[0])
+            cpu_diff = statistics.median(cpu[1]) - statistics.median(cpu[0])
+            flag = " -S" if no_site else ""
+            print(f"overhead{' without the site module (python -S)' if no_site else ''} "
+                  f"({load()})")
+            print(f"         python{flag} -c pass:         {summary(wall[0])}")
+            print(f"         xpm run -- python{flag} -c pass: {summary(wall[1])}")
+            print(f"         run overhead (median difference): {ms(wall_diff)} wall, "
+                  f"{ms(cpu_diff)} CPU (user+system, xpm and git)")
 
 
 def throughput(gib: float, rounds: int = 3) -> None:
