@@ -114,3 +114,22 @@ def test_a_plain_file_is_read_as_columns(tmp_path: Path) -> None:
     assert block is not None and block.metrics["acc"][:3] == [0.0, 1.0, 2.0]
     assert reader.read(body.replace(b"\n", b"\n\n", 1), 101) is None  # a blank line
     assert reader.read(body.replace(b'"acc": 5}', b'"acc": true}'), 100) is None
+
+
+def test_many_runs_are_read_by_two_processes_as_by_one(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    refs = []
+    for seed in range(curves.SHARED_FROM + 3):
+        ref, _ = write_run(results, seed)
+        refs.append(ref)
+    copied, _ = write_run(tmp_path / "elsewhere", 99)  # outside the tree: never cached
+    refs.insert(1, copied)
+    one = [curves.load(ref) for ref in refs]
+    cache = results / ".cache"
+    cold = curves.load_many(refs, cache_dir=cache)
+    assert [run.curves for run in cold] == [run.curves for run in one]
+    assert [run.problem for run in cold] == [run.problem for run in one]
+    kept = sorted(p.parent.name for p in (cache / "curves").glob("*/1.step.r0.bin"))
+    assert kept == sorted(ref.name for ref in refs if ref is not copied)  # both halves
+    warm = curves.load_many(refs, cache_dir=cache)
+    assert [run.curves for run in warm] == [run.curves for run in one]

@@ -12,7 +12,7 @@ value plotted a number, null or absent (a boolean, a string, a list, a number to
 for a float, Python's bare NaN are not). For any other block it answers None and the
 caller reads the block's rows as every reader does (runs.metrics.Reader), so a bad line is
 counted and reported there, and the curves are the same whichever way a block was read
-(tests/test_curve_columns.py compares them). Superseded lines and those of other ranks
+(tests/test_curve_reading.py compares them). Superseded lines and those of other ranks
 are left out here too; the `nonfinite` marker is not applied (its values are null, which
 a plot leaves out as it does nan and inf). The one case this misses: a block holding both
 a blank line and a line of two objects (`{...}{...}`), which each count as one line, so
