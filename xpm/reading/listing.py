@@ -50,9 +50,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import console
+from ..runs import schema
 from ..runs.atomic import atomic_file, write_atomic
 from ..runs.catalog import CORRUPT, UNREAD, load_raw_at
-from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt, fast_loads
+from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt, MetricsTally, fast_loads
 from ..runs.tree import run_names, run_numbers
 from .query import COLUMNS, RunInfo, info_of, time_key
 
@@ -322,7 +323,7 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
                     kept.append((number, record_id, metrics_id, item.key, line.head[4],
                                  line.offset, None))
             if item is None:
-                info, position, cacheable = _read_run(name, number, folder, line)
+                info, position, cacheable = _read_run(name, number, folder, line, metrics_id)
                 cacheable = cacheable and record_id is not None
                 if info is None:
                     continue  # removed since the folder was listed (a purge): not a run
@@ -351,12 +352,13 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
         cache.close()
 
 
-def _read_run(name: str, number: int, folder: str, line: _Line | None
+def _read_run(name: str, number: int, folder: str, line: _Line | None,
+              metrics_id: list[int] | None = None
               ) -> tuple[RunInfo | None, list[Any] | None, bool]:
     """A run read from its folder (None when the folder is gone), its tally's position,
     and whether its status lets the cache answer for it next time (an ended run); `line`,
     its cached line, gives the tally to extend."""
-    from ..runs.metrics import Tally, tally
+    from ..runs.metrics import Tally, kept, kept_if_current, tally
 
     path = f"{folder}/{number}"
     row = line.row() if line is not None else None
@@ -365,22 +367,36 @@ def _read_run(name: str, number: int, folder: str, line: _Line | None
     info = info_of(raw)
     if info.status == CORRUPT and not os.path.isdir(path):
         return None, None, False
+    attempts = _attempts(raw.data)
     previous = Tally.at(position, _metrics_of(row)) if row is not None else None
-    counted = tally(path, _attempts(raw.data), previous)
+    counted = None
+    summary = _kept_tally(raw.data) if previous is None else None
+    if summary is not None:
+        # No cache: the tally kept in the record at the run's end, while the file is as it
+        # was then (no read of it at all); else extended from there (see tally).
+        if metrics_id is None:
+            metrics_id = _identity(f"{path}/{METRICS_FILE}")
+        counted = kept_if_current(summary, metrics_id, attempts)
+        previous = kept(summary) if counted is None else None
+    if counted is None:
+        counted = tally(path, attempts, previous)
     position = counted.position() if counted is not None else None
     info = info._replace(folder=folder, metrics=counted.last if counted else {})
     return info, position, info.status not in (*ACTIVE, *UNREAD)
 
 
+# A raw record (catalog.RawEntry.data) was checked when it was read: its parts are built
+# without checking them again.
+
+def _kept_tally(data: dict[str, Any] | None) -> MetricsTally | None:
+    """The metrics tally a raw record keeps (RunRecord.metrics_tally), if any."""
+    value = (data or {}).get("metrics_tally")
+    return schema.build(MetricsTally, value) if isinstance(value, dict) else None
+
+
 def _attempts(data: dict[str, Any] | None) -> list[Attempt]:
     """The attempts of a raw record (they decide which metrics lines stand)."""
-    out = []
-    for item in (data or {}).get("attempts") or ():
-        try:
-            out.append(Attempt.from_json(item))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-    return out
+    return [schema.build(Attempt, item) for item in (data or {}).get("attempts") or ()]
 
 
 def _metrics_of(row: list[Any]) -> dict[str, Any]:
