@@ -75,12 +75,12 @@ _TUPLES = tuple(n for n, c in enumerate(COLUMNS) if c.form == "tuple")
 _TAB = b"\t"
 _NO_KEY = float("-inf")
 
-# A run kept in the cache file: number, run.json's and metrics.jsonl's identities, the
-# order key, the tally's position, where its line comes from (the offset of its line in
-# the file read, copied as it is, or the run read from its folder, written anew) and, for
-# the latter, its `--json` object when already rendered.
-Kept = tuple[int, "list[int] | None", "list[int] | None", float, "list[Any] | None",
-             int | RunInfo, bytes | None]
+# A run kept in the cache file: number, order key (None: -inf), whether it is read every
+# time (no run.json identity), and its line: the offset of its line in the file read
+# (copied as it is), or, for a run read from its folder, its line made at once in two
+# parts (head and fields; the `--json` object, shared with the listing) so that a listing
+# of many runs holds no RunInfo for the cache (memory).
+Kept = tuple[int, "float | None", bool, "int | tuple[bytes, bytes]"]
 
 
 class Listed:
@@ -308,6 +308,10 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
     changed = False
     folder = os.path.join(results_dir, name)
     finite: Callable[[Any], bool] | None = None
+    # The distinct config sections, by index (those of the file read keep their places:
+    # its lines are copied as they are).
+    table: list[Any] = list(cache.sections)
+    sections: dict[int, int] = {id(s): n for n, s in enumerate(table)}
     try:
         for number in run_numbers(results_dir, name):
             path = f"{folder}/{number}"
@@ -320,8 +324,7 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
                                                                                  metrics_id]:
                 item = line.listed(name, folder, cache.sections, shared, fields, rendered)
                 if item is not None:
-                    kept.append((number, record_id, metrics_id, item.key, line.head[4],
-                                 line.offset, None))
+                    kept.append((number, line.head[3], False, line.offset))
             if item is None:
                 info, position, cacheable = _read_run(name, number, folder, line, metrics_id)
                 cacheable = cacheable and record_id is not None
@@ -330,24 +333,29 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
                 if info.values:
                     _share_config(info.config, shared)
                 out = None
-                if rendered and cacheable and info.values:  # rendered once: printed, kept
+                if info.values and cacheable:  # rendered once: printed, kept
                     if finite is None:
                         finite = console.finite_checker()
                     out = rendered_json(info, finite)
                 # Without `fields`, a rendered run is kept as its text alone (memory).
                 item = Listed(name, number, folder, time_key(info),
-                              info if fields or out is None else None, out)
+                              info if fields or not rendered or out is None else None,
+                              out if rendered else None)
                 if info.values:
                     changed = changed or cacheable or line is None or \
                         line.head[1] is not None or line.head[4] != position
-                    kept.append((number, record_id if cacheable else None, metrics_id,
-                                 item.key, position, info, out))
+                    key = None if item.key == _NO_KEY else item.key
+                    head = _dumps([number, record_id if cacheable else None, metrics_id,
+                                   key, position]) + _TAB + \
+                        _dumps(_to_row(info, sections, table)) + _TAB
+                    kept.append((number, key, not cacheable,
+                                 (head, b"0" if out is None else out)))
                 else:  # unreadable: nothing kept
                     changed = changed or line is not None
             yield item
         changed = changed or cache.skipped or cache.line(None) is not None  # runs now gone
         if changed or (kept and not cache.indexed()):
-            _write(file, kept, cache)
+            _write(file, kept, cache, table)
     finally:
         cache.close()
 
@@ -596,7 +604,9 @@ def rendered_json(info: RunInfo, finite: Callable[[Any], bool] | None = None) ->
     it: `with_path` completes it. `finite`: console.finite_checker()."""
     data = info.to_json()
     del data["path"]
-    return console.json_line(data, finite)
+    # orjson's bytes keep the room they grew in (a third more); a listing keeps 100,000 of
+    # them, so they are copied to their size.
+    return memoryview(console.json_line(data, finite)).tobytes()
 
 
 def with_path(out: bytes, path: str) -> bytes:
@@ -605,39 +615,25 @@ def with_path(out: bytes, path: str) -> bytes:
     return out[:-1] + b',"path":' + console.json_line(path) + b"}"
 
 
-def _write(file: Path, kept: list[Kept], cache: _Reader) -> None:
-    """The cache file, written in one step (atomic_file), its lines made one at a time
-    (a line that did not change copied as it is), then its index."""
-    # The sections of the file read keep their places (its lines are copied as they are).
-    table: list[Any] = list(cache.sections)
-    sections: dict[int, int] = {id(s): n for n, s in enumerate(table)}
-    for *_, source, _ in kept:  # the header first: the distinct config sections
-        if isinstance(source, RunInfo):
-            for value in source.config.values():
-                if isinstance(value, dict) and id(value) not in sections:
-                    sections[id(value)] = len(table)
-                    table.append(value)
+def _write(file: Path, kept: list[Kept], cache: _Reader, table: list[Any]) -> None:
+    """The cache file, written in one step (atomic_file): its header (`table`, the config
+    sections its lines refer to), its lines (a line that did not change copied as it
+    is), then its index."""
     index: list[Any] = []
-    finite = console.finite_checker()
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(file) as f:
             header = _dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + b"\n"
             f.write(header)
             offset = len(header)
-            for number, record_id, metrics_id, key, position, source, out in kept:
-                json_key = None if key == _NO_KEY else key
+            for number, json_key, every_time, source in kept:
                 if isinstance(source, int):
                     line = cache.copy(source)
                 else:
-                    if record_id is None:
-                        out = b"0"
-                    elif out is None:
-                        out = rendered_json(source, finite)
-                    line = _dumps([number, record_id, metrics_id, json_key, position]) + \
-                        _TAB + _dumps(_to_row(source, sections, table)) + _TAB + out + b"\n"
+                    head, out = source
+                    line = head + out + b"\n"
                 f.write(line)
-                index.extend((number, json_key, offset, 1 if record_id is None else 0))
+                index.extend((number, json_key, offset, 1 if every_time else 0))
                 offset += len(line)
             f.flush()
             identity = _file_identity(f)
