@@ -1,11 +1,17 @@
-"""Benchmarks for `xpm run` (issue 2): startup, run overhead, output throughput.
+"""Benchmarks for `xpm run` (issues 2 and 9): start-up, run overhead, output throughput.
 
     python benchmarks/run_bench.py [--runs 20] [--gib 1]
 
-Prints the figures; targets: `xpm --help` ≤ 80 ms median; run overhead (xpm run -- python
--c pass, minus python -c pass, in a git repository with 1,000 tracked files and one
-modified) ≤ 150 ms median; output throughput at least half of coreutils tee's, log byte-exact, peak
-memory flat.
+Prints the figures (medians, xpm beside its baseline in the same rounds, wall and CPU
+time); the goals (issue 9): `xpm --help` ≤ 40 ms median; run overhead (`xpm run -- python
+-c pass` minus `python -c pass`, in a git repository with 1,000 tracked files and one
+modified) ≤ 80 ms median; output throughput at least half of coreutils tee's, the log
+byte-exact, peak memory flat.
+
+Python's own start-up is part of both: `python -c pass` is printed beside `python -S -c
+pass` (no site module: no site-packages, no .pth file run), whose difference is what the
+interpreter's site-packages cost every Python program on this machine before xpm runs a
+line. `XPM_BENCH_CHECKOUT=OLD` measures another checkout (a "before" in the same sitting).
 """
 
 from __future__ import annotations
@@ -34,14 +40,36 @@ from benchmarks.common import (
 )
 
 
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def startup(runs: int) -> None:
+    """`xpm --help`, `import click` and a bare Python, taken in turns (each command once per
+    round, so that a busy moment slows them alike)."""
     xpm = xpm_command()
-    help_times = time_command([*xpm, "--help"], runs)
-    click_times = time_command([sys.executable, "-c", "import click"], runs)
-    bare = time_command([sys.executable, "-c", "pass"], runs)
-    print(f"startup  xpm --help:            {summary(help_times)}")
-    print(f"         python -c 'import click': {summary(click_times)}")
-    print(f"         python -c pass:         {summary(bare)}")
+    commands = {
+        "xpm --help": [*xpm, "--help"],
+        "python -c 'import click'": [sys.executable, "-c", "import click"],
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "python -S -c pass": [sys.executable, "-S", "-c", "pass"],
+    }
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+    print(f"startup  ({load()})")
+    for _ in range(runs):
+        for name, argv in commands.items():
+            wall[name] += time_command(argv, 1, warm_up=False)
+            cpu[name] += cpu_times(argv, 1)
+    for name in commands:
+        print(f"         {name + ':':27s} {summary(wall[name])}; CPU median "
+              f"{ms(statistics.median(cpu[name]))}")
+    help_wall = statistics.median(wall["xpm --help"]) - statistics.median(wall["python -c pass"])
+    help_cpu = statistics.median(cpu["xpm --help"]) - statistics.median(cpu["python -c pass"])
+    site = statistics.median(wall["python -c pass"]) - statistics.median(
+        wall["python -S -c pass"])
+    print(f"         xpm --help minus python -c pass: {ms(help_wall)} wall, {ms(help_cpu)} "
+          f"CPU; the site module's share of python -c pass: {ms(site)}")
 
 
 def make_repo(root: Path, files: int) -> None:
@@ -74,7 +102,8 @@ def overhead(runs: int) -> None:
         cpu_wrapped = cpu_times([*xpm, "run", "-n", "bench", "--", sys.executable, "-c",
                                  "pass"], runs, cwd=root, env=env)
         cpu = statistics.median(cpu_wrapped) - statistics.median(cpu_bare)
-        print(f"overhead python -c pass:         {summary(bare)}")
+        print(f"overhead ({load()})")
+        print(f"         python -c pass:         {summary(bare)}")
         print(f"         xpm run -- python -c pass: {summary(wrapped)}")
         print(f"         run overhead (median difference): {ms(median)} wall, "
               f"{ms(cpu)} CPU (user+system, xpm and git)")
@@ -126,7 +155,8 @@ def throughput(gib: float, rounds: int = 3) -> None:
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     mib = size / (1 << 20)
     tee_s, xpm_s = statistics.median(tee_times), statistics.median(xpm_times)
-    print(f"output   tee:  {mib / tee_s:8.0f} MiB/s (median of {rounds}, {gib:g} GiB)")
+    print(f"output   ({load()})")
+    print(f"         tee:  {mib / tee_s:8.0f} MiB/s (median of {rounds}, {gib:g} GiB)")
     print(f"         xpm:  {mib / xpm_s:8.0f} MiB/s = {tee_s / xpm_s:.2f}x tee (rounds: "
           f"{', '.join(f'{t / x:.2f}' for t, x in zip(tee_times, xpm_times, strict=True))}); "
           f"log byte-exact: {exact}")

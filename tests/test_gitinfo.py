@@ -152,3 +152,112 @@ def test_undecodable_names_are_recorded(repo: Path) -> None:
     rec = record(repo, "u/1")
     assert "caf\\xe9.txt" in rec["git"]["untracked"]
     assert rec["command"][-1] == "caf\udce9"
+
+
+# A `git` first on PATH that writes each call's arguments to $GIT_CALLS and runs the real git.
+LOGGING_GIT = """#!/bin/sh
+printf '%s\\n' "$*" >> "$GIT_CALLS"
+exec {git} "$@"
+"""
+
+
+def git_calls(project: Path, tmp_path: Path, *args: str) -> tuple[dict, list[str]]:
+    """The run's record and the git commands `xpm run` made to write it."""
+    import shutil
+    import sys
+
+    real = shutil.which("git")
+    assert real is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    shim = bin_dir / "git"
+    shim.write_text(LOGGING_GIT.format(git=real))
+    shim.chmod(0o755)
+    log = tmp_path / "calls"
+    log.write_text("")
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "GIT_CALLS": str(log)}
+    proc = subprocess.run([sys.executable, "-m", "xpm", "run", "-n", "g", *args, "--",
+                           *child()], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    runs = sorted(int(p.name) for p in (project / "results" / "g").iterdir()
+                  if p.name.isdigit())
+    return record(project, f"g/{runs[-1]}"), [line.split()[0] for line in
+                                              log.read_text().splitlines()]
+
+
+def test_a_clean_tree_takes_three_git_calls_run_at_once(repo: Path, tmp_path: Path) -> None:
+    git(repo, "remote", "add", "origin", "https://example.com/a.git")
+    rec, calls = git_calls(repo, tmp_path)
+    assert sorted(calls) == ["config", "rev-parse", "status"]
+    state = rec["git"]
+    assert state["commit"] == git(repo, "rev-parse", "HEAD") and state["branch"] == "main"
+    assert state["dirty"] is False and state["patch"] is None
+    assert state["remote"] == "https://example.com/a.git"
+    assert state["root"] == str(repo.resolve())
+
+
+def test_a_dirty_tree_adds_only_the_diff(repo: Path, tmp_path: Path) -> None:
+    (repo / "train.py").write_text("print('changed')\n")
+    (repo / "notes.txt").write_text("untracked\n")
+    rec, calls = git_calls(repo, tmp_path)
+    assert sorted(calls) == ["config", "diff", "rev-parse", "status"]
+    assert calls[-1] == "diff"  # started once the status named its base
+    state = rec["git"]
+    assert state["dirty"] is True and state["patch"] == "git.patch"
+    assert state["untracked"] == ["notes.txt"] and state["untracked_count"] == 1
+    patch = (repo / "results" / "g" / "1" / "git.patch").read_bytes()
+    assert patch == subprocess.run(["git", "diff", "--binary", "--no-color", "--no-ext-diff",
+                                    state["commit"]], cwd=repo, capture_output=True,
+                                   check=True).stdout
+
+
+def test_a_detached_head_takes_three_git_calls(repo: Path, tmp_path: Path) -> None:
+    first = git(repo, "rev-parse", "HEAD")
+    git_commit(repo, "second")
+    git(repo, "checkout", "-q", first)
+    rec, calls = git_calls(repo, tmp_path)
+    assert sorted(calls) == ["config", "rev-parse", "status"]
+    assert rec["git"]["commit"] == first and rec["git"]["branch"] is None
+    assert rec["git"]["remote"] is None
+
+
+def test_outside_a_repository_nothing_more_is_asked(project: Path, tmp_path: Path) -> None:
+    rec, calls = git_calls(project, tmp_path)
+    assert rec["git"] is None
+    assert sorted(calls) == ["config", "rev-parse", "status"]
+
+
+def test_a_large_patch_waits_in_the_pipe_until_the_folder_is_made(repo: Path,
+                                                                  tmp_path: Path) -> None:
+    """More than the pipe holds: git waits for xpm to read it, and the patch is whole."""
+    import random
+
+    blob = random.Random(0).randbytes(3 << 20)  # binary: --binary writes it all out
+    (repo / "data.bin").write_bytes(blob)
+    git(repo, "add", "data.bin")
+    rec, _ = git_calls(repo, tmp_path)
+    patch = repo / "results" / "g" / "1" / "git.patch"
+    assert patch.stat().st_size > 3 << 20
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "-q", str(repo), str(check))
+    git(check, "checkout", "-q", rec["git"]["commit"])
+    git(check, "apply", str(patch))
+    assert (check / "data.bin").read_bytes() == blob
+
+
+def test_a_pending_diff_is_stopped_when_the_run_is_not_made(repo: Path, tmp_path: Path
+                                                            ) -> None:
+    """The folder cannot be made: the started diff is stopped and reaped, nothing left."""
+    from xpm.vcs.state import start_patch
+
+    (repo / "train.py").write_text("print('changed')\n")
+    state = capture(repo)
+    pending = start_patch(state)
+    assert pending is not None
+    pending.cancel()
+    assert pending._proc.returncode is not None
+    assert start_patch(capture(repo.parent)) is None  # no repository: nothing to start
+    git(repo, "checkout", "--", "train.py")
+    assert start_patch(capture(repo)) is None  # clean: nothing to start

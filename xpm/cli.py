@@ -626,26 +626,30 @@ def _sentence(message: str) -> str:
     return message.rstrip().rstrip(".")
 
 
+def _error(message: str) -> None:
+    from . import console  # not imported by what never prints through it (`xpm --help`)
+
+    console.error(message)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The error funnel: every exit code xpm returns comes out of here."""
-    from . import console
-
     try:
         result: Any = cli.main(args=argv, prog_name="xpm", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
         hint = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
-        console.error(f"{_sentence(exc.format_message())}{hint}")
+        _error(f"{_sentence(exc.format_message())}{hint}")
         return EXIT_USAGE
     except click.exceptions.Abort as exc:  # click's form of KeyboardInterrupt
         cause = exc.__cause__
         return 128 + cause.signum if isinstance(cause, Terminated) else EXIT_INTERRUPTED
     except click.ClickException as exc:
-        console.error(exc.format_message())
+        _error(exc.format_message())
         return exc.exit_code
     except XpmError as exc:
-        console.error(str(exc))
+        _error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt as exc:
         return 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
@@ -656,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         if exc.errno not in _ENVIRONMENT_ERRORS:
             return _report_internal(exc)
         where = f" {exc.filename}" if exc.filename else ""
-        console.error(f"cannot write or read{where}: {exc.strerror}; free some space or fix "
+        _error(f"cannot write or read{where}: {exc.strerror}; free some space or fix "
                       "the permissions, then try again")
         return EXIT_ERROR
     except Exception as exc:

@@ -91,7 +91,13 @@ def yaml_dumper() -> Any:
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML; a syntax error becomes one line naming the file and line."""
+    """Parse YAML; a syntax error becomes one line naming the file and line. The simplest
+    documents are read without importing PyYAML (simpleyaml: the same answer, sooner)."""
+    from . import simpleyaml
+
+    simple = simpleyaml.parse(text)
+    if simple is not simpleyaml.NOT_SIMPLE:
+        return simple
     yaml = _yaml()
     try:
         return yaml.load(text, Loader=yaml_loader())
@@ -105,6 +111,18 @@ def parse_yaml(text: str, source: str) -> Any:
 
 
 def dump_yaml(data: Any) -> str:
+    """YAML in block style, keys in their order (simpleyaml writes the simplest configs
+    without importing PyYAML, as PyYAML would)."""
+    from . import simpleyaml
+
+    simple = simpleyaml.dump(data)
+    if simple is not None:
+        return simple
+    return pyyaml_dump(data)
+
+
+def pyyaml_dump(data: Any) -> str:
+    """dump_yaml's text as PyYAML writes it."""
     text: str = _yaml().dump(
         data, Dumper=yaml_dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True
     )
@@ -190,8 +208,10 @@ def parse_assignment(text: str) -> tuple[list[str | int], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise UsageError(f"-s `{text}` is not KEY=VALUE; write e.g. -s model.lr=0.001")
-    value: Any = ""
-    if raw.strip():
+    from . import simpleyaml
+
+    value: Any = simpleyaml.parse_value(raw) if raw.strip() else ""
+    if value is simpleyaml.NOT_SIMPLE:
         yaml = _yaml()
         try:
             value = yaml.load(raw, Loader=yaml_loader())

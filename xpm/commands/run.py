@@ -6,17 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError, stop_on_termination
-from ..launch.handover import handed_over_command
-from ..launch.handover import handover as command_handover
-from ..launch.preparation import create_run, plan_run
-from ..project import Project, find_root, load_project
-from ..runs.lock import RunLock
-from ..runs.record import RunRecord
-from ..runs.tree import RunRef
+from ..project import find_root
 from ..vcs import state as gitinfo
 
 if TYPE_CHECKING:
     from ..launch.slurm import SlurmOptions
+    from ..project import Project
+    from ..runs.lock import RunLock
+    from ..runs.record import RunRecord
+    from ..runs.tree import RunRef
 
 
 def run(
@@ -34,8 +32,12 @@ def run(
     capture_untracked: bool = False,
 ) -> int:
     stop_on_termination()
-    # git runs while the project file and configs are read
+    # git runs while the rest of xpm is imported and the project file and configs are read
     git_capture = gitinfo.Capture(find_root(Path.cwd()) or Path.cwd())
+    from ..launch.handover import handover as command_handover
+    from ..launch.preparation import create_run, plan_run
+    from ..project import load_project
+
     project = load_project()
     use_slurm = slurm if slurm is not None else project.settings.launcher == "slurm"
     options = None
@@ -51,7 +53,9 @@ def run(
                          "`launcher: slurm` in xpm.yaml)")
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
                     git_capture, capture_untracked)
-    ref, record, lock = create_run(plan, tags, note, detach=detach)
+    # the diff runs while the run folder is made
+    ref, record, lock = create_run(plan, tags, note, detach=detach,
+                                   pending_patch=gitinfo.start_patch(plan.git))
     if options is not None:
         return _submit(project, ref, record, lock, options,
                        command_handover(plan.command, record.command))
@@ -87,6 +91,7 @@ def supervise_detached(run_dir: Path) -> int:
     """The hidden `xpm _supervise RUN_DIR`: run a prepared run with output to files only."""
     stop_on_termination()
     from ..launch import background, lifecycle
+    from ..launch.handover import handed_over_command
 
     return lifecycle.take_prepared(run_dir, purpose="xpm run --detach", echo=False,
                                    on_running=background.ready_signal(),

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,7 +32,7 @@ from ..errors import Terminated, XpmError
 from ..machine import hostname
 from ..masking import is_masked, mask_argv
 from ..project import Project, load_project
-from ..runs import checkpoints, heartbeat
+from ..runs import heartbeat
 from ..runs.lock import RunLock, lost_while_held, mark_lost
 from ..runs.record import (
     COMPLETED,
@@ -130,6 +129,12 @@ def ending(outcome: Outcome, scheduler: Scheduler | None = None,
     return Ending(FAILED, FAILED, code, None, f"exit {code}")
 
 
+def _shown(command: tuple[str, ...]) -> str:
+    import shlex
+
+    return shlex.join(command)
+
+
 # ------------------------------------------------------------------ entry points
 
 def start(project: Project, run_dir: Path, record: RunRecord, lock: RunLock, *,
@@ -159,7 +164,7 @@ def resume(current: Project, ref: RunRef, *, force: bool = False,
             record = replace(record, command=mask_argv(command))
         elif is_masked(record.command):
             raise XpmError(f"run `{record.id}`'s command had secret values, which xpm does "
-                           f"not record ({shlex.join(record.command)}); give the command "
+                           f"not record ({_shown(record.command)}); give the command "
                            f"again: xpm resume {record.id} -- COMMAND ARG...")
         checkpoint = handed_over(ref.path, record, project)
         change = None
@@ -261,6 +266,8 @@ def run_project(record: RunRecord, current: Project | None) -> Project:
 def handed_over(run_dir: Path, record: RunRecord, project: Project) -> str | None:
     """The checkpoint a resumed attempt gets: the newest one matching the run's recorded
     checkpoint patterns (the project's today, for a record that has none)."""
+    from ..runs import checkpoints  # only a resume or a requeue hands one over
+
     patterns = record.checkpoint_patterns or project.settings.checkpoints
     newest = checkpoints.newest(run_dir, patterns)
     return str(newest.path) if newest else None
@@ -373,7 +380,7 @@ def execute(
     try:
         if argv is None and is_masked(record.command):
             raise XpmError(f"run `{record.id}`'s command had secret values, which xpm does "
-                           f"not record ({shlex.join(record.command)}); give the command "
+                           f"not record ({_shown(record.command)}); give the command "
                            f"again: xpm resume {record.id} -- COMMAND ARG...")
         real = expand(argv if argv is not None else record.command, values)
         if scheduler is not None:

@@ -8,7 +8,7 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import console, times
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
@@ -30,8 +30,10 @@ from ..runs.record import (
 )
 from ..runs.tree import RunRef, allocate_locked, check_name, prepared
 from ..vcs import state as gitinfo
-from ..vcs import untracked as untracked_files
 from ..version import __version__
+
+if TYPE_CHECKING:  # imported when there are untracked files to list (tarfile and all)
+    from ..vcs import untracked as untracked_files
 
 _PYTHONS = ("python", "python3", "pypy", "pypy3")
 
@@ -138,6 +140,8 @@ def _untracked(project: Project, git: GitState | None, clean_required: bool, cap
     if git is None or git.root is None or not git.untracked_count or not (
             capture or clean_required):
         return None  # git status saw none: no need to list them
+    from ..vcs import untracked as untracked_files
+
     listing = untracked_files.list_untracked(Path(git.root), exclude=(project.results_dir,))
     if not listing.files:
         return None
@@ -215,7 +219,9 @@ def _copy_configs(files: tuple[Path, ...], run_dir: Path) -> tuple[str, ...]:
 def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
                host: dict[str, Any] | None = None, mark: bool = True,
                host_file: Path | None = None, detach: bool = False,
-               patch_file: Path | None = None) -> tuple[RunRef, RunRecord, RunLock]:
+               patch_file: Path | None = None,
+               pending_patch: gitinfo.PendingPatch | None = None
+               ) -> tuple[RunRef, RunRecord, RunLock]:
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
     one); the caller gets the lock and must release it. `host`: the environment already
@@ -225,8 +231,14 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
     high-water mark is left to the caller, who raises it once for many runs made at once
     (`tree.record_highest`). `patch_file`: the git.patch of an earlier run of the same
     plan's git state, hard-linked rather than asked of git again (a sweep's trials share
-    the state captured when the sweep began)."""
-    ref, lock = allocate_locked(plan.project.results_dir, plan.name, mark)
+    the state captured when the sweep began). `pending_patch`: the diff of the plan's git
+    state, already started (`gitinfo.start_patch`); this function sees it ended."""
+    try:
+        ref, lock = allocate_locked(plan.project.results_dir, plan.name, mark)
+    except BaseException:
+        if pending_patch is not None:
+            pending_patch.cancel()
+        raise
     try:
         lock.say("xpm run")
         copied = _copy_configs(plan.config_files, ref.path)
@@ -236,8 +248,14 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
                 and _linked(patch_file, ref.path / PATCH_FILE):
             git = replace(git, patch=PATCH_FILE)
         elif git is not None:
-            git = gitinfo.save_patch(git, ref.path)
+            pending, pending_patch = pending_patch, None
+            git = gitinfo.save_patch(git, ref.path, pending)
+        if pending_patch is not None:  # not needed after all
+            pending_patch.cancel()
+            pending_patch = None
         if git is not None and plan.untracked is not None:
+            from ..vcs import untracked as untracked_files
+
             git = replace(git, untracked_archive=untracked_files.store(plan.untracked,
                                                                        ref.path))
         if host is None:
@@ -268,6 +286,8 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
         write_record(ref.path, record)
         prepared(ref.path)
     except BaseException as exc:
+        if pending_patch is not None:
+            pending_patch.cancel()
         shutil.rmtree(ref.path, ignore_errors=True)
         lock.release()
         if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM, SIGHUP

@@ -101,16 +101,18 @@ def members(cmd: Command) -> set[int]:
     return {pid for pid in mine if pid not in spared and not stats[pid].zombie}
 
 
-def stop(cmd: Command, signum: int = signal.SIGKILL) -> None:
-    """Send `signum` to the command's process group and to every one of its processes."""
+def stop(cmd: Command, signum: int = signal.SIGKILL) -> bool:
+    """Send `signum` to the command's process group and to every one of its processes;
+    True when, at the end, none of them was left to send it to."""
     with contextlib.suppress(OSError):
         os.killpg(cmd.pid, signum)
     for _ in range(ROUNDS):
         found = members(cmd)
         if not found:
-            return
+            return True
         for pid in found:
             with contextlib.suppress(OSError):
                 os.kill(pid, signum)
         if signum != signal.SIGKILL:
-            return
+            return False
+    return False

@@ -45,6 +45,7 @@ PIPE_SIZE = 1 << 20
 _PR_SET_PDEATHSIG = 1
 _F_SETPIPE_SZ = 1031
 # torchrun's own default, and the signals xpm passes through (Slurm's requeue signal)
+ALL_STOPPED = b"."  # what xpm tells the guardian when no process of the command is left
 TORCHRUN_SIGNALS = ("PET_SIGNALS_TO_HANDLE", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2")
 
 
@@ -95,7 +96,8 @@ def _start_guardian(cmd: processes.Command) -> tuple[int, int]:
 
     The guardian ignores signals, closes everything else it inherited, and blocks reading
     the pipe. When xpm closes its end, by finishing or by dying, the guardian SIGKILLs the
-    command's processes (already gone after a normal end) and exits.
+    command's processes and exits; when xpm first writes to it (`ALL_STOPPED`: xpm has seen
+    every process of the command gone), it exits at once, as there is nothing to stop.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -107,11 +109,12 @@ def _start_guardian(cmd: processes.Command) -> tuple[int, int]:
             os.closerange(read_fd + 1, os.sysconf("SC_OPEN_MAX"))
             while True:
                 try:
-                    if not os.read(read_fd, 1):
-                        break
+                    said = os.read(read_fd, 1)
                 except InterruptedError:
                     continue
-            processes.stop(cmd)
+                break
+            if said != ALL_STOPPED:
+                processes.stop(cmd)
         finally:
             os._exit(0)
     os.close(read_fd)
@@ -200,6 +203,7 @@ class Supervisor:
         self._killed = False
         self._master: int | None = None
         self._command: processes.Command | None = None
+        self._all_stopped = False  # the command's processes were all seen gone at its end
         self.logging = True
 
     # ------------------------------------------------------------------ signals
@@ -281,6 +285,9 @@ class Supervisor:
         try:
             return self._supervise(proc, read_fd, wake_fd)
         finally:
+            if self._all_stopped:  # nothing left to stop: the guardian need not look again
+                with contextlib.suppress(OSError):
+                    os.write(guardian_fd, ALL_STOPPED)
             os.close(guardian_fd)  # the guardian stops what may be left, and exits
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(guardian, 0)
@@ -335,7 +342,7 @@ class Supervisor:
                     next_tick = now + self.tick_interval
                     if self.tick is not None:
                         self.tick()
-            processes.stop(command)  # what the command left behind
+            self._all_stopped = processes.stop(command)  # what the command left behind
             self._finish_output(read_fd, log_fd, open_output)
         finally:
             sel.close()

@@ -1,10 +1,16 @@
 """Git state of the project: with gitcode.py, the only module that talks to git.
 
 Recording a run needs three plumbing calls, made to the git CLI directly and at once
-(status, top level, remotes; then the diff when the tree is dirty): GitPython costs
-more to import than all of them take to run. The same goes for what `xpm diff` asks of
-every pair of runs (are their commits here, how far apart). GitPython is imported only
-for the richer work, in gitcode.py (`xpm diff --code`).
+(`status --porcelain=v2 --branch` gives the commit, the branch, dirtiness and the
+untracked files; `rev-parse --show-toplevel` the top level; `config` the remotes), then,
+when the tree is dirty, the diff, started as soon as the status is read and left running
+while the run folder is made (`PendingPatch`). GitPython costs more to import than all of
+them take to run. The same goes for what `xpm diff` asks of every pair of runs (are their
+commits here, how far apart). GitPython is imported only for the richer work, in
+gitcode.py (`xpm diff --code`).
+
+`xpm run` starts the calls before it imports most of itself, so this module imports little:
+the record's types and the masking of remotes are imported when the answers are read.
 """
 
 from __future__ import annotations
@@ -13,19 +19,23 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from ..errors import XpmError
-from ..masking import strip_userinfo
-from ..runs.record import PATCH_FILE, GitState
+
+if TYPE_CHECKING:
+    from ..runs.record import GitState
 
 UNTRACKED_LIMIT = 100
+PATCH_PIPE_SIZE = 1 << 20  # what a pending diff may print before it waits to be read
+_F_SETPIPE_SZ = 1031
 
 
 def strip_credentials(url: str) -> str:
     """The remote without credentials, whatever its scheme (see masking.strip_userinfo)."""
+    from ..masking import strip_userinfo
+
     return strip_userinfo(url)
 
 
@@ -89,6 +99,8 @@ def capture(root: Path) -> GitState | None:
 
 
 def _parse(status_out: bytes, toplevel: Path, remote_out: bytes) -> GitState:
+    from ..runs.record import GitState
+
     commit: str | None = None
     branch: str | None = None
     dirty = False
@@ -135,8 +147,16 @@ def _pick_remote(config_lines: str) -> str | None:
     return strip_credentials(chosen) if chosen else None
 
 
-def save_patch(state: GitState, run_dir: Path) -> GitState:
-    """Write uncommitted changes to tracked files to run_dir/git.patch (when dirty)."""
+def save_patch(state: GitState, run_dir: Path, pending: PendingPatch | None = None
+               ) -> GitState:
+    """Write uncommitted changes to tracked files to run_dir/git.patch (when dirty); from
+    `pending`, the diff of this state already started (`start_patch`), when given."""
+    from dataclasses import replace
+
+    from ..runs.record import PATCH_FILE
+
+    if pending is not None:
+        return replace(state, patch=pending.save(run_dir / PATCH_FILE))
     args = _patch_args(state)
     if args is None or state.root is None:
         return state
@@ -148,6 +168,73 @@ def save_patch(state: GitState, run_dir: Path) -> GitState:
         path.unlink(missing_ok=True)
         raise _diff_failed(state.root, err)
     return replace(state, patch=PATCH_FILE)
+
+
+class PendingPatch:
+    """The `git diff` of a dirty tree, started as soon as the status names its base, and
+    left running while xpm makes the run folder: what it prints waits in a pipe (up to
+    PATCH_PIPE_SIZE, then git waits) until `save` streams it into git.patch."""
+
+    def __init__(self, args: list[str], root: str) -> None:
+        self.root = root
+        self._proc = _git(args, Path(root))
+        assert self._proc.stdout is not None
+        try:
+            import fcntl
+
+            fcntl.fcntl(self._proc.stdout.fileno(), _F_SETPIPE_SZ, PATCH_PIPE_SIZE)
+        except OSError:  # a smaller pipe only means git waits sooner
+            pass
+
+    def save(self, path: Path) -> str:
+        """Stream the diff into `path`; its name (git.patch) once git is done. XpmError
+        (and no file) when git failed."""
+        import selectors
+
+        proc = self._proc
+        assert proc.stdout is not None and proc.stderr is not None
+        err = bytearray()
+        try:
+            with open(path, "wb") as out, selectors.DefaultSelector() as sel:
+                sel.register(proc.stdout, selectors.EVENT_READ, out)
+                sel.register(proc.stderr, selectors.EVENT_READ, None)
+                while sel.get_map():
+                    for key, _ in sel.select():
+                        data = os.read(key.fd, 1 << 16)
+                        if not data:
+                            sel.unregister(key.fileobj)
+                        elif key.data is None:
+                            err += data[:4096 - len(err)]
+                        else:
+                            key.data.write(data)
+            proc.wait()
+        except BaseException:
+            self.cancel()
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            proc.stdout.close()
+            proc.stderr.close()
+        if proc.returncode != 0:
+            path.unlink(missing_ok=True)
+            raise _diff_failed(self.root, bytes(err))
+        return path.name
+
+    def cancel(self) -> None:
+        """Stop the diff (the run was not made) and reap it."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.communicate()
+
+
+def start_patch(state: GitState | None) -> PendingPatch | None:
+    """Start the diff that `save_patch` writes, when the tree is dirty; see PendingPatch."""
+    if state is None:
+        return None
+    args = _patch_args(state)
+    if args is None or state.root is None:
+        return None
+    return PendingPatch(args, state.root)
 
 
 def current_patch(state: GitState) -> bytes:
