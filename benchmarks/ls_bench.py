@@ -159,9 +159,13 @@ class Cloner:
         )
         record["attempts"] = [dict(a, started=record["started"], ended=record["ended"],
                                    status=status) for a in record["attempts"]]
+        source = self.copy(k // self.LINKS)
+        kept = record.get("metrics_tally")
+        if isinstance(kept, dict):  # as the run's xpm keeps it: its own file's identity
+            st = (source / "metrics.jsonl").stat()
+            record["metrics_tally"] = dict(kept, inode=st.st_ino, mtime_ns=st.st_mtime_ns)
         (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
         (run_dir / "config.yaml").write_text(json.dumps(config) + "\n")  # JSON is YAML
-        source = self.copy(k // self.LINKS)
         for file in self.shared:
             os.link(source / file, run_dir / file)
         for folder, files in self.folders.items():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from xpm.reading.compare import (
+    Curve,
     Side,
     compare,
     diverges_at,
@@ -192,3 +194,21 @@ def test_patch_summary() -> None:
     assert (summary.files, summary.insertions, summary.deletions) == (2, 1, 1)
     assert summary.to_json()["bytes"] == len(patch)
     assert summary != summarize_patch(patch + b"\n") and summary == summarize_patch(patch)
+
+
+def test_divergence_of_curves_is_that_of_their_steps() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        steps = sorted(rng.sample(range(60), rng.randrange(0, 40)))
+        if rng.random() < 0.3:  # a step logged twice, or out of order
+            steps.insert(rng.randrange(len(steps) + 1), rng.randrange(60))
+        curves = []
+        for _side in range(2):
+            curve = Curve()
+            values = [float(rng.choice([1, 1, 1, 2])) + rng.choice([0.0, 1e-9]) for _ in steps]
+            kept = steps if rng.random() < 0.7 else [s for s in steps if rng.random() < 0.8]
+            curve.extend(kept, values[:len(kept)])
+            curves.append(curve)
+        for tolerance in (0.0, 1e-6):
+            assert diverges_at(curves[0], curves[1], tolerance) == diverges_at(
+                curves[0].as_dict(), curves[1].as_dict(), tolerance)

@@ -92,6 +92,60 @@ def test_nan_is_written_as_standard_json(resumed: Path) -> None:
     assert [json.loads(line)["acc"] for line in out] == [0.1, 0.2, "nan", 0.4, 0.5, 0.6]
 
 
+def _listed_metrics(project: Path, run: str) -> dict[str, object]:
+    """`xpm ls --json`'s metrics of one run, with no listing cache (a cold listing)."""
+    import shutil
+
+    shutil.rmtree(project / "results" / ".cache", ignore_errors=True)
+    result = run_xpm("ls", "-a", "--json")
+    assert result.code == 0, result
+    [listed] = [r for r in json.loads(result.out) if r["id"] == run]
+    metrics: dict[str, object] = listed["metrics"]
+    return metrics
+
+
+def test_an_ended_run_keeps_its_tally_and_a_cold_listing_reads_no_metrics(
+        resumed: Path) -> None:
+    project = resumed.parents[2]
+    path = resumed / "metrics.jsonl"
+    kept = json.loads((resumed / "run.json").read_text())["metrics_tally"]
+    st = path.stat()
+    assert (kept["inode"], kept["size"], kept["mtime_ns"]) == (st.st_ino, st.st_size,
+                                                                 st.st_mtime_ns)
+    assert kept["attempts"] == "1:40.0"  # attempt 1's lines past step 40 are superseded
+    assert kept["last"] == {"loss": 1 / 60, "acc": 0.6, "val_acc": 0.6}  # the sparse one too
+    assert _listed_metrics(project, "fit/1") == kept["last"]
+
+    # The file changed in place but looks unchanged (inode, size, modification time):
+    # the listing takes the kept values, so it read no byte of the file.
+    text = path.read_bytes()
+    assert text.endswith(b'"acc": 0.6}\n')
+    with open(path, "r+b") as f:
+        f.seek(len(text) - len(b'0.6}\n'))
+        f.write(b"0.9}\n")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _listed_metrics(project, "fit/1")["acc"] == 0.6
+    os.utime(path)  # now it looks changed too: read again
+    assert _listed_metrics(project, "fit/1")["acc"] == 0.9
+
+    # A line appended after the end (a user's tool): read from where the tally stopped.
+    with open(path, "a") as f:
+        f.write('{"step": 70, "attempt": 2, "test_acc": 0.7}\n')
+    assert _listed_metrics(project, "fit/1") == {"loss": 1 / 60, "acc": 0.9, "val_acc": 0.6,
+                                                 "test_acc": 0.7}
+
+
+def test_a_kept_non_finite_last_value_is_standard_json(project: Path) -> None:
+    (project / "train.py").write_text(
+        "import xpm\nrun = xpm.current_run()\n"
+        "run.log(step=1, loss=0.5, gap=1.0)\nrun.log(step=2, loss=float('nan'))\n")
+    assert run_xpm("run", "-n", "nan", "--", "python3", "train.py").code == 0
+    record = (project / "results" / "nan" / "1" / "run.json").read_text()
+    kept = json.loads(record, parse_constant=_not_json)["metrics_tally"]
+    assert kept["last"] == {"loss": None, "gap": 1.0, "nonfinite": {"loss": "nan"}}
+    assert _listed_metrics(project, "nan/1") == {"loss": "nan", "gap": 1.0}
+
+
 def test_several_runs_get_a_run_column(project: Path) -> None:
     (project / "train.py").write_text(
         "import xpm\nrun = xpm.current_run()\n"

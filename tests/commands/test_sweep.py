@@ -322,8 +322,9 @@ def test_a_secret_in_the_command_reaches_the_trials_but_no_file(project: Path,
                        "s3cr3t-value")
         assert result.code == 0, result
     wait_for(lambda: all((project / "results" / "s" / str(n) / "output.log").is_file()
-                         and "got" in (project / "results" / "s" / str(n) / "output.log")
-                         .read_text() for n in (1, 2, 3, 4)), what="the four trials")
+                         and "got s3cr3t-value" in (project / "results" / "s" / str(n) /
+                                                    "output.log").read_text()
+                         for n in (1, 2, 3, 4)), what="the four trials")
     for n in (1, 2, 3, 4):
         assert "got s3cr3t-value" in (project / "results" / "s" / str(n) / "output.log"
                                       ).read_text()

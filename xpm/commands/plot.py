@@ -39,7 +39,7 @@ def plot(runs: tuple[str, ...], wanted: tuple[str, ...], x: str, smooth: int, lo
     project = load_project()
     refs = pick(project.results_dir, runs)
     cache_dir = project.results_dir / CACHE_DIR
-    loaded = [reading.load(ref, x, wanted, rank, cache_dir) for ref in refs]
+    loaded = reading.load_many(refs, x, wanted, rank, cache_dir)
     for run in loaded:
         if run.problem:
             console.warn(run.problem)

@@ -46,6 +46,7 @@ from ..runs.record import (
     REQUEUED,
     RUNNING,
     Attempt,
+    MetricsTally,
     RunRecord,
     read_record,
 )
@@ -494,6 +495,21 @@ def execute(
     return end.exit_code
 
 
+def _metrics_tally(run_dir: Path, record: RunRecord) -> MetricsTally | None:
+    """The last value of every metric, kept in the ended run's record so that a listing
+    without its cache need not read metrics.jsonl (runs.metrics.recorded); the one kept
+    by an earlier attempt is extended. Nothing without a metrics file (nothing imported:
+    `xpm run`'s overhead)."""
+    if not (run_dir / METRICS_FILE).exists():
+        return None
+    from ..runs.metrics import recorded
+
+    try:
+        return recorded(run_dir, record.attempts, record.metrics_tally)
+    except OSError:
+        return None
+
+
 def _ask_requeue(scheduler: Scheduler) -> str | None:
     try:
         return scheduler.requeue()
@@ -506,6 +522,8 @@ def _finish(run_dir: Path, record: RunRecord, number: int, end: Ending,
     """Write the attempt's and the run's final status (a read-modify-write: fields others
     wrote meanwhile stay); a failure to write (a full disk) is said, not raised."""
     ended = times.now_iso()
+    # Read before the record's lock is taken (a large file takes a while).
+    counted = _metrics_tally(run_dir, record) if end.run_status != QUEUED else None
 
     def finish(current: RunRecord) -> RunRecord:
         attempt = next((a for a in current.attempts if a.number == number), None)
@@ -521,7 +539,7 @@ def _finish(run_dir: Path, record: RunRecord, number: int, end: Ending,
                            duration=updated.attempts_duration(), heartbeat=ended)
         return replace(updated, status=end.run_status, ended=ended, exit_code=end.exit_code,
                        signal=end.signal, duration=updated.attempts_duration(),
-                       heartbeat=ended)
+                       heartbeat=ended, metrics_tally=counted)
 
     try:
         return update_record(run_dir, finish)

@@ -3,30 +3,32 @@ stretches left out), labelled by the config keys that vary between the runs."""
 
 from __future__ import annotations
 
-import math
 import operator
+import os
+import sys
 from bisect import bisect_left
 from collections.abc import Sequence
-from itertools import islice
+from itertools import chain, compress, islice, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..runs.catalog import load_raw
 from ..runs.metrics import (
-    NUMBER_TYPES,
     RESERVED_NAMES,
     STEP,
     TIME,
     Reader,
     direction,
-    shapes,
     signature,
 )
 from ..runs.record import Attempt, RunRecord
 from ..runs.tree import RunRef
 from . import curvecache
 from .query import RunInfo, as_text, info_of
+
+if TYPE_CHECKING:
+    from ..runs.columns import Columns
 
 X_AXES = ("step", "time")
 
@@ -76,50 +78,186 @@ def load(ref: RunRef, x: str = "step", wanted: Sequence[str] = (), rank: int = 0
     return RunCurves(ref, info_of(raw), record, curves, stored.problem)
 
 
-def _read(ref: RunRef, attempts: Sequence[Attempt], x: str, only: set[str], rank: int
-          ) -> curvecache.Stored:
+SHARED_FROM = 16  # runs to plot from which a second process reads half of them
+
+
+def load_many(refs: Sequence[RunRef], x: str = "step", wanted: Sequence[str] = (),
+              rank: int = 0, cache_dir: Path | None = None) -> list[RunCurves]:
+    """load() of each run, in order. With SHARED_FROM runs or more, a second core and a
+    curve cache that can be written, a forked process reads every second run into the
+    cache while this one reads the others, then this one reads those from the cache: a
+    cold plot of many runs (every metrics.jsonl parsed) takes about half the time, a warm
+    one (every run cached) what it took. Whatever the helper did not leave in the cache
+    is read here."""
+    helper = 0
+    if cache_dir is not None and len(refs) >= SHARED_FROM and (os.cpu_count() or 1) > 1 \
+            and os.access(cache_dir if cache_dir.exists() else cache_dir.parent, os.W_OK):
+        shared = [ref for ref in refs[1::2] if curvecache.path_of(cache_dir, ref, x, rank)]
+        if shared:
+            helper = os.fork()
+            if helper == 0:  # the helper: it only writes the cache, and never returns
+                try:
+                    for ref in shared:
+                        load(ref, x, wanted, rank, cache_dir)
+                finally:
+                    os._exit(0)
+    try:
+        mine = {index: load(refs[index], x, wanted, rank, cache_dir)
+                for index in range(0, len(refs), 2 if helper else 1)}
+    finally:
+        if helper:
+            os.waitpid(helper, 0)
+    return [mine.get(index) or load(ref, x, wanted, rank, cache_dir)
+            for index, ref in enumerate(refs)]
+
+
+def _read(ref: RunRef, attempts: Sequence[Attempt], x: str, only: set[str], rank: int,
+          columns: bool = True) -> curvecache.Stored:
+    """The curves of a run's metrics.jsonl: each block of lines read as columns of only
+    the metrics wanted (runs.columns), or, where that does not answer (or not
+    `columns`), as rows, which every reader reads alike."""
     reader = Reader(ref.path, attempts, rank=rank)
-    xs_of: dict[str, list[Any]] = {}
-    ys_of: dict[str, list[Any]] = {}
-    axis = STEP if x == "step" else TIME
-    for block in reader.blocks():
-        for keys, group in shapes(block, by_first=True):  # metrics in the order first logged
-            xcol: list[Any] | None = None
-            for key in keys:
-                if key in RESERVED_NAMES or (only and key not in only):
-                    continue
-                if xcol is None:
-                    xcol = [row.get(axis) for row in group] if axis not in keys else \
-                        list(map(itemgetter(axis), group))
-                column = list(map(itemgetter(key), group))
-                xs, ys = xs_of.setdefault(key, []), ys_of.setdefault(key, [])
-                if (set(map(type, column)) in NUMBER_TYPES and math.isfinite(math.fsum(column))
-                        and set(map(type, xcol)) in NUMBER_TYPES):
-                    xs.extend(xcol)
-                    ys.extend(column)
-                    continue
-                for at, value in zip(xcol, column, strict=True):
-                    if type(value) not in (int, float) or not math.isfinite(value):
-                        continue  # nan and inf have no place on a plot
-                    if type(at) not in (int, float):
-                        if axis == TIME:
-                            continue
-                        at = xs[-1] + 1 if xs else 0  # no step: the next point
+    points = _Points(STEP if x == "step" else TIME, only)
+    fast = _columns(x, only, reader.cutoffs, rank) if columns else None
+    for body, first, count in reader.bodies():
+        block = fast.read(body, count) if fast is not None else None
+        if block is not None:
+            points.add_columns(block.xs, block.metrics)
+        else:
+            points.add_rows(reader.rows_of(body, first, count))
+    return curvecache.Stored(points.curves(), reader.problem(ref.id))
+
+
+_COLUMNS: dict[tuple[str, frozenset[str], str, int], Columns] = {}
+
+
+def _columns(x: str, only: set[str], limits: dict[int, float], rank: int) -> Columns:
+    """A columns reader (runs.columns), one per axis, metrics, superseding and rank, so
+    that what one learns of the metric names serves the next run."""
+    from ..runs.columns import Columns  # msgspec, imported only by what plots
+
+    key = (x, frozenset(only), repr(sorted(limits.items())), rank)
+    made = _COLUMNS.get(key)
+    if made is None:
+        made = _COLUMNS[key] = Columns(STEP if x == "step" else TIME, sorted(only), limits,
+                                       rank)
+    return made
+
+
+_BIGGEST = int(sys.float_info.max)  # an int larger is no float
+
+
+def _plottable(value: Any) -> float | None:
+    """A value as a plot can show it: a finite number as a float, else None (nan, inf, a
+    boolean, a string, an int too large for a float)."""
+    kind = type(value)
+    if kind is float:
+        return value if value - value == 0.0 else None
+    if kind is int:
+        return float(value) if -_BIGGEST <= value <= _BIGGEST else None
+    return None
+
+
+_FEW_HOLES = 64  # lines without a metric in a block cut out one by one (else a mask)
+
+
+def _holes(column: list[Any], missing: int) -> tuple[int, ...]:
+    """Where the `missing` Nones of a column are."""
+    found, at = [], -1
+    for _ in range(missing):
+        at = column.index(None, at + 1)
+        found.append(at)
+    return tuple(found)
+
+
+def _without(values: list[Any], holes: tuple[int, ...]) -> list[Any]:
+    """The values less those at `holes` (in order)."""
+    out: list[Any] = []
+    start = 0
+    for hole in holes:
+        out += values[start:hole]
+        start = hole + 1
+    out += values[start:]
+    return out
+
+
+class _Points:
+    """Each metric's points as the blocks come (finite values only; a line without a step
+    is the next point of its metric, a line without a time none), in the order each
+    metric was first logged."""
+
+    def __init__(self, axis: str, only: set[str]) -> None:
+        self.axis = axis
+        self.only = only
+        self.xs: dict[str, list[Any]] = {}
+        self.ys: dict[str, list[Any]] = {}
+
+    def add_columns(self, xcol: list[float | None], metrics: dict[str, list[float | None]]
+                    ) -> None:
+        """A block's x column and metric columns: a finite number (a float for a metric),
+        or None where a line has none that a plot can show."""
+        firsts = []
+        xs_without: dict[tuple[int, ...], list[Any]] = {}  # x column less these lines
+        for key, column in metrics.items():
+            missing = column.count(None)
+            if missing == len(column):
+                continue
+            if not missing:
+                firsts.append((0, key, xcol, column))
+            elif missing <= _FEW_HOLES:  # a line here and there without it: cut those
+                holes = _holes(column, missing)
+                kept = xs_without.get(holes)
+                if kept is None:
+                    kept = xs_without[holes] = _without(xcol, holes)
+                first = 0
+                for hole in holes:
+                    if hole != first:
+                        break
+                    first += 1
+                firsts.append((first, key, kept, _without(column, holes)))
+            else:
+                mask = list(map(operator.is_not, column, repeat(None)))
+                firsts.append((mask.index(True), key, list(compress(xcol, mask)),
+                               list(compress(column, mask))))
+        for _, key, xcol_kept, column in sorted(firsts, key=itemgetter(0)):
+            xs, ys = self.xs.setdefault(key, []), self.ys.setdefault(key, [])
+            ys.extend(column)
+            if None not in xcol_kept:
+                xs.extend(xcol_kept)
+                continue
+            for at in xcol_kept:  # lines without an x
+                if at is not None:
                     xs.append(at)
-                    ys.append(value)
-    if axis == TIME:
-        start = min((xs[0] for xs in xs_of.values() if xs), default=0.0)
-        xs_of = {k: [t - start for t in xs] for k, xs in xs_of.items()}
-    curves = {}
-    for key, xs in xs_of.items():
-        ys = ys_of[key]
-        if not xs:
-            continue
-        if not all(map(operator.le, xs, islice(xs, 1, None))):  # not in x order
-            order = sorted(range(len(xs)), key=xs.__getitem__)
-            xs, ys = [xs[i] for i in order], [ys[i] for i in order]
-        curves[key] = (list(map(float, xs)), list(map(float, ys)))
-    return curvecache.Stored(curves, reader.problem(ref.id))
+                elif self.axis == TIME:
+                    del ys[len(xs)]  # no time: no point
+                else:
+                    xs.append(xs[-1] + 1 if xs else 0)  # no step: the next point
+
+    def add_rows(self, block: list[dict[str, Any]]) -> None:
+        """Rows (runs.metrics.Reader's) as the columns that add_columns takes."""
+        keys = [key for key in dict.fromkeys(chain.from_iterable(block))
+                if key not in RESERVED_NAMES and (not self.only or key in self.only)]
+        if keys:
+            axis = self.axis
+            self.add_columns([_plottable(row.get(axis)) for row in block],
+                             {key: [_plottable(row.get(key)) for row in block]
+                              for key in keys})
+
+    def curves(self) -> dict[str, tuple[list[float], list[float]]]:
+        xs_of = self.xs
+        if self.axis == TIME:
+            start = min((xs[0] for xs in xs_of.values() if xs), default=0.0)
+            xs_of = {k: [t - start for t in xs] for k, xs in xs_of.items()}
+        curves = {}
+        for key, xs in xs_of.items():
+            ys = self.ys[key]
+            if not xs:
+                continue
+            if not all(map(operator.le, xs, islice(xs, 1, None))):  # not in x order
+                order = sorted(range(len(xs)), key=xs.__getitem__)
+                xs, ys = [xs[i] for i in order], [ys[i] for i in order]
+            curves[key] = (list(map(float, xs)), ys)  # ys: floats already
+        return curves
 
 
 def decimate(xs: list[float], ys: list[float], buckets: int

@@ -50,9 +50,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import console
+from ..runs import schema
 from ..runs.atomic import atomic_file, write_atomic
 from ..runs.catalog import CORRUPT, UNREAD, load_raw_at
-from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt, fast_loads
+from ..runs.record import ACTIVE, METRICS_FILE, RECORD_FILE, Attempt, MetricsTally, fast_loads
 from ..runs.tree import run_names, run_numbers
 from .query import COLUMNS, RunInfo, info_of, time_key
 
@@ -74,12 +75,12 @@ _TUPLES = tuple(n for n, c in enumerate(COLUMNS) if c.form == "tuple")
 _TAB = b"\t"
 _NO_KEY = float("-inf")
 
-# A run kept in the cache file: number, run.json's and metrics.jsonl's identities, the
-# order key, the tally's position, where its line comes from (the offset of its line in
-# the file read, copied as it is, or the run read from its folder, written anew) and, for
-# the latter, its `--json` object when already rendered.
-Kept = tuple[int, "list[int] | None", "list[int] | None", float, "list[Any] | None",
-             int | RunInfo, bytes | None]
+# A run kept in the cache file: number, order key (None: -inf), whether it is read every
+# time (no run.json identity), and its line: the offset of its line in the file read
+# (copied as it is), or, for a run read from its folder, its line made at once in two
+# parts (head and fields; the `--json` object, shared with the listing) so that a listing
+# of many runs holds no RunInfo for the cache (memory).
+Kept = tuple[int, "float | None", bool, "int | tuple[bytes, bytes]"]
 
 
 class Listed:
@@ -307,6 +308,10 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
     changed = False
     folder = os.path.join(results_dir, name)
     finite: Callable[[Any], bool] | None = None
+    # The distinct config sections, by index (those of the file read keep their places:
+    # its lines are copied as they are).
+    table: list[Any] = list(cache.sections)
+    sections: dict[int, int] = {id(s): n for n, s in enumerate(table)}
     try:
         for number in run_numbers(results_dir, name):
             path = f"{folder}/{number}"
@@ -319,44 +324,49 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
                                                                                  metrics_id]:
                 item = line.listed(name, folder, cache.sections, shared, fields, rendered)
                 if item is not None:
-                    kept.append((number, record_id, metrics_id, item.key, line.head[4],
-                                 line.offset, None))
+                    kept.append((number, line.head[3], False, line.offset))
             if item is None:
-                info, position, cacheable = _read_run(name, number, folder, line)
+                info, position, cacheable = _read_run(name, number, folder, line, metrics_id)
                 cacheable = cacheable and record_id is not None
                 if info is None:
                     continue  # removed since the folder was listed (a purge): not a run
                 if info.values:
                     _share_config(info.config, shared)
                 out = None
-                if rendered and cacheable and info.values:  # rendered once: printed, kept
+                if info.values and cacheable:  # rendered once: printed, kept
                     if finite is None:
                         finite = console.finite_checker()
                     out = rendered_json(info, finite)
                 # Without `fields`, a rendered run is kept as its text alone (memory).
                 item = Listed(name, number, folder, time_key(info),
-                              info if fields or out is None else None, out)
+                              info if fields or not rendered or out is None else None,
+                              out if rendered else None)
                 if info.values:
                     changed = changed or cacheable or line is None or \
                         line.head[1] is not None or line.head[4] != position
-                    kept.append((number, record_id if cacheable else None, metrics_id,
-                                 item.key, position, info, out))
+                    key = None if item.key == _NO_KEY else item.key
+                    head = _dumps([number, record_id if cacheable else None, metrics_id,
+                                   key, position]) + _TAB + \
+                        _dumps(_to_row(info, sections, table)) + _TAB
+                    kept.append((number, key, not cacheable,
+                                 (head, b"0" if out is None else out)))
                 else:  # unreadable: nothing kept
                     changed = changed or line is not None
             yield item
         changed = changed or cache.skipped or cache.line(None) is not None  # runs now gone
         if changed or (kept and not cache.indexed()):
-            _write(file, kept, cache)
+            _write(file, kept, cache, table)
     finally:
         cache.close()
 
 
-def _read_run(name: str, number: int, folder: str, line: _Line | None
+def _read_run(name: str, number: int, folder: str, line: _Line | None,
+              metrics_id: list[int] | None = None
               ) -> tuple[RunInfo | None, list[Any] | None, bool]:
     """A run read from its folder (None when the folder is gone), its tally's position,
     and whether its status lets the cache answer for it next time (an ended run); `line`,
     its cached line, gives the tally to extend."""
-    from ..runs.metrics import Tally, tally
+    from ..runs.metrics import Tally, kept, kept_if_current, tally
 
     path = f"{folder}/{number}"
     row = line.row() if line is not None else None
@@ -365,22 +375,36 @@ def _read_run(name: str, number: int, folder: str, line: _Line | None
     info = info_of(raw)
     if info.status == CORRUPT and not os.path.isdir(path):
         return None, None, False
+    attempts = _attempts(raw.data)
     previous = Tally.at(position, _metrics_of(row)) if row is not None else None
-    counted = tally(path, _attempts(raw.data), previous)
+    counted = None
+    summary = _kept_tally(raw.data) if previous is None else None
+    if summary is not None:
+        # No cache: the tally kept in the record at the run's end, while the file is as it
+        # was then (no read of it at all); else extended from there (see tally).
+        if metrics_id is None:
+            metrics_id = _identity(f"{path}/{METRICS_FILE}")
+        counted = kept_if_current(summary, metrics_id, attempts)
+        previous = kept(summary) if counted is None else None
+    if counted is None:
+        counted = tally(path, attempts, previous)
     position = counted.position() if counted is not None else None
     info = info._replace(folder=folder, metrics=counted.last if counted else {})
     return info, position, info.status not in (*ACTIVE, *UNREAD)
 
 
+# A raw record (catalog.RawEntry.data) was checked when it was read: its parts are built
+# without checking them again.
+
+def _kept_tally(data: dict[str, Any] | None) -> MetricsTally | None:
+    """The metrics tally a raw record keeps (RunRecord.metrics_tally), if any."""
+    value = (data or {}).get("metrics_tally")
+    return schema.build(MetricsTally, value) if isinstance(value, dict) else None
+
+
 def _attempts(data: dict[str, Any] | None) -> list[Attempt]:
     """The attempts of a raw record (they decide which metrics lines stand)."""
-    out = []
-    for item in (data or {}).get("attempts") or ():
-        try:
-            out.append(Attempt.from_json(item))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-    return out
+    return [schema.build(Attempt, item) for item in (data or {}).get("attempts") or ()]
 
 
 def _metrics_of(row: list[Any]) -> dict[str, Any]:
@@ -580,7 +604,9 @@ def rendered_json(info: RunInfo, finite: Callable[[Any], bool] | None = None) ->
     it: `with_path` completes it. `finite`: console.finite_checker()."""
     data = info.to_json()
     del data["path"]
-    return console.json_line(data, finite)
+    # orjson's bytes keep the room they grew in (a third more); a listing keeps 100,000 of
+    # them, so they are copied to their size.
+    return memoryview(console.json_line(data, finite)).tobytes()
 
 
 def with_path(out: bytes, path: str) -> bytes:
@@ -589,39 +615,25 @@ def with_path(out: bytes, path: str) -> bytes:
     return out[:-1] + b',"path":' + console.json_line(path) + b"}"
 
 
-def _write(file: Path, kept: list[Kept], cache: _Reader) -> None:
-    """The cache file, written in one step (atomic_file), its lines made one at a time
-    (a line that did not change copied as it is), then its index."""
-    # The sections of the file read keep their places (its lines are copied as they are).
-    table: list[Any] = list(cache.sections)
-    sections: dict[int, int] = {id(s): n for n, s in enumerate(table)}
-    for *_, source, _ in kept:  # the header first: the distinct config sections
-        if isinstance(source, RunInfo):
-            for value in source.config.values():
-                if isinstance(value, dict) and id(value) not in sections:
-                    sections[id(value)] = len(table)
-                    table.append(value)
+def _write(file: Path, kept: list[Kept], cache: _Reader, table: list[Any]) -> None:
+    """The cache file, written in one step (atomic_file): its header (`table`, the config
+    sections its lines refer to), its lines (a line that did not change copied as it
+    is), then its index."""
     index: list[Any] = []
-    finite = console.finite_checker()
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(file) as f:
             header = _dumps({"format": FORMAT, "columns": KEYS, "sections": table}) + b"\n"
             f.write(header)
             offset = len(header)
-            for number, record_id, metrics_id, key, position, source, out in kept:
-                json_key = None if key == _NO_KEY else key
+            for number, json_key, every_time, source in kept:
                 if isinstance(source, int):
                     line = cache.copy(source)
                 else:
-                    if record_id is None:
-                        out = b"0"
-                    elif out is None:
-                        out = rendered_json(source, finite)
-                    line = _dumps([number, record_id, metrics_id, json_key, position]) + \
-                        _TAB + _dumps(_to_row(source, sections, table)) + _TAB + out + b"\n"
+                    head, out = source
+                    line = head + out + b"\n"
                 f.write(line)
-                index.extend((number, json_key, offset, 1 if record_id is None else 0))
+                index.extend((number, json_key, offset, 1 if every_time else 0))
                 offset += len(line)
             f.flush()
             identity = _file_identity(f)

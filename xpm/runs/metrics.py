@@ -36,7 +36,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .record import METRICS_FILE, Attempt
+from .record import METRICS_FILE, Attempt, MetricsTally
 from .regular import open_regular
 
 STEP, TIME, ATTEMPT, NONFINITE, RANK = "step", "time", "attempt", "nonfinite", "rank"
@@ -339,6 +339,41 @@ def tally(run_dir: Path | str, attempts: Sequence[Attempt] = (),
             last.update(block_values(body, count))
     offset, lines = reader.end, lines + reader.lines
     return Tally(st.st_ino, offset, lines, signed, _seal(path, offset), last)
+
+
+def recorded(run_dir: Path | str, attempts: Sequence[Attempt],
+             previous: MetricsTally | None = None) -> MetricsTally | None:
+    """The tally of a run's metrics.jsonl to keep in its record when it ends (None without
+    the file), extending `previous`, the one kept at the end of an earlier attempt."""
+    path = os.path.join(run_dir, METRICS_FILE)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    counted = tally(run_dir, attempts, kept(previous) if previous is not None else None)
+    if counted is None:
+        return None
+    unchanged = counted.inode == st.st_ino and counted.offset == st.st_size
+    return MetricsTally(counted.inode, counted.offset, st.st_mtime_ns if unchanged else 0,
+                        counted.lines, counted.attempts, counted.seal,
+                        json.loads(encode(counted.last)))
+
+
+def kept(summary: MetricsTally) -> Tally:
+    """The Tally a record keeps (`recorded`)."""
+    return Tally(summary.inode, summary.size, summary.lines, summary.attempts, summary.seal,
+                 decode(dict(summary.last)))
+
+
+def kept_if_current(summary: MetricsTally, identity: Sequence[int] | None,
+                    attempts: Sequence[Attempt]) -> Tally | None:
+    """The Tally a record keeps when metrics.jsonl is as it was then (`identity`: its
+    inode, size and modification time now) under the same superseding; else None."""
+    if identity is None or summary.mtime_ns == 0 or \
+            [summary.inode, summary.size, summary.mtime_ns] != list(identity[:3]) or \
+            summary.attempts != signature(attempts):
+        return None
+    return kept(summary)
 
 
 def _seal(path: str, offset: int) -> str:

@@ -136,6 +136,30 @@ class Attempt:
         return schema.dump(self)
 
 
+@dataclass(frozen=True)
+class MetricsTally:
+    """The last value of every metric in metrics.jsonl when the run ended, and the file
+    they were read from (its inode, size and modification time, the superseding of the
+    attempts, the last bytes read): a listing with no cache takes them instead of reading
+    the file while it is unchanged (runs.metrics.Tally)."""
+
+    inode: int = 0
+    size: int = 0  # bytes of complete lines read
+    mtime_ns: int = 0  # 0: the file changed while it was read (never taken as is)
+    lines: int = 0
+    attempts: str = ""
+    seal: str = ""
+    last: dict[str, Any] = field(default_factory=dict)  # as a metrics line: non-finite marked
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MetricsTally:
+        return _from_json(cls, data)  # type: ignore[no-any-return]
+
+    def to_json(self) -> dict[str, Any]:
+        return schema.dump(self)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
     DERIVED_KEYS = ("schema_version", "id")  # keys of run.json that are no field
@@ -182,6 +206,7 @@ class RunRecord:
     grace_period: float | None = None  # seconds from a forwarded signal to SIGKILL
     env_patterns: tuple[str, ...] = ()  # xpm.yaml's `env:`: more variables recorded
     reason: str | None = None  # why the run has its status, when no attempt says it
+    metrics_tally: MetricsTally | None = None  # metrics.jsonl's last values at the end
     # Keys this xpm does not know, kept as read and written back (never set by hand).
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
