@@ -82,6 +82,7 @@ PICTURES = {
     " 100000 runs (": "benchmarks/ls_bench.py's output, run by hand (hours on 100k runs)",
     "before                                                 after":
         "benchmarks/ls_bench.py's output before and after, run by hand",
+    "startup  (load average": "benchmarks/run_bench.py's output, run by hand",
 }
 # Blocks run by a test elsewhere, which reads them from the page.
 ELSEWHERE = {
