@@ -599,8 +599,8 @@ def _loads_lines(body: bytes, count: int) -> list[dict[str, Any]] | None:
 def summarize(rows: Iterable[dict[str, Any]] | Reader, non_finite: bool = False
               ) -> dict[str, MetricSummary]:
     """Last, min, max and number of samples of each numeric metric (finite values only),
-    in one pass (a Reader is read a block at a time, a column of each shape of line at a
-    time, so that a file of millions of lines takes about what parsing it takes).
+    in one pass (a Reader is read a block at a time, a column of each metric at a time,
+    so that a file of millions of lines takes about what parsing it takes; see columns).
 
     With `non_finite`, inf, -inf and nan count too (a loss that diverged): the last value
     may be one of them, min and max pass over nan (nan when every value is nan)."""
