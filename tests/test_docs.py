@@ -79,7 +79,6 @@ BLOCKS = read_blocks()
 # says why it cannot be run, and what checks the behaviour it pictures.
 PICTURES = {
     "attempt 1:": "a diagram of superseded steps; tests/test_metrics.py checks the rule",
-    " 100000 runs (": "benchmarks/ls_bench.py's output, run by hand (hours on 100k runs)",
     "before                                                 after":
         "benchmarks/ls_bench.py's output before and after, run by hand",
 }

@@ -216,6 +216,7 @@ def test_non_finite_numbers_are_standard_in_json_and_csv(
     assert [runs[f"d/{n}"]["metrics"]["loss"] for n in (1, 2, 3, 4)] == [0.5, "nan", "inf",
                                                                          "-inf"]
     assert runs["d/3"]["config"] == {"clip": "inf", "seed": 7}
+    assert strict_json(ls(capsys, "--json")[1]) == strict_json(out)  # now from the cache
     code, out, _ = ls(capsys, "--csv", "--columns", "id,metrics.loss,config.clip")
     assert out.splitlines() == ["id,metrics.loss,config.clip", "d/4,-inf,1.0", "d/3,inf,inf",
                                 "d/2,nan,1.0", "d/1,0.5,1.0"]
