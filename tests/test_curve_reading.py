@@ -1,19 +1,23 @@
-"""Plot curves read as columns (runs.columns, msgspec) are the curves read as rows (the
+"""Metrics read as columns (runs.columns, msgspec) are what they are read as rows (the
 reader every command shares), whatever the file holds: bad lines, old NaN, ranks, nulls,
-non-numbers, lines without a step, superseded stretches, several blocks."""
+non-numbers, lines without a step, superseded stretches, several blocks. For plots'
+curves, and for `show`'s and `diff`'s summaries and curves of a large file."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from xpm.reading import curves
+from xpm.reading.compare import read_metrics
 from xpm.runs import metrics
 from xpm.runs.columns import Block, Columns
-from xpm.runs.metrics import encode
+from xpm.runs.metrics import MetricSummary, encode
 from xpm.runs.record import Attempt
 from xpm.runs.tree import RunRef
 
@@ -133,3 +137,63 @@ def test_many_runs_are_read_by_two_processes_as_by_one(tmp_path: Path) -> None:
     assert kept == sorted(ref.name for ref in refs if ref is not copied)  # both halves
     warm = curves.load_many(refs, cache_dir=cache)
     assert [run.curves for run in warm] == [run.curves for run in one]
+
+
+def stepped_curves(rows: list[dict[str, Any]]) -> dict[str, dict[int, float]] | None:
+    """Each metric's finite values by step, the last logged for a step, line by line;
+    None when a line has no integer step (it would count by its place in the file)."""
+    out: dict[str, dict[int, float]] = {}
+    for row in rows:
+        if type(row.get("step")) is not int:
+            return None
+        for key, value in row.items():
+            if key not in metrics.RESERVED_NAMES and type(value) in (int, float) and \
+                    math.isfinite(value):
+                out.setdefault(key, {})[row["step"]] = float(value)
+    return out
+
+
+def summaries(rows: list[dict[str, Any]], non_finite: bool) -> dict[str, MetricSummary]:
+    """Last, min, max, samples and last step of each metric, line by line."""
+    out: dict[str, list[Any]] = {}
+    for row in rows:
+        at = row.get("step") if type(row.get("step")) is int else None
+        for key, value in row.items():
+            if key in metrics.RESERVED_NAMES or type(value) not in (int, float):
+                continue
+            value = float(value)
+            if not non_finite and not math.isfinite(value):
+                continue
+            s = out.get(key)
+            if s is None:
+                out[key] = [value, value, value, 1, at]
+                continue
+            s[0], s[3], s[4] = value, s[3] + 1, at
+            if value < s[1] or s[1] != s[1]:
+                s[1] = value
+            if value > s[2] or s[2] != s[2]:
+                s[2] = value
+    return {key: MetricSummary(*s) for key, s in out.items()}
+
+
+def same(a: dict[str, MetricSummary], b: dict[str, MetricSummary]) -> bool:
+    return a.keys() == b.keys() and all(
+        str(a[k]) == str(b[k]) for k in a)  # nan == nan as text
+
+
+@pytest.mark.parametrize("block", [1 << 20, 700])
+def test_summaries_of_a_large_file_read_as_columns_are_those_of_rows(
+        tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "BLOCK_BYTES", block)
+    monkeypatch.setattr(metrics, "_large", lambda reader: True)  # every file, as columns
+    for seed in range(40):
+        ref, attempts = write_run(tmp_path, seed)
+        rows = list(metrics.Reader(ref.path, attempts))
+        for non_finite in (False, True):
+            assert same(metrics.summarize(metrics.Reader(ref.path, attempts), non_finite),
+                        summaries(rows, non_finite)), (seed, non_finite)
+        read = read_metrics(metrics.Reader(ref.path, attempts))
+        assert same(read.summaries, summaries(rows, False)), seed
+        expected = stepped_curves(rows)
+        if expected is not None:
+            assert {k: c.as_dict() for k, c in read.curves.items()} == expected, seed

@@ -356,3 +356,11 @@ def test_block_values_of_one_shape_agree_with_every_line_read(text: bytes) -> No
         expected.pop(key, None)
     got = metrics_module.block_values(text)
     assert json.dumps(got) == json.dumps(expected)
+
+
+def test_a_metrics_last_value_is_its_newest_whatever_the_kind_of_line() -> None:
+    rows = [{"step": 1, "loss": 1.0, "acc": 0.1}, {"step": 2, "time": 5.0, "loss": 2.0},
+            {"step": 3, "loss": float("nan"), "acc": 0.3}]
+    assert summarize(rows)["loss"] == MetricSummary(2.0, 1.0, 2.0, 2, 2)  # nan not counted
+    assert str(summarize(rows, non_finite=True)["loss"]) == str(
+        MetricSummary(float("nan"), 1.0, 2.0, 3, 3))

@@ -447,17 +447,22 @@ def close(a: float, b: float, tolerance: float) -> bool:
 class Curve:
     """One metric's points in the order read, in compact arrays (8 bytes a number)."""
 
-    __slots__ = ("sorted", "steps", "values")
+    __slots__ = ("sorted", "steps", "strict", "values")
 
     def __init__(self) -> None:
         self.steps = array("q")
         self.values = array("d")
         self.sorted = True  # steps never go down
+        self.strict = True  # steps always go up (each step once)
 
     def extend(self, steps: Sequence[int], values: Sequence[float]) -> None:
         if self.sorted and steps:
-            self.sorted = ((not self.steps or self.steps[-1] <= steps[0])
-                           and list(steps) == sorted(steps))  # linear on sorted steps
+            follows = not self.steps or self.steps[-1] < steps[0]
+            self.strict = self.strict and follows and \
+                all(map(operator.lt, steps, islice(steps, 1, None)))  # in C
+            self.sorted = self.strict or (
+                (not self.steps or self.steps[-1] <= steps[0])
+                and all(map(operator.le, steps, islice(steps, 1, None))))
         self.steps.extend(steps)
         self.values.extend(values)
 
@@ -478,9 +483,8 @@ class Curve:
     def columns(self) -> tuple[Sequence[int], Sequence[float]]:
         """settled() as a column of steps and one of values: the arrays themselves when
         every step comes once, in order (the usual curve), at C speed."""
-        steps = self.steps
-        if self.sorted and all(map(operator.lt, steps, islice(steps, 1, None))):
-            return steps, self.values
+        if self.sorted and self.strict:
+            return self.steps, self.values
         pairs = list(self.settled())
         return [at for at, _ in pairs], [value for _, value in pairs]
 

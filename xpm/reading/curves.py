@@ -8,7 +8,7 @@ import os
 import sys
 from bisect import bisect_left
 from collections.abc import Sequence
-from itertools import chain, compress, islice, repeat
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -20,6 +20,7 @@ from ..runs.metrics import (
     TIME,
     Reader,
     direction,
+    present,
     signature,
 )
 from ..runs.record import Attempt, RunRecord
@@ -158,29 +159,6 @@ def _plottable(value: Any) -> float | None:
     return None
 
 
-_FEW_HOLES = 64  # lines without a metric in a block cut out one by one (else a mask)
-
-
-def _holes(column: list[Any], missing: int) -> tuple[int, ...]:
-    """Where the `missing` Nones of a column are."""
-    found, at = [], -1
-    for _ in range(missing):
-        at = column.index(None, at + 1)
-        found.append(at)
-    return tuple(found)
-
-
-def _without(values: list[Any], holes: tuple[int, ...]) -> list[Any]:
-    """The values less those at `holes` (in order)."""
-    out: list[Any] = []
-    start = 0
-    for hole in holes:
-        out += values[start:hole]
-        start = hole + 1
-    out += values[start:]
-    return out
-
-
 class _Points:
     """Each metric's points as the blocks come (finite values only; a line without a step
     is the next point of its metric, a line without a time none), in the order each
@@ -197,28 +175,10 @@ class _Points:
         """A block's x column and metric columns: a finite number (a float for a metric),
         or None where a line has none that a plot can show."""
         firsts = []
-        xs_without: dict[tuple[int, ...], list[Any]] = {}  # x column less these lines
         for key, column in metrics.items():
-            missing = column.count(None)
-            if missing == len(column):
-                continue
-            if not missing:
-                firsts.append((0, key, xcol, column))
-            elif missing <= _FEW_HOLES:  # a line here and there without it: cut those
-                holes = _holes(column, missing)
-                kept = xs_without.get(holes)
-                if kept is None:
-                    kept = xs_without[holes] = _without(xcol, holes)
-                first = 0
-                for hole in holes:
-                    if hole != first:
-                        break
-                    first += 1
-                firsts.append((first, key, kept, _without(column, holes)))
-            else:
-                mask = list(map(operator.is_not, column, repeat(None)))
-                firsts.append((mask.index(True), key, list(compress(xcol, mask)),
-                               list(compress(column, mask))))
+            found = present(xcol, column)
+            if found is not None:
+                firsts.append((found[0], key, found[1], found[2]))
         for _, key, xcol_kept, column in sorted(firsts, key=itemgetter(0)):
             xs, ys = self.xs.setdefault(key, []), self.ys.setdefault(key, [])
             ys.extend(column)

@@ -22,13 +22,27 @@ line (telling that apart would cost a second scan of every block).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .metrics import ATTEMPT, RANK, RESERVED, RESERVED_NAMES, STEP, line_names
+from .metrics import (
+    _NON_FINITE,
+    ATTEMPT,
+    NONFINITE,
+    RANK,
+    RESERVED,
+    RESERVED_NAMES,
+    STEP,
+    block_columns,
+    line_names,
+    present,
+)
+
+if TYPE_CHECKING:
+    from .metrics import Reader
 
 _Number = int | float | None  # an x: a step stays an int (superseding compares ints)
 _Value = float | None  # a metric: an int read as a float, a boolean refused
@@ -40,11 +54,13 @@ class Block:
     """One block's columns: x (None where a line has none), and each metric's values (None
     where a line has none or null), all in line order, superseded lines left out."""
 
-    __slots__ = ("metrics", "xs")
+    __slots__ = ("marks", "metrics", "xs")
 
-    def __init__(self, xs: list[Any], metrics: dict[str, list[float | None]]) -> None:
+    def __init__(self, xs: list[Any], metrics: dict[str, list[float | None]],
+                 marks: list[Any] | None = None) -> None:
         self.xs = xs
         self.metrics = metrics
+        self.marks = marks  # each line's `nonfinite` marker, when asked for and some has one
 
 
 class Columns:
@@ -53,8 +69,10 @@ class Columns:
     `wanted` metrics, or of every metric when none is wanted."""
 
     def __init__(self, axis: str, wanted: Collection[str] = (),
-                 cutoffs: dict[int, float] | None = None, rank: int = 0) -> None:
+                 cutoffs: dict[int, float] | None = None, rank: int = 0,
+                 marked: bool = False) -> None:
         self.axis = axis
+        self.marked = marked  # the `nonfinite` markers too (Block.marks)
         self.rank = rank  # the rank whose lines stand (those without a rank are rank 0's)
         self.learn = not wanted  # every metric: names found as the blocks go
         self.names = [name for name in wanted if name not in RESERVED_NAMES]
@@ -90,7 +108,7 @@ class Columns:
 
     def _decoder(self) -> tuple[msgspec.json.Decoder[Any], list[str]]:
         """The decoder of the current names, and its fields' attribute names."""
-        key = (self.axis, tuple(self.names), bool(self.cutoffs), self.learn)
+        key = (self.axis, tuple(self.names), bool(self.cutoffs), self.learn, self.marked)
         made = _DECODERS.get(key)
         if made is None:
             # fields: x, then (with superseding) attempt and step, then the metrics; when
@@ -98,6 +116,9 @@ class Columns:
             # a line with a metric not yet known is refused, and the names learnt)
             fields: list[tuple[str, Any, Any]] = [("x", _Number, None), ("k", Any, None)]
             rename = {"x": self.axis, "k": RANK}
+            if self.marked:
+                fields.append(("n", Any, None))
+                rename["n"] = NONFINITE
             if self.cutoffs:
                 fields.append(("a", Any, None))
                 rename["a"] = ATTEMPT
@@ -134,5 +155,37 @@ class Columns:
                     if not (type(attempt) is int and attempt in limits and type(at) is int
                             and at > limits[attempt])]
         xs = list(map(attrgetter("x"), rows))
-        return Block(xs, {name: list(map(attrgetter(attribute), rows))
-                          for name, attribute in zip(self.names, attributes, strict=True)})
+        metrics = {name: list(map(attrgetter(attribute), rows))
+                   for name, attribute in zip(self.names, attributes, strict=True)}
+        marks = list(map(attrgetter("n"), rows)) if self.marked else None
+        return Block(xs, metrics, marks if marks and marks.count(None) != len(marks) else None)
+
+
+# ---- summaries: metrics.columns of a large file ----------------------------------------
+
+def metric_columns(reader: Reader, rank: int) -> Iterator[tuple[str, list[Any], list[Any]]]:
+    """What runs.metrics.columns yields of a Reader, (metric, values, steps), every plain
+    block read as columns of every metric (the `nonfinite` markers applied; values that
+    are None, no value on a line or null, left out), the others as rows."""
+    source = Columns(STEP, (), reader.cutoffs, rank, marked=True)
+    for body, first, count in reader.bodies():
+        block = source.read(body, count)
+        if block is None:
+            yield from block_columns(reader.rows_of(body, first, count))
+            continue
+        if block.marks is not None:
+            _mark(block)
+        for key, column in block.metrics.items():
+            found = present(block.xs, column)
+            if found is not None:
+                yield key, found[2], found[1]
+
+
+def _mark(block: Block) -> None:
+    """The non-finite values that the lines' `nonfinite` markers name, put back."""
+    for index, marker in enumerate(block.marks or ()):
+        if isinstance(marker, dict):
+            for key, name in marker.items():
+                column = block.metrics.get(key)
+                if column is not None and column[index] is None and name in _NON_FINITE:
+                    column[index] = _NON_FINITE[name]
