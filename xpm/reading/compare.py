@@ -36,9 +36,9 @@ from ..runs.metrics import (
 from ..runs.record import RunRecord, read_environment
 from ..runs.regular import read_regular
 from ..runs.tree import RunRef
-from ..vcs.state import NO_FACTS, CommitFacts
 
 if TYPE_CHECKING:
+    from ..vcs.state import CommitFacts
     from ..vcs.trees import CodeDiff
 
 SECTIONS = ("config", "run", "git", "packages", "environment", "metrics", "outcome")
@@ -259,11 +259,17 @@ def _get(d: dict[str, Any] | None, key: str) -> Any:
     return ABSENT if d is None or key not in d else d[key]
 
 
-def compare(sides: Sequence[Side], facts: CommitFacts = NO_FACTS,
+def compare(sides: Sequence[Side], facts: CommitFacts | None = None,
             tolerance: float = DEFAULT_TOLERANCE,
             sections: Sequence[str] = SECTIONS) -> Difference:
+    """The sections of what differs between runs; `facts`: what the repository knows of
+    their commits (vcs.state.commit_facts; none asked when not given)."""
     if len(sides) < 2:
         raise ValueError("compare needs two runs or more")
+    if facts is None:  # imported here: `xpm plot` compares configs, and never needs git
+        from ..vcs.state import NO_FACTS
+
+        facts = NO_FACTS
     builders: dict[str, Callable[[], Section]] = {
         "config": lambda: config_section(sides),
         "run": lambda: run_section(sides),
