@@ -13,7 +13,7 @@ from .. import console, times
 from ..config import flatten
 from ..errors import UsageError, XpmError
 from ..project import load_project
-from ..reading.listing import Listed, listed, newest, order_listed, with_path
+from ..reading.listing import FiniteRuns, Listed, listed, newest, order_listed, with_path
 from ..reading.query import (
     COLUMNS,
     Condition,
@@ -176,47 +176,6 @@ class Filters(NamedTuple):
         return all(c.matches(info) for c in self.conditions)
 
 
-class _FiniteRuns:
-    """Whether a run's `--json` object holds only finite numbers, quickly: only metrics
-    and config can hold others (a record's numbers are checked when read), and equal
-    config sections are one object, looked at once (the memo keeps each alive)."""
-
-    def __init__(self) -> None:
-        self.sections: dict[int, tuple[Any, bool]] = {}
-
-    def __call__(self, item: dict[str, Any]) -> bool:
-        metrics = item["metrics"]
-        if metrics and not _finite_sum(metrics.values()):
-            return False
-        for value in item["config"].values():
-            if type(value) is dict:
-                known = self.sections.get(id(value))
-                if known is None:
-                    known = self.sections[id(value)] = (value, _all_finite(value))
-                if not known[1]:
-                    return False
-            elif not _all_finite(value):
-                return False
-        return True
-
-
-def _finite_sum(values: Any) -> bool:
-    """No float among `values` is inf or nan (False, too, when their sum overflows)."""
-    total = sum(v for v in values if type(v) is float)
-    return bool(total - total == 0.0)
-
-
-def _all_finite(value: Any) -> bool:
-    kind = type(value)
-    if kind is float:
-        return bool(value - value == 0.0)
-    if kind is dict:
-        return all(_all_finite(v) for v in value.values())
-    if kind is list or kind is tuple:
-        return all(_all_finite(v) for v in value)
-    return True
-
-
 def _drain(runs: list[Any]) -> Iterator[Any]:
     """The runs in order, each dropped from the list as it is given."""
     runs.reverse()
@@ -232,7 +191,7 @@ def _infos(items: list[Listed]) -> list[RunInfo]:
 def _json_lines(items: Iterator[Listed]) -> Iterator[bytes]:
     """Each run's `--json` object, encoded: as the cache rendered it (with its path), or
     made from its fields."""
-    finite = _FiniteRuns()
+    finite = FiniteRuns()
     for item in items:
         if item.out is not None:
             yield with_path(item.out, item.path)

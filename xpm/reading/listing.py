@@ -603,6 +603,47 @@ def _to_row(info: RunInfo, sections: dict[int, int], table: list[Any]) -> list[A
     return [info.status, info.problem, *values, info.metrics or {}]
 
 
+class FiniteRuns:
+    """Whether a run's `--json` object holds only finite numbers, quickly: only metrics
+    and config can hold others (a record's numbers are checked when read), and equal
+    config sections are one object, looked at once (the memo keeps each alive)."""
+
+    def __init__(self) -> None:
+        self.sections: dict[int, tuple[Any, bool]] = {}
+
+    def __call__(self, item: dict[str, Any]) -> bool:
+        metrics = item["metrics"]
+        if metrics and not _finite_sum(metrics.values()):
+            return False
+        for value in item["config"].values():
+            if type(value) is dict:
+                known = self.sections.get(id(value))
+                if known is None:
+                    known = self.sections[id(value)] = (value, _all_finite(value))
+                if not known[1]:
+                    return False
+            elif not _all_finite(value):
+                return False
+        return True
+
+
+def _finite_sum(values: Any) -> bool:
+    """No float among `values` is inf or nan (False, too, when their sum overflows)."""
+    total = sum(v for v in values if type(v) is float)
+    return bool(total - total == 0.0)
+
+
+def _all_finite(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return bool(value - value == 0.0)
+    if kind is dict:
+        return all(_all_finite(v) for v in value.values())
+    if kind is list or kind is tuple:
+        return all(_all_finite(v) for v in value)
+    return True
+
+
 def finite_numbers(info: RunInfo, finite: Callable[[Any], bool] | None = None) -> bool:
     """Whether a run's listed fields hold only finite numbers. Only its config and metrics
     can hold another: the record's other fields were checked as declared (a float field
