@@ -269,35 +269,19 @@ def fit(columns: Sequence[str], rows: Sequence[Sequence[str]], fixed: Sequence[b
     return widths
 
 
-def json_array(items: Iterable[Any], finite: Callable[[Any], bool] | None = None) -> None:
-    """A JSON array on stdout, one compact object per line, written as the items come.
+def json_line(item: Any, finite: Callable[[Any], bool] | None = None) -> bytes:
+    """One item of a JSON array (json_lines), encoded: compact JSON, no newline.
 
     Encoded by orjson (4 times faster than json: `ls --json` of 100,000 runs spends most
     of its time here), except an item holding a non-finite number (orjson would write
     null; `standard` writes "nan") or what orjson refuses (a huge int, a lone surrogate).
     `finite` tells whether an item holds only finite numbers (False when unsure); by
-    default every value is looked at.
+    default every value is looked at (all_finite).
     """
-    json_lines(json_line(item, finite or finite_checker()) for item in items)
-
-
-def finite_checker() -> Callable[[Any], bool]:
-    """Whether an item holds only finite numbers, for json_line: nested objects shared
-    by the items checked (config sections) are looked at once."""
-    memo: dict[int, tuple[Any, bool]] = {}
-
-    def finite(item: Any) -> bool:
-        return _finite(item, memo, 0)
-
-    return finite
-
-
-def json_line(item: Any, finite: Callable[[Any], bool] | None = None) -> bytes:
-    """One item of `json_array`, encoded: compact JSON, no newline."""
     import orjson
 
     try:
-        if not (finite(item) if finite is not None else _finite(item, {}, 0)):
+        if not (finite(item) if finite is not None else all_finite(item)):
             raise TypeError("a non-finite number")
         return orjson.dumps(item)
     except TypeError:
@@ -319,24 +303,15 @@ def json_lines(lines: Iterable[bytes]) -> None:
     out.flush()
 
 
-def _finite(value: Any, memo: dict[int, tuple[Any, bool]], depth: int) -> bool:
-    """No float in `value` is inf or nan. Dicts two levels down (config sections, which
-    listing shares between runs) are looked at once; the memo keeps them alive, so that
-    no id is reused."""
+def all_finite(value: Any) -> bool:
+    """No float in `value` (nested in lists and dicts too) is inf or nan."""
     kind = type(value)
     if kind is float:
         return bool(value - value == 0.0)  # inf - inf and nan - nan are nan
     if kind is dict:
-        if depth >= 2:
-            known = memo.get(id(value))
-            if known is not None:
-                return known[1]
-        finite = all(_finite(v, memo, depth + 1) for v in value.values())
-        if depth >= 2:
-            memo[id(value)] = (value, finite)
-        return finite
+        return all(all_finite(v) for v in value.values())
     if kind is list or kind is tuple:
-        return all(_finite(v, memo, depth + 1) for v in value)
+        return all(all_finite(v) for v in value)
     return True
 
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import compress
 from operator import not_
 from pathlib import Path
@@ -307,7 +307,7 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
     kept: list[Kept] = []
     changed = False
     folder = os.path.join(results_dir, name)
-    finite: Callable[[Any], bool] | None = None
+    finite = FiniteRuns()  # config sections are shared between runs: each looked at once
     # The distinct config sections, by index (those of the file read keep their places:
     # its lines are copied as they are).
     table: list[Any] = list(cache.sections)
@@ -335,10 +335,7 @@ def _listed_of(results_dir: Path, name: str, shared: dict[Any, Any], fields: boo
                 out = None
                 clean = False  # only finite numbers (then faster to encode)
                 if info.values and cacheable:  # rendered once: printed, kept
-                    if finite is None:
-                        finite = console.finite_checker()
-                    clean = finite_numbers(info, finite)
-                    out = rendered_json(info, clean=clean)
+                    out, clean = rendered_json(info, finite)
                 # Without `fields`, a rendered run is kept as its text alone (memory).
                 item = Listed(name, number, folder, time_key(info),
                               info if fields or not rendered or out is None else None,
@@ -619,10 +616,10 @@ class FiniteRuns:
             if type(value) is dict:
                 known = self.sections.get(id(value))
                 if known is None:
-                    known = self.sections[id(value)] = (value, _all_finite(value))
+                    known = self.sections[id(value)] = (value, console.all_finite(value))
                 if not known[1]:
                     return False
-            elif not _all_finite(value):
+            elif not console.all_finite(value):
                 return False
         return True
 
@@ -633,37 +630,15 @@ def _finite_sum(values: Any) -> bool:
     return bool(total - total == 0.0)
 
 
-def _all_finite(value: Any) -> bool:
-    kind = type(value)
-    if kind is float:
-        return bool(value - value == 0.0)
-    if kind is dict:
-        return all(_all_finite(v) for v in value.values())
-    if kind is list or kind is tuple:
-        return all(_all_finite(v) for v in value)
-    return True
-
-
-def finite_numbers(info: RunInfo, finite: Callable[[Any], bool] | None = None) -> bool:
-    """Whether a run's listed fields hold only finite numbers. Only its config and metrics
-    can hold another: the record's other fields were checked as declared (a float field
-    is finite). `finite`: console.finite_checker()."""
-    check = finite or console.finite_checker()
-    return check({"config": info.config, "metrics": info.metrics or {}})
-
-
-def rendered_json(info: RunInfo, finite: Callable[[Any], bool] | None = None,
-                  clean: bool | None = None) -> bytes:
+def rendered_json(info: RunInfo, finite: FiniteRuns) -> tuple[bytes, bool]:
     """A run's `ls --json` object without its path (the last key), as a cache line keeps
-    it: `with_path` completes it. `finite`: console.finite_checker(); `clean`: what
-    finite_numbers said of it, when already asked."""
-    if clean is None:
-        clean = finite_numbers(info, finite)
+    it (`with_path` completes it), and whether it holds only finite numbers."""
     data = info.to_json()
     del data["path"]
+    clean = finite(data)
     # orjson's bytes keep the room they grew in (a third more); a listing keeps 100,000 of
     # them, so they are copied to their size.
-    return memoryview(console.json_line(data, lambda _: clean)).tobytes()
+    return memoryview(console.json_line(data, lambda _: clean)).tobytes(), clean
 
 
 def with_path(out: bytes, path: str) -> bytes:
