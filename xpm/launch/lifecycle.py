@@ -129,10 +129,13 @@ def ending(outcome: Outcome, scheduler: Scheduler | None = None,
     return Ending(FAILED, FAILED, code, None, f"exit {code}")
 
 
-def _shown(command: tuple[str, ...]) -> str:
-    import shlex
+def _masked_command(record: RunRecord) -> XpmError:
+    """The error of a run whose recorded command had its secrets masked, given again."""
+    import shlex  # only here: `xpm run` does not pay for it
 
-    return shlex.join(command)
+    return XpmError(f"run `{record.id}`'s command had secret values, which xpm does not "
+                    f"record ({shlex.join(record.command)}); give the command again: "
+                    f"xpm resume {record.id} -- COMMAND ARG...")
 
 
 # ------------------------------------------------------------------ entry points
@@ -163,9 +166,7 @@ def resume(current: Project, ref: RunRef, *, force: bool = False,
         if command:
             record = replace(record, command=mask_argv(command))
         elif is_masked(record.command):
-            raise XpmError(f"run `{record.id}`'s command had secret values, which xpm does "
-                           f"not record ({_shown(record.command)}); give the command "
-                           f"again: xpm resume {record.id} -- COMMAND ARG...")
+            raise _masked_command(record)
         checkpoint = handed_over(ref.path, record, project)
         change = None
         if warn_code_change and not record.exact:  # an exact run runs its own code
@@ -379,9 +380,7 @@ def execute(
     }
     try:
         if argv is None and is_masked(record.command):
-            raise XpmError(f"run `{record.id}`'s command had secret values, which xpm does "
-                           f"not record ({_shown(record.command)}); give the command "
-                           f"again: xpm resume {record.id} -- COMMAND ARG...")
+            raise _masked_command(record)
         real = expand(argv if argv is not None else record.command, values)
         if scheduler is not None:
             real = [*scheduler.launcher, *real]
