@@ -155,19 +155,11 @@ def save_patch(state: GitState, run_dir: Path, pending: PendingPatch | None = No
 
     from ..runs.record import PATCH_FILE
 
-    if pending is not None:
-        return replace(state, patch=pending.save(run_dir / PATCH_FILE))
-    args = _patch_args(state)
-    if args is None or state.root is None:
-        return state
-    path = run_dir / PATCH_FILE
-    with open(path, "wb") as out:
-        proc = _git(args, Path(state.root), stdout=out)
-        _, err = proc.communicate()
-    if proc.returncode != 0:
-        path.unlink(missing_ok=True)
-        raise _diff_failed(state.root, err)
-    return replace(state, patch=PATCH_FILE)
+    if pending is None:
+        pending = start_patch(state)
+        if pending is None:  # a clean tree
+            return state
+    return replace(state, patch=pending.save(run_dir / PATCH_FILE))
 
 
 class PendingPatch:
