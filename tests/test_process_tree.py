@@ -44,3 +44,32 @@ def test_a_worker_left_in_its_own_session_is_stopped_when_the_command_ends(
     assert record(project, "bg/1")["status"] == "completed"
     wait_for(lambda: not pid_alive(int(pid_file.read_text())), timeout=2,
              what="the leftover to stop")
+
+
+def _marked(pid: int, mark: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return mark in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def test_a_guardian_never_told_the_first_process_finds_the_command_by_its_marks(
+        tmp_path: Path) -> None:
+    """xpm forks the guardian before the command and tells it the command's first process
+    after; killed in between, xpm leaves a guardian that knows only the command's marks."""
+    from xpm.launch import processes, supervisor
+
+    marks = {"XPM_RUN_DIR": str(tmp_path / "r" / "1"), "XPM_ATTEMPT": "1", "CHILD_REPORT": ""}
+    env = dict(os.environ, **marks)
+    guardian, told = supervisor._start_guardian(processes.to_start(env))
+    command = subprocess.Popen(child("sleep=60"), env=env, start_new_session=True)
+    other = subprocess.Popen(child("sleep=60"), env=dict(env, XPM_ATTEMPT="2"),
+                             start_new_session=True)
+    wait_for(lambda: _marked(command.pid, b"XPM_ATTEMPT=1"), what="the command's exec")
+    os.close(told)  # as when xpm dies: the guardian stops what carries the marks
+    assert os.waitpid(guardian, 0)[1] == 0
+    assert command.wait(timeout=5) == -9
+    assert other.poll() is None  # another attempt's process: not the guardian's
+    other.kill()
+    other.wait()

@@ -31,8 +31,9 @@ class Stat(NamedTuple):
 
 
 class Command(NamedTuple):
-    """What identifies a command's processes: its first process, when it started, and the
-    entries of its environment that mark the rest."""
+    """What identifies a command's processes: its first process (0 while not yet known),
+    when it started (or a moment before), and the entries of its environment that mark the
+    rest."""
 
     pid: int
     started: int
@@ -55,8 +56,18 @@ def _stat(pid: int | str) -> Stat | None:
 def command(pid: int, env: Mapping[str, str]) -> Command:
     """Identify the command whose first process is `pid`, started with `env`."""
     stat = _stat(pid)
-    marks = tuple(f"{name}={env[name]}".encode() for name in MARKS if name in env)
-    return Command(pid, stat.started if stat else 0, marks)
+    return Command(pid, stat.started if stat else 0, _marks(env))
+
+
+def to_start(env: Mapping[str, str]) -> Command:
+    """Identify a command about to be started with `env`, before its first process is
+    known: by its marks, on processes started since this one (xpm) was."""
+    stat = _stat("self")
+    return Command(0, stat.started if stat else 0, _marks(env))
+
+
+def _marks(env: Mapping[str, str]) -> tuple[bytes, ...]:
+    return tuple(f"{name}={env[name]}".encode() for name in MARKS if name in env)
 
 
 def _environ(pid: int) -> set[bytes]:
@@ -104,8 +115,9 @@ def members(cmd: Command) -> set[int]:
 def stop(cmd: Command, signum: int = signal.SIGKILL) -> bool:
     """Send `signum` to the command's process group and to every one of its processes;
     True when, at the end, none of them was left to send it to."""
-    with contextlib.suppress(OSError):
-        os.killpg(cmd.pid, signum)
+    if cmd.pid > 0:  # never 0: that would be this process's own group
+        with contextlib.suppress(OSError):
+            os.killpg(cmd.pid, signum)
     for _ in range(ROUNDS):
         found = members(cmd)
         if not found:
