@@ -56,3 +56,19 @@ def test_allocate_locked_without_mark_leaves_the_mark_to_its_caller(tmp_path: Pa
     for n in made:  # the newest folders gone: their numbers stay taken
         shutil.rmtree(results / "m" / str(n))
     assert allocate(results, "m").number == 5
+
+
+def test_a_run_folder_gets_the_mode_the_umask_allows(tmp_path: Path) -> None:
+    """Made under a hidden name first, it is not private to its maker as a temporary
+    folder would be: others read runs as the umask lets them."""
+    import os
+    import stat
+
+    for umask, mode in ((0o022, 0o755), (0o027, 0o750)):
+        old = os.umask(umask)
+        try:
+            ref, lock = allocate_locked(tmp_path / "results", "modes")
+        finally:
+            os.umask(old)
+        lock.release()
+        assert stat.S_IMODE(ref.path.stat().st_mode) == mode

@@ -11,7 +11,6 @@ import errno
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -136,7 +135,7 @@ def allocate_locked(results_dir: Path, name: str, mark: bool = True
     releases the lock. `mark`: as for `allocate`."""
     name_dir = _name_folder(results_dir, name)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=name_dir))
+        staging = _staging_folder(name_dir)
     except OSError as exc:
         raise XpmError(f"cannot create a run folder in `{name_dir}` ({exc.strerror}); "
                        "check `results_dir` in xpm.yaml, its permissions and free space"
@@ -144,7 +143,6 @@ def allocate_locked(results_dir: Path, name: str, mark: bool = True
     lock = RunLock(staging)
     path = staging
     try:
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a run folder is not
         lock.try_acquire()  # nobody else knows this folder: free
         (staging / PREPARING_FILE).write_text(f"{os.getpid()}\n")
         trash = results_dir / TRASH_DIR / name
@@ -179,10 +177,16 @@ def prepared(run_dir: Path) -> None:
     (run_dir / PREPARING_FILE).unlink(missing_ok=True)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _staging_folder(name_dir: Path) -> Path:
+    """A new empty folder NAME/.new-XXXX, made by this process only (its mode as the umask
+    allows, as for any folder; tempfile's mkdtemp would make it private)."""
+    while True:
+        path = name_dir / f"{STAGING_PREFIX}{os.urandom(6).hex()}"
+        try:
+            os.mkdir(path)
+        except FileExistsError:  # 48 random bits taken: try others
+            continue
+        return path
 
 
 def run_numbers(results_dir: Path, name: str) -> list[int]:
