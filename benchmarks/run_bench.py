@@ -47,32 +47,52 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def no_site_env() -> dict[str, str]:
+    """quiet_env() for a Python started with -S: site-packages on PYTHONPATH, so that
+    imports work while no .pth file runs."""
+    import site
+
+    env = quiet_env()
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], *site.getsitepackages()])
+    return env
+
+
 def startup(runs: int) -> None:
-    """`xpm --help`, `import click` and a bare Python, taken in turns (each command once per
-    round, so that a busy moment slows them alike)."""
+    """`xpm --help`, `import click` and a bare Python, with and without the site module,
+    taken in turns (each command once per round, so that a busy moment slows them alike)."""
     xpm = xpm_command()
+    env, bare_env = quiet_env(), no_site_env()
     commands = {
-        "xpm --help": [*xpm, "--help"],
-        "python -c 'import click'": [sys.executable, "-c", "import click"],
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "python -S -c pass": [sys.executable, "-S", "-c", "pass"],
+        "xpm --help": ([*xpm, "--help"], env),
+        "python -c 'import click'": ([sys.executable, "-c", "import click"], env),
+        "python -c pass": ([sys.executable, "-c", "pass"], env),
+        "xpm --help (python -S)": ([sys.executable, "-S", *xpm[1:], "--help"], bare_env),
+        "python -S -c 'import click'": ([sys.executable, "-S", "-c", "import click"],
+                                        bare_env),
+        "python -S -c pass": ([sys.executable, "-S", "-c", "pass"], bare_env),
     }
     wall: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     print(f"startup  ({load()})")
     for _ in range(runs):
-        for name, argv in commands.items():
-            wall[name] += time_command(argv, 1, warm_up=False)
-            cpu[name] += cpu_times(argv, 1)
+        for name, (argv, environment) in commands.items():
+            wall[name] += time_command(argv, 1, env=environment, warm_up=False)
+            cpu[name] += cpu_times(argv, 1, env=environment)
     for name in commands:
-        print(f"         {name + ':':27s} {summary(wall[name])}; CPU median "
+        print(f"         {name + ':':29s} {summary(wall[name])}; CPU median "
               f"{ms(statistics.median(cpu[name]))}")
-    help_wall = statistics.median(wall["xpm --help"]) - statistics.median(wall["python -c pass"])
+
+    def median(name: str) -> float:
+        return statistics.median(wall[name])
+
     help_cpu = statistics.median(cpu["xpm --help"]) - statistics.median(cpu["python -c pass"])
-    site = statistics.median(wall["python -c pass"]) - statistics.median(
-        wall["python -S -c pass"])
-    print(f"         xpm --help minus python -c pass: {ms(help_wall)} wall, {ms(help_cpu)} "
-          f"CPU; the site module's share of python -c pass: {ms(site)}")
+    print(f"         xpm --help minus python -c pass: "
+          f"{ms(median('xpm --help') - median('python -c pass'))} wall, {ms(help_cpu)} "
+          f"CPU; the site module's share of python -c pass: "
+          f"{ms(median('python -c pass') - median('python -S -c pass'))}")
+    above_click = median("xpm --help (python -S)") - median("python -S -c 'import click'")
+    print(f"         without the site module, xpm --help above importing click: "
+          f"{ms(above_click)}")
 
 
 def make_repo(root: Path, files: int) -> None:
@@ -96,30 +116,27 @@ def overhead(runs: int) -> None:
     one modified, taken in turns; then the same with every Python started without its site
     module (`-S`, site-packages on PYTHONPATH: no .pth file runs), as on a machine whose
     site-packages hold no start-up hooks."""
-    import site
-
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_repo(root, 1000)
         for no_site in (False, True):
-            env = quiet_env()
-            python = [sys.executable]
-            if no_site:
-                python.append("-S")
-                env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"],
-                                                     *site.getsitepackages()])
+            env = no_site_env() if no_site else quiet_env()
+            python = [sys.executable, "-S"] if no_site else [sys.executable]
             bare = [*python, "-c", "pass"]
             wrapped = [*python, "-c", CONSOLE_SCRIPT, "run", "-n", "bench", "--", *bare]
-            for argv in (bare, wrapped):  # warm-up
+            floor = [*python, "-c", "import click, filelock"]
+            commands = (bare, wrapped, floor)
+            for argv in commands:  # warm-up
                 subprocess.run(argv, cwd=root, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, check=True)
-            wall: tuple[list[float], list[float]] = ([], [])
-            cpu: tuple[list[float], list[float]] = ([], [])
+            wall: tuple[list[float], ...] = ([], [], [])
+            cpu: tuple[list[float], ...] = ([], [], [])
             for _ in range(runs):
-                for i, argv in enumerate((bare, wrapped)):
+                for i, argv in enumerate(commands):
                     wall[i].extend(time_command(argv, 1, cwd=root, env=env, warm_up=False))
                     cpu[i].extend(cpu_times(argv, 1, cwd=root, env=env))
-            wall_diff = statistics.median(wall[1]) - statistics.median(wall[0])
+            base = statistics.median(wall[0])
+            wall_diff = statistics.median(wall[1]) - base
             cpu_diff = statistics.median(cpu[1]) - statistics.median(cpu[0])
             flag = " -S" if no_site else ""
             print(f"overhead{' without the site module (python -S)' if no_site else ''} "
@@ -128,6 +145,9 @@ def overhead(runs: int) -> None:
             print(f"         xpm run -- python{flag} -c pass: {summary(wall[1])}")
             print(f"         run overhead (median difference): {ms(wall_diff)} wall, "
                   f"{ms(cpu_diff)} CPU (user+system, xpm and git)")
+            print(f"         of which the floor, a Python importing click and filelock "
+                  f"(which xpm run must): {ms(statistics.median(wall[2]))}, "
+                  f"xpm's own share {ms(wall_diff - statistics.median(wall[2]))}")
 
 
 def throughput(gib: float, rounds: int = 3) -> None:
