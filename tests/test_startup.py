@@ -95,3 +95,33 @@ def test_the_console_script_is_the_guarded_entry_point() -> None:
 
 def test_version_through_the_entry_point() -> None:
     assert run_xpm("--version").code == 0
+
+
+# xpm's quick exit (xpm/__main__.py): what atexit holds still runs, a thread still running
+# is waited for, and the exit code and output are xpm's.
+AT_EXIT = """
+import atexit, sys, threading, time
+from pathlib import Path
+folder = Path(sys.argv[1])
+atexit.register(lambda: (folder / "atexit").write_text("ran"))
+if sys.argv[2] == "thread":
+    threading.Thread(target=lambda: (time.sleep(0.3), (folder / "thread").write_text("ran"))
+                     ).start()
+sys.argv = ["xpm", *sys.argv[3:]]
+from xpm.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize("thread", ["thread", "none"])
+def test_xpm_exits_with_atexit_run_threads_ended_and_output_flushed(
+        tmp_path: Path, thread: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", AT_EXIT, str(tmp_path), thread, "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc
+    assert "Usage: xpm" in proc.stdout and len(proc.stdout) > 1000
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").exists() == (thread == "thread")
+    proc = subprocess.run([sys.executable, "-c", AT_EXIT, str(tmp_path), "none", "show", "x"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.startswith("xpm: error"), proc
