@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .config import parse_yaml, read_text
 from .errors import XpmError
@@ -29,8 +30,7 @@ _KNOWN_KEYS = {
 LAUNCHERS = ("local", "slurm")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     results_dir: str = "results"
     name: str | None = None
     command: tuple[str, ...] = ()
@@ -43,12 +43,11 @@ class Settings:
     grace_period: float = 10.0
     heartbeat_interval: float = 30.0
     env: tuple[str, ...] = ()
-    slurm: dict[str, Any] = field(default_factory=dict)
+    slurm: Mapping[str, Any] = MappingProxyType({})
     launcher: str = "local"  # `slurm`: `xpm run` submits unless given --local
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     root: Path
     settings: Settings
     has_file: bool

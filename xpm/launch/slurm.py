@@ -30,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,7 +159,7 @@ def _problem(key: str, value: Any) -> tuple[str, Any]:
     raise UsageError(f"unknown slurm option `{key}`; the options are {', '.join(KEYS)}")
 
 
-def parse_options(settings: dict[str, Any], overrides: tuple[str, ...] | list[str] = (),
+def parse_options(settings: Mapping[str, Any], overrides: tuple[str, ...] | list[str] = (),
                   where: str = "xpm.yaml's `slurm:` section") -> SlurmOptions:
     """xpm.yaml's `slurm:` mapping with `KEY=VALUE` overrides on top, every value checked;
     UsageError on the first unknown key or bad value."""
