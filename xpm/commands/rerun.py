@@ -54,7 +54,7 @@ def rerun(run: str, exact: bool, assignments: tuple[str, ...], seed: int | None,
     _compare_packages(ref.path, old, require_same_env, project.root)
     plan = _plan(project, ref, old, assignments, seed, name)
     if exact:
-        plan = replace(plan, git=None, untracked=None)  # the run's code is RUN's, below
+        plan = plan._replace(git=None, untracked=None)  # the run's code is RUN's, below
     new, record, lock = create_run(plan, tags, note, detach=detach)
     try:
         git = _copy_code(old, ref.path, new.path) if exact else record.git
@@ -132,13 +132,13 @@ def _plan(project: Project, ref: RunRef, old: RunRecord, assignments: tuple[str,
     if rebuilt is not None:
         given = (*old.assignments, *assignments)
         config, seed_used = configure(rebuilt, given, seed if seed is not None else old.seed)
-        return replace(plan, config=config, seed=seed_used, config_files=copies,
-                       assignments=given, sources=old.config_sources)
+        return plan._replace(config=config, seed=seed_used, config_files=copies,
+                             assignments=given, sources=old.config_sources)
     config, seed_used = configure(merged_files((frozen,)), assignments,
                                   seed if seed is not None else old.seed)
     kept = tuple(c for c in copies if c.is_file())  # a copy removed by hand is not copied
-    return replace(plan, config=config, seed=seed_used, config_files=kept,
-                   assignments=tuple(assignments), sources=old.config_sources)
+    return plan._replace(config=config, seed=seed_used, config_files=kept,
+                         assignments=tuple(assignments), sources=old.config_sources)
 
 
 def _copy_code(old: RunRecord, old_dir: Path, new_dir: Path) -> GitState | None:

@@ -19,9 +19,8 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..runs.record import ENVIRONMENT_FILE, read_environment, write_json_atomic
 
@@ -65,8 +64,7 @@ print(json.dumps({
 """
 
 
-@dataclass(frozen=True)
-class Interpreter:
+class Interpreter(NamedTuple):
     executable: str  # as the command finds it (not resolved through links: venvs are links)
     how: str  # how it was found, for people: "`python3` on PATH", "the #! line of train.sh"
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .. import console, times
 from ..errors import Terminated, XpmError
@@ -63,8 +64,7 @@ START, RESUME, REQUEUE = "start", "resume", "requeue"  # attempt kinds
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-@dataclass(frozen=True)
-class Scheduler:
+class Scheduler(NamedTuple):
     """What a batch scheduler (Slurm) adds to supervising an attempt.
 
     `signal` is the signal the scheduler sends before the job's time limit: xpm forwards
@@ -84,13 +84,12 @@ class Scheduler:
     requeue: Callable[[], str | None]
     job_id: str | None = None
     wait: float | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = MappingProxyType({})
     judge: Callable[[Outcome], Ending | None] | None = None
     launcher: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Ending:
+class Ending(NamedTuple):
     """How an attempt ended, for the attempt and for the run."""
 
     attempt_status: str

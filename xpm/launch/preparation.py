@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import console, times
 from ..config import apply_assignments, deep_merge, dump_yaml, load_file
@@ -38,8 +38,7 @@ if TYPE_CHECKING:  # imported when there are untracked files to list (tarfile an
 _PYTHONS = ("python", "python3", "pypy", "pypy3")
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Everything checked and computed before a run folder is made."""
 
     project: Project

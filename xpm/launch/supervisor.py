@@ -33,8 +33,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import console
 from ..errors import XpmError
@@ -51,8 +51,7 @@ ALL_STOPPED = b"."  # what xpm tells the guardian when no process of the command
 TORCHRUN_SIGNALS = ("PET_SIGNALS_TO_HANDLE", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2")
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     returncode: int  # as subprocess reports it: negative -N when killed by signal N
     forwarded: int | None  # the first stopping signal xpm forwarded (grace began), if any
     killed_after_grace: bool = False

@@ -3,7 +3,7 @@ environment, tags), and making one trial's run folder from it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,8 @@ class RunTemplate:
     def trial_plan(self, trial: Trial, sweep: str | None = None) -> Plan:
         """The plan of one trial; UsageError when its assignments do not apply."""
         config, seed = configure(self.base_config, trial.assignments, self.seed)
-        return replace(self.plan, config=config, seed=seed, sweep=sweep, trial=trial.index,
-                       assignments=trial.assignments)
+        return self.plan._replace(config=config, seed=seed, sweep=sweep, trial=trial.index,
+                                  assignments=trial.assignments)
 
     def check(self, trials: list[Trial]) -> None:
         """Every trial's assignments apply to the config (before anything is made)."""
