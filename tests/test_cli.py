@@ -60,3 +60,15 @@ def test_import_xpm_is_light() -> None:
            "'filelock') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_help_is_as_wide_as_the_terminal_up_to_100_columns() -> None:
+    """$COLUMNS less 2, at most 98 and at least 50 (click's rule, without its shutil)."""
+    import os
+
+    for columns, args, widest in (("60", "--help", 58), ("200", "--help", 98),
+                                  ("200", "run", 98), ("30", "--help", 50)):
+        result = run_xpm(*args.split(), *(["--help"] if args == "run" else []),
+                         env={**os.environ, "COLUMNS": columns})
+        lengths = [len(line) for line in result.out.splitlines()]
+        assert result.code == 0 and widest - 4 <= max(lengths) <= widest, (columns, args)

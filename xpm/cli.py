@@ -13,12 +13,16 @@ from typing import Any
 import click
 
 from .errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Terminated, XpmError
+from .machine import terminal_columns
 from .version import __version__
 
 # Failures of the machine, not of xpm: a full disk, a quota, permissions, a read-only mount.
 _ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# The help's width as click makes it (the terminal's, at most 100, less 2, at least 50),
+# given so that click does not import shutil to ask.
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100,
+           "terminal_width": max(min(terminal_columns(), 100) - 2, 50)}
 
 
 class WithCommand(click.Command):

@@ -10,12 +10,13 @@ import io
 import json
 import math
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Any
+
+from .machine import terminal_columns
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -116,7 +117,7 @@ def live(text: str) -> None:
     """A status line on stderr, redrawn in place (a terminal only); `clear_live` wipes it
     before other output."""
     if sys.stderr.isatty():
-        width = shutil.get_terminal_size().columns - 1
+        width = terminal_columns() - 1
         sys.stderr.write("\r\x1b[K" + text[:width])
         sys.stderr.flush()
         _live["shown"] = True
