@@ -14,8 +14,11 @@ from pathlib import Path
 ROOT = Path(os.environ.get("XPM_BENCH_CHECKOUT") or Path(__file__).resolve().parent.parent)
 
 # What the installed `xpm` script runs, as this interpreter runs it: no PATH needed, and
-# the xpm measured is this checkout's (see quiet_env), whatever is installed.
-CONSOLE_SCRIPT = "import sys; sys.argv[0] = 'xpm'; from xpm.__main__ import main; sys.exit(main())"
+# the xpm measured is this checkout's (see quiet_env), whatever is installed. `-c` puts the
+# current folder first on sys.path, where an installed script has its own folder: it is
+# taken off, or a benchmark started in a checkout would measure that checkout's xpm.
+CONSOLE_SCRIPT = ("import sys; del sys.path[0]; sys.argv[0] = 'xpm'; "
+                  "from xpm.__main__ import main; sys.exit(main())")
 
 
 def xpm_command() -> list[str]:
