@@ -73,3 +73,24 @@ def test_a_guardian_never_told_the_first_process_finds_the_command_by_its_marks(
     assert other.poll() is None  # another attempt's process: not the guardian's
     other.kill()
     other.wait()
+
+
+def test_a_process_with_no_environment_is_not_the_commands(tmp_path: Path) -> None:
+    """An empty environment is read again (a process in the middle of an exec shows none
+    for a moment), then, still empty, the process is left alone: it carries no marks."""
+    from xpm.launch import processes
+
+    env = dict(os.environ, XPM_RUN_DIR=str(tmp_path / "r" / "1"), XPM_ATTEMPT="1",
+               CHILD_REPORT="")
+    cmd = processes.to_start(env)
+    bare = subprocess.Popen(["env", "-i", "sleep", "60"], start_new_session=True)
+    marked = subprocess.Popen(child("sleep=60"), env=env, start_new_session=True)
+    try:
+        wait_for(lambda: _marked(marked.pid, b"XPM_ATTEMPT=1"), what="the marked exec")
+        wait_for(lambda: Path(f"/proc/{bare.pid}/exe").resolve().name == "sleep",
+                 what="the bare exec")
+        assert processes.members(cmd) == {marked.pid}
+    finally:
+        for proc in (bare, marked):
+            proc.kill()
+            proc.wait()

@@ -16,18 +16,24 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
 # what the command's environment holds that marks every process it starts
 MARKS = ("XPM_RUN_DIR", "XPM_ATTEMPT")
 ROUNDS = 5  # kill, look again (a process may fork meanwhile), up to this many times
+# A process in the middle of an exec shows an empty environment for a moment (its new
+# program's memory is not set up yet): it is read again, for at most this long (seconds).
+EXEC_WAIT = 0.02
+_PF_KTHREAD = 0x00200000  # a kernel thread (its environment is empty for good)
 
 
 class Stat(NamedTuple):
     ppid: int
     started: int  # clock ticks since boot
     zombie: bool
+    kernel: bool  # a kernel thread
 
 
 class Command(NamedTuple):
@@ -48,7 +54,8 @@ def _stat(pid: int | str) -> Stat | None:
         return None
     fields = data[data.rfind(b")") + 2:].split()
     try:
-        return Stat(int(fields[1]), int(fields[19]), fields[0] == b"Z")
+        return Stat(int(fields[1]), int(fields[19]), fields[0] == b"Z",
+                    bool(int(fields[6]) & _PF_KTHREAD))
     except (IndexError, ValueError):
         return None
 
@@ -70,12 +77,37 @@ def _marks(env: Mapping[str, str]) -> tuple[bytes, ...]:
     return tuple(f"{name}={env[name]}".encode() for name in MARKS if name in env)
 
 
-def _environ(pid: int) -> set[bytes]:
+def _environ(pid: int) -> set[bytes] | None:
+    """The entries of the process's environment, empty while it is in the middle of an
+    exec; None when it cannot be read (gone, or another user's)."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
-            return set(f.read().split(b"\0"))
-    except OSError:  # gone, or another user's
-        return set()
+            data = f.read()
+    except OSError:
+        return None
+    return set(data.split(b"\0")) if data else set()
+
+
+def _marked(pids: list[int], marks: tuple[bytes, ...]) -> set[int]:
+    """Those of `pids` whose environment holds `marks`. One that reads empty (an exec in
+    progress, or a program started with no environment at all) is read again until it
+    shows, for at most EXEC_WAIT."""
+    found: set[int] = set()
+    deadline = time.monotonic() + EXEC_WAIT
+    while True:
+        unsure = []
+        for pid in pids:
+            environ = _environ(pid)
+            if environ is None:
+                continue
+            if not environ:
+                unsure.append(pid)
+            elif environ.issuperset(marks):
+                found.add(pid)
+        if not unsure or time.monotonic() >= deadline:
+            return found
+        pids = unsure
+        time.sleep(0.001)
 
 
 def members(cmd: Command) -> set[int]:
@@ -101,9 +133,9 @@ def members(cmd: Command) -> set[int]:
                 mine.add(child)
                 todo.append(child)
     if cmd.marks:
-        mine.update(pid for pid, stat in stats.items()
-                    if pid not in mine and stat.started >= cmd.started
-                    and _environ(pid).issuperset(cmd.marks))
+        mine.update(_marked([pid for pid, stat in stats.items()
+                             if pid not in mine and stat.started >= cmd.started
+                             and not stat.kernel], cmd.marks))
     spared = {0}
     pid = os.getpid()
     while pid > 1 and pid not in spared:  # xpm and its ancestors
