@@ -82,6 +82,7 @@ PICTURES = {
     "before                                                 after":
         "benchmarks/ls_bench.py's output before and after, run by hand",
     "startup  (load average": "benchmarks/run_bench.py's output, run by hand",
+    "overhead (load average": "benchmarks/run_bench.py's output (its overhead part), by hand",
 }
 # Blocks run by a test elsewhere, which reads them from the page.
 ELSEWHERE = {
