@@ -10,7 +10,6 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -205,46 +204,3 @@ def test_a_dead_holder_is_never_named(project: Path) -> None:
         assert f"in use by xpm test (pid {os.getpid()} on" in busy_message(run_dir, "d/1")
     finally:
         lock.release()
-
-
-def _made_unwritten(project: Path, *command: str) -> tuple[Any, Path, Any, RunLock]:
-    """A run folder as `xpm run` makes one it starts at once: its record not yet written."""
-    from xpm.launch.preparation import create_run, plan_run
-    from xpm.project import load_project
-    from xpm.runs.tree import PREPARING_FILE
-
-    current = load_project(project)
-    plan = plan_run(current, tuple(command), "once", (), (), 1, False)
-    ref, made, lock = create_run(plan, (), None, write=False)
-    assert not (ref.path / RECORD_FILE).exists() and (ref.path / PREPARING_FILE).exists()
-    return current, ref.path, made, lock
-
-
-def test_a_run_started_where_it_is_made_writes_its_record_once_as_running(
-        project: Path) -> None:
-    from xpm.launch import lifecycle
-
-    seen = project / "seen"
-    script = f'cat "$XPM_RUN_DIR/run.json" > {seen}.json; ls -a "$XPM_RUN_DIR" > {seen}.ls'
-    current, run_dir, made, lock = _made_unwritten(project, "bash", "-c", script)
-    assert lifecycle.start(current, run_dir, made, lock, echo=False, written=False) == 0
-    assert json.loads((project / "seen.json").read_text())["status"] == "running"
-    assert ".preparing" not in (project / "seen.ls").read_text().split()
-    ended = record(project, "once/1")
-    assert ended["status"] == "completed" and len(ended["attempts"]) == 1
-
-
-def test_a_run_made_unwritten_whose_command_cannot_be_made_is_left_queued(
-        project: Path) -> None:
-    from xpm.errors import XpmError
-    from xpm.launch import lifecycle
-
-    current, run_dir, made, lock = _made_unwritten(project, "true")
-    with pytest.raises(XpmError, match="no checkpoint"):
-        lifecycle.start(current, run_dir, made, lock, echo=False, written=False,
-                        argv=("echo", "{checkpoint}"))
-    assert record(project, "once/1")["status"] == "queued"
-    assert not (run_dir / ".preparing").exists()
-    probe = RunLock(run_dir)
-    assert probe.try_acquire()  # free: nobody holds the run
-    probe.release()

@@ -54,10 +54,8 @@ def run(
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
                     git_capture, capture_untracked)
     # the diff runs while the run folder is made
-    started_here = options is None and not detach  # its record is written as it starts
     ref, record, lock = create_run(plan, tags, note, detach=detach,
-                                   pending_patch=gitinfo.start_patch(plan.git),
-                                   write=not started_here)
+                                   pending_patch=gitinfo.start_patch(plan.git))
     if options is not None:
         return _submit(project, ref, record, lock, options,
                        command_handover(plan.command, record.command))
@@ -66,8 +64,7 @@ def run(
         return _detach(project, ref, command_handover(plan.command, record.command))
     from ..launch import lifecycle  # the supervisor: not imported to submit a Slurm job
 
-    return lifecycle.start(project, ref.path, record, lock, argv=plan.command, echo=True,
-                           written=False)
+    return lifecycle.start(project, ref.path, record, lock, argv=plan.command, echo=True)
 
 
 def _submit(project: Project, ref: RunRef, record: RunRecord, lock: RunLock,

@@ -50,10 +50,9 @@ from ..runs.record import (
     MetricsTally,
     RunRecord,
     read_record,
-    write_record,
 )
 from ..runs.regular import irregular
-from ..runs.tree import RunRef, prepared
+from ..runs.tree import RunRef
 from ..runs.update import update_record
 from .handover import COMMAND_VARIABLE as COMMAND_VARIABLE
 from .handover import handed_over_command as handed_over_command
@@ -143,14 +142,12 @@ def _masked_command(record: RunRecord) -> XpmError:
 def start(project: Project, run_dir: Path, record: RunRecord, lock: RunLock, *,
           argv: tuple[str, ...] | None = None, echo: bool = True,
           on_running: Callable[[], None] | None = None,
-          scheduler: Scheduler | None = None, written: bool = True) -> int:
+          scheduler: Scheduler | None = None) -> int:
     """The first attempt of a prepared run (its folder made, its record `queued`, its lock
     held by the caller and released here). `argv` is the command as given, when the
-    record holds it masked (secrets). Not `written`: the folder was made without its
-    record (`create_run(..., write=False)`), which is written here once, as `running`,
-    rather than `queued` then `running` (one write and sync of run.json fewer)."""
+    record holds it masked (secrets)."""
     return execute(project, run_dir, record, lock, kind=START, checkpoint=None, echo=echo,
-                   on_running=on_running, argv=argv, scheduler=scheduler, written=written)
+                   on_running=on_running, argv=argv, scheduler=scheduler)
 
 
 def resume(current: Project, ref: RunRef, *, force: bool = False,
@@ -368,11 +365,10 @@ def execute(
     on_running: Callable[[], None] | None = None,
     argv: tuple[str, ...] | None = None,
     scheduler: Scheduler | None = None,
-    written: bool = True,
 ) -> int:
     """Run the command once as a new attempt; the lock must be held and is released at
     the end. `argv` is the command to run when it is not the record's (the record keeps
-    it with secrets masked). Not `written`: the record is not on disk yet (see `start`).
+    it with secrets masked).
 
     Returns xpm's exit code: the command's code, 128+N for death by signal N.
     """
@@ -388,8 +384,6 @@ def execute(
         if scheduler is not None:
             real = [*scheduler.launcher, *real]
     except XpmError:
-        if not written:  # left `queued`, as a run whose command cannot be made always is
-            _write_queued(run_dir, record)
         lock.release()
         raise
     shown = mask_argv(real)  # what the record and messages show
@@ -428,12 +422,7 @@ def execute(
     began = False
     trees = contextlib.ExitStack()  # an exact run's rebuilt code, removed at the end
     try:
-        if written:
-            record = update_record(run_dir, begin)
-        else:  # nobody knows the run yet: no record to read and change
-            record = begin(record)
-            write_record(run_dir, record)
-            prepared(run_dir)
+        record = update_record(run_dir, begin)
         began = True
         if number > 1:
             _separate(run_dir / OUTPUT_FILE, attempt)
@@ -492,8 +481,6 @@ def execute(
             version = probe.finish() if probe is not None else None
             if began:
                 record = _finish(run_dir, record, number, end, version)
-            elif not written:  # stopped before it began: `queued`, as when written first
-                _write_queued(run_dir, record)
         finally:
             try:
                 trees.close()
@@ -504,12 +491,6 @@ def execute(
     console.info(f"{record.id} {end.attempt_status} after "
                  f"{times.format_duration(record.duration)} (exit {end.exit_code}{detail})")
     return end.exit_code
-
-
-def _write_queued(run_dir: Path, record: RunRecord) -> None:
-    """The record of a run made without it (`start`), which did not begin: `queued`."""
-    write_record(run_dir, record)
-    prepared(run_dir)
 
 
 def _metrics_tally(run_dir: Path, record: RunRecord) -> MetricsTally | None:

@@ -219,7 +219,7 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
                host: dict[str, Any] | None = None, mark: bool = True,
                host_file: Path | None = None, detach: bool = False,
                patch_file: Path | None = None,
-               pending_patch: gitinfo.PendingPatch | None = None, write: bool = True
+               pending_patch: gitinfo.PendingPatch | None = None
                ) -> tuple[RunRef, RunRecord, RunLock]:
     """Make the run folder and everything in it but the output, under the run's lock (held
     from the moment the folder exists, so that no reader takes a half-made run for a dead
@@ -231,9 +231,7 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
     (`tree.record_highest`). `patch_file`: the git.patch of an earlier run of the same
     plan's git state, hard-linked rather than asked of git again (a sweep's trials share
     the state captured when the sweep began). `pending_patch`: the diff of the plan's git
-    state, already started (`gitinfo.start_patch`); this function sees it ended. Without
-    `write` the record is returned unwritten and the folder stays marked as being prepared:
-    the caller, who starts the run at once, writes it (`lifecycle.start(..., written=False)`)."""
+    state, already started (`gitinfo.start_patch`); this function sees it ended."""
     try:
         ref, lock = allocate_locked(plan.project.results_dir, plan.name, mark)
     except BaseException:
@@ -284,9 +282,8 @@ def create_run(plan: Plan, tags: tuple[str, ...], note: str | None,
             grace_period=plan.project.settings.grace_period,
             env_patterns=plan.project.settings.env,
         )
-        if write:
-            write_record(ref.path, record)
-            prepared(ref.path)
+        write_record(ref.path, record)
+        prepared(ref.path)
     except BaseException as exc:
         if pending_patch is not None:
             pending_patch.cancel()
