@@ -94,3 +94,15 @@ def test_a_process_with_no_environment_is_not_the_commands(tmp_path: Path) -> No
         for proc in (bare, marked):
             proc.kill()
             proc.wait()
+
+
+def test_sigkill_of_xpms_whole_process_group_takes_down_the_command(
+        project: Path, report: Path) -> None:
+    """`kill -9 %1` in a shell kills xpm's whole group: the guardian, in a session of its
+    own, is not in it, and stops the command (which is in a session of its own too)."""
+    proc = spawn_xpm("run", "-n", "g", "--", *child("sleep=60"), start_new_session=True)
+    wait_for(report.exists, what="the command to start")
+    command = read_json(report)["pid"]
+    os.killpg(proc.pid, 9)
+    proc.wait(timeout=10)
+    wait_for(lambda: not pid_alive(command), timeout=5, what="the command to die with xpm")

@@ -6,11 +6,12 @@ pipe (or one pseudo-terminal, its controlling terminal, when xpm's stdout is a
 terminal), so output.log holds them in the order they were written; xpm copies every
 byte to its own stdout and to the log.
 
-If xpm itself dies (even by SIGKILL), the command must not run on unsupervised: a small
-guardian process, forked from xpm before the command starts, waits for xpm's end of a
-pipe to close and then kills the command's process group and every other process of the
-command (launch/processes.py), so that what the command started (`bash -c '...'`,
-torchrun's workers in their own sessions) dies too. xpm tells it the command's first
+If xpm itself dies (even by SIGKILL, of xpm alone or of its whole process group), the
+command must not run on unsupervised: a small guardian process, forked from xpm before
+the command starts and in a session of its own, waits for xpm's end of a pipe to close,
+then kills the command's process group and every other process of the command
+(launch/processes.py), so that what the command started (`bash -c '...'`, torchrun's
+workers in their own sessions) dies too. xpm tells it the command's first
 process once started; should xpm die before that, the guardian still finds the command
 by the marks in its environment. The same happens when the command ends, or outlives the
 grace period after a signal. (No preexec function runs in the child, but for a
@@ -84,8 +85,9 @@ def _start_guardian(cmd: processes.Command) -> tuple[int, int]:
     """Fork the guardian of the command, which is about to start; returns (its pid, xpm's
     end of the pipe).
 
-    The guardian ignores signals, closes everything else it inherited, and blocks reading
-    the pipe, where xpm writes the command's first process and its start (`_tell_guardian`).
+    The guardian ignores signals, leaves xpm's session and process group (a SIGKILL of the
+    whole group must not take it too), closes everything else it inherited, and blocks
+    reading the pipe, where xpm writes the command's first process and its start (`_tell_guardian`).
     When xpm closes its end, by finishing or by dying, the guardian SIGKILLs the command's
     processes and exits; when xpm writes `ALL_STOPPED` (xpm has seen every process of the
     command gone), it exits at once, as there is nothing to stop.
@@ -96,6 +98,7 @@ def _start_guardian(cmd: processes.Command) -> tuple[int, int]:
         try:
             for signum in (*INTERRUPTS, *PASSED_THROUGH, signal.SIGWINCH, signal.SIGPIPE):
                 signal.signal(signum, signal.SIG_IGN)
+            os.setsid()  # out of xpm's group: a shell's `kill -9 %1` kills the whole group
             os.closerange(0, read_fd)
             os.closerange(read_fd + 1, os.sysconf("SC_OPEN_MAX"))
             heard = b""
