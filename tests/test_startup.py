@@ -125,3 +125,15 @@ def test_xpm_exits_with_atexit_run_threads_ended_and_output_flushed(
     proc = subprocess.run([sys.executable, "-c", AT_EXIT, str(tmp_path), "none", "show", "x"],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 1 and proc.stderr.startswith("xpm: error"), proc
+
+
+@pytest.mark.parametrize("closed", [">&-", "2>&-", "<&-"])
+def test_a_standard_stream_closed_at_start_is_dev_null(project: Path, closed: str) -> None:
+    """`xpm run ... >&-` (a cron line, a daemon): no traceback, the run is recorded."""
+    script = (f"{sys.executable} -m xpm run -n c -- echo hi {closed}; echo code=$?; "
+              f"{sys.executable} -m xpm ls {closed}; echo code=$?")
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=project)
+    assert proc.stdout.count("code=0") == 2, proc
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc
+    assert (project / "results" / "c" / "1" / "output.log").read_text() == "hi\n"

@@ -3,7 +3,9 @@
 Ctrl-C may come at any moment, also while Python is still importing xpm's modules: from
 the first line of `main` on it ends xpm with exit 130 and no traceback. Only this module
 (and the two lines of xpm/__init__.py) run before that line, so the rest of xpm is
-imported inside it.
+imported inside it. A standard stream closed when xpm starts (`xpm ls >&-`) is
+/dev/null: the descriptor is taken again, so that xpm and what it starts write nowhere
+rather than fail.
 
 xpm ends its process as soon as the command is done (`_end`): Python's own exit frees
 each of the 150-200 modules a command imports and every object they hold, one by one,
@@ -16,6 +18,9 @@ from typing import NoReturn
 
 
 def main() -> NoReturn:
+    for number, name in enumerate(("stdin", "stdout", "stderr")):
+        if getattr(sys, name) is None:  # started with it closed (`>&-`): /dev/null takes it
+            setattr(sys, name, open(os.devnull, "w" if number else "r"))  # noqa: SIM115
     try:
         from .cli import main as run_command_line
 
