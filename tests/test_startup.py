@@ -3,6 +3,7 @@ an internal error (issue 15)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,31 @@ def test_a_standard_stream_closed_at_start_is_dev_null(project: Path, closed: st
     assert proc.stdout.count("code=0") == 2, proc
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc
     assert (project / "results" / "c" / "1" / "output.log").read_text() == "hi\n"
+
+
+# xpm on a pseudo-terminal that goes away (the terminal window closed) while its command
+# runs: the command, told SIGHUP, exits 3; xpm's last message has no terminal to go to.
+TERMINAL_CLOSED = """
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "xpm", "run", "-n", "hup", "--", "bash",
+             "-c", "trap 'exit 3' HUP; echo started; while :; do sleep 0.1; done"])
+seen, deadline = b"", time.monotonic() + 30
+while b"started" not in seen and time.monotonic() < deadline:
+    if select.select([fd], [], [], 0.5)[0]:
+        seen += os.read(fd, 4096)
+os.close(fd)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_closed_terminal_ends_the_run_with_the_commands_code(project: Path) -> None:
+    cache = project / "cache"
+    proc = subprocess.run([sys.executable, "-c", TERMINAL_CLOSED], capture_output=True,
+                          text=True, timeout=60, cwd=project,
+                          env={**os.environ, "XDG_CACHE_HOME": str(cache)})
+    assert proc.stdout.strip() == "3", proc
+    assert not cache.exists()  # no crash report: nothing went wrong in xpm
+    ended = json.loads((project / "results" / "hup" / "1" / "run.json").read_text())
+    assert ended["status"] == "interrupted" and ended["exit_code"] == 3

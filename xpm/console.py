@@ -59,8 +59,11 @@ def _message(text: str, style: str | None = None) -> None:
     clear_live()
     if style and _use_color(sys.stderr):
         text = f"\x1b[{style}m{text}\x1b[0m"
-    sys.stderr.write(f"xpm: {text}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"xpm: {text}\n")
+        sys.stderr.flush()
+    except OSError:  # the terminal hung up, the pipe closed: nobody is left to read it
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (stderr from now on)
 
 
 def info(text: str) -> None:
