@@ -166,3 +166,46 @@ def test_a_closed_terminal_ends_the_run_with_the_commands_code(project: Path) ->
     assert not cache.exists()  # no crash report: nothing went wrong in xpm
     ended = json.loads((project / "results" / "hup" / "1" / "run.json").read_text())
     assert ended["status"] == "interrupted" and ended["exit_code"] == 3
+
+
+# Python 3.11 wraps a KeyboardInterrupt raised while a class is made (a dataclass's field
+# names set, say: Ctrl-C while xpm imports a module) in RuntimeError.
+WRAPPED = """
+import sys, xpm.cli
+from xpm.errors import Terminated
+@xpm.cli.cli.command("boom")
+def boom():
+    stop = Terminated(15) if sys.argv[1] == "term" else KeyboardInterrupt()
+    raise RuntimeError("Error calling __set_name__ on 'Field' instance") from stop
+sys.exit(xpm.cli.main(["boom"]))
+"""
+
+
+@pytest.mark.parametrize(("stop", "code"), [("int", 130), ("term", 143)])
+def test_an_interrupt_wrapped_by_python_is_an_interrupt_not_a_bug(
+        tmp_path: Path, stop: str, code: int) -> None:
+    cache = tmp_path / "cache"
+    proc = subprocess.run([sys.executable, "-c", WRAPPED, stop], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "XDG_CACHE_HOME": str(cache)})
+    assert proc.returncode == code and "internal error" not in proc.stderr, proc
+    assert not cache.exists()
+
+
+WRAPPED_AT_IMPORT = """
+import importlib.abc, sys
+class Wrapped(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "xpm.cli":
+            raise RuntimeError("Error calling __set_name__") from KeyboardInterrupt()
+        return None
+sys.meta_path.insert(0, Wrapped())
+sys.argv = ["xpm", "ls"]
+from xpm.__main__ import main
+main()
+"""
+
+
+def test_an_interrupt_wrapped_while_xpm_loads_exits_130(project: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", WRAPPED_AT_IMPORT], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 130 and proc.stderr == "", proc

@@ -25,8 +25,11 @@ def main() -> NoReturn:
         from .cli import main as run_command_line
 
         code = run_command_line()  # from here on its own funnel maps signals to exit codes
-    except KeyboardInterrupt as exc:  # in the moments before that funnel is entered
-        signum = getattr(exc, "signum", None)
+    except (KeyboardInterrupt, RuntimeError) as exc:  # before that funnel is entered
+        stop = exc if isinstance(exc, KeyboardInterrupt) else exc.__cause__
+        if not isinstance(stop, KeyboardInterrupt):  # Ctrl-C wrapped as a class was made
+            raise
+        signum = getattr(stop, "signum", None)
         code = 128 + signum if isinstance(signum, int) else 130
     _end(code)
 

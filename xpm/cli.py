@@ -12,7 +12,15 @@ from typing import Any
 
 import click
 
-from .errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Terminated, XpmError
+from .errors import (
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Terminated,
+    XpmError,
+    wrapped_interrupt,
+)
 from .machine import terminal_columns
 from .version import __version__
 
@@ -668,6 +676,9 @@ def main(argv: list[str] | None = None) -> int:
                       "the permissions, then try again")
         return EXIT_ERROR
     except Exception as exc:
+        stop = wrapped_interrupt(exc)
+        if stop is not None:  # Ctrl-C, wrapped by Python: an interrupt, not a bug
+            return 128 + stop.signum if isinstance(stop, Terminated) else EXIT_INTERRUPTED
         return _report_internal(exc)
     finally:
         try:

@@ -52,3 +52,13 @@ def stop_on_termination() -> None:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
+
+
+def wrapped_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or stopping signal) behind `exc`, when Python wrapped one in another
+    error: Python 3.11 turns one that lands while a class is being made into `RuntimeError:
+    Error calling __set_name__ ...`."""
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, KeyboardInterrupt):
+        cause = cause.__cause__
+    return cause
