@@ -34,8 +34,9 @@ sys.exit(main())
 AT_ENVIRONMENT = "xpm.launch.environment"  # imported by preparation, folder made and locked
 
 
-def signalled(project: Path, signame: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", SIGNALLED_WHILE_PREPARING, AT_ENVIRONMENT,
+def signalled(project: Path, signame: str, *args: str, at: str = AT_ENVIRONMENT
+              ) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", SIGNALLED_WHILE_PREPARING, at,
                              signame, "run", "-n", "a", *args, "--", "true"],
                             cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -128,3 +129,12 @@ def test_a_full_disk_at_start_leaves_nothing_and_names_the_folder(tmp_path: Path
                       if not p.name.startswith(".highest.lock")) == []
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_signal_as_the_folder_is_first_locked_leaves_nothing(project: Path) -> None:
+    """The run lock's first use imports filelock (20-30 ms): a Ctrl-C then, the staging
+    folder just made, leaves no hidden `.new-*` folder behind."""
+    proc = signalled(project, "SIGINT", at="filelock")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert leftovers(project) == [], leftovers(project)

@@ -53,6 +53,10 @@ def run(
                          "`launcher: slurm` in xpm.yaml)")
     plan = plan_run(project, command, name, configs, assignments, seed, require_clean,
                     git_capture, capture_untracked)
+    if options is None and not detach:
+        # the supervisor (not imported to submit a Slurm job), imported before the folder
+        # is made: a signal during that import would leave a queued run nobody starts
+        from ..launch import lifecycle
     # the diff runs while the run folder is made
     ref, record, lock = create_run(plan, tags, note, detach=detach,
                                    pending_patch=gitinfo.start_patch(plan.git))
@@ -62,8 +66,6 @@ def run(
     if detach:
         lock.release()  # the run is `queued` until the background supervisor takes it
         return _detach(project, ref, command_handover(plan.command, record.command))
-    from ..launch import lifecycle  # the supervisor: not imported to submit a Slurm job
-
     return lifecycle.start(project, ref.path, record, lock, argv=plan.command, echo=True)
 
 

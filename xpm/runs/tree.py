@@ -140,9 +140,10 @@ def allocate_locked(results_dir: Path, name: str, mark: bool = True
         raise XpmError(f"cannot create a run folder in `{name_dir}` ({exc.strerror}); "
                        "check `results_dir` in xpm.yaml, its permissions and free space"
                        ) from None
-    lock = RunLock(staging)
     path = staging
+    lock: RunLock | None = None
     try:
+        lock = RunLock(staging)  # imports filelock: a signal meanwhile leaves no folder
         lock.try_acquire()  # nobody else knows this folder: free
         (staging / PREPARING_FILE).write_text(f"{os.getpid()}\n")
         trash = results_dir / TRASH_DIR / name
@@ -163,7 +164,8 @@ def allocate_locked(results_dir: Path, name: str, mark: bool = True
             record_highest(name_dir, number)
     except BaseException as exc:
         shutil.rmtree(path, ignore_errors=True)
-        lock.release()
+        if lock is not None:
+            lock.release()
         if isinstance(exc, OSError):
             raise XpmError(f"cannot create a run folder in `{name_dir}` ({exc.strerror}); "
                            "check the permissions and free space of the results folder"
