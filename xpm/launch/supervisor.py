@@ -11,10 +11,10 @@ command must not run on unsupervised: a small guardian process, forked from xpm 
 the command starts and in a session of its own, waits for xpm's end of a pipe to close,
 then kills the command's process group and every other process of the command
 (launch/processes.py), so that what the command started (`bash -c '...'`, torchrun's
-workers in their own sessions) dies too. xpm tells it the command's first
-process once started; should xpm die before that, the guardian still finds the command
-by the marks in its environment. The same happens when the command ends, or outlives the
-grace period after a signal. (No preexec function runs in the child, but for a
+workers in their own sessions) dies too. xpm tells it the command's first process once
+started; should xpm die before that, the guardian still finds the command by the marks
+in its environment. The same happens when the command ends, or outlives the grace
+period after a signal. (No preexec function runs in the child, but for a
 pseudo-terminal's controlling terminal, so that subprocess can vfork: 2-3 ms less.)
 
 Signals are forwarded to the command's process group: a launcher forwards them on to its
@@ -87,10 +87,11 @@ def _start_guardian(cmd: processes.Command) -> tuple[int, int]:
 
     The guardian ignores signals, leaves xpm's session and process group (a SIGKILL of the
     whole group must not take it too), closes everything else it inherited, and blocks
-    reading the pipe, where xpm writes the command's first process and its start (`_tell_guardian`).
-    When xpm closes its end, by finishing or by dying, the guardian SIGKILLs the command's
-    processes and exits; when xpm writes `ALL_STOPPED` (xpm has seen every process of the
-    command gone), it exits at once, as there is nothing to stop.
+    reading the pipe, where xpm writes the command's first process and its start
+    (`_tell_guardian`). When xpm closes its end, by finishing or by dying, the guardian
+    SIGKILLs the command's processes and exits; when xpm writes `ALL_STOPPED` (xpm has
+    seen every process of the command gone), it exits at once, as there is nothing to
+    stop.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
