@@ -76,8 +76,9 @@ def test_a_guardian_never_told_the_first_process_finds_the_command_by_its_marks(
 
 
 def test_a_process_with_no_environment_is_not_the_commands(tmp_path: Path) -> None:
-    """An empty environment is read again (a process in the middle of an exec shows none
-    for a moment), then, still empty, the process is left alone: it carries no marks."""
+    """An environment that reads empty is read again for a moment (as a process in the
+    middle of an exec shows one); still empty, the process is left alone: it carries no
+    marks. (The exec window itself is too short to catch in a test.)"""
     from xpm.launch import processes
 
     env = dict(os.environ, XPM_RUN_DIR=str(tmp_path / "r" / "1"), XPM_ATTEMPT="1",

@@ -644,6 +644,11 @@ def _error(message: str) -> None:
     console.error(message)
 
 
+def _interrupted(stop: BaseException | None) -> int:
+    """The exit code of an interrupt: 128+N for SIGTERM or SIGHUP, 130 for Ctrl-C."""
+    return 128 + stop.signum if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     """The error funnel: every exit code xpm returns comes out of here."""
     try:
@@ -655,8 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"{_sentence(exc.format_message())}{hint}")
         return EXIT_USAGE
     except click.exceptions.Abort as exc:  # click's form of KeyboardInterrupt
-        cause = exc.__cause__
-        return 128 + cause.signum if isinstance(cause, Terminated) else EXIT_INTERRUPTED
+        return _interrupted(exc.__cause__)
     except click.ClickException as exc:
         _error(exc.format_message())
         return exc.exit_code
@@ -664,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        return 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return _interrupted(exc)
     except BrokenPipeError:
         _silence_stdout()
         return 0
@@ -678,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         stop = wrapped_interrupt(exc)
         if stop is not None:  # Ctrl-C, wrapped by Python: an interrupt, not a bug
-            return 128 + stop.signum if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+            return _interrupted(stop)
         return _report_internal(exc)
     finally:
         try:

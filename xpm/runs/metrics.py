@@ -682,8 +682,6 @@ def without(values: list[Any], holes: tuple[int, ...]) -> list[Any]:
     return out
 
 
-
-
 def _large(reader: Reader) -> bool:
     """Whether a Reader's file holds more than a block (then read as columns)."""
     try:
